@@ -1,0 +1,184 @@
+"""The LightningDataModule: a preprocessed mask cache, the paper's split, Eq. 1 class weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from semantic_vae.data.augment import MaskAugment
+from semantic_vae.data.samplers import ShuffledShardSampler, UnpaddedShardSampler
+from semantic_vae.errors import DataError
+from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
+from semantic_vae.losses import class_frequency_weights
+
+
+class MaskDataset(Dataset):
+    """Integer label maps (H, W) uint8 from a memory-mapped cache; indexed by sampler keys."""
+
+    def __init__(self, masks: np.ndarray, indices: np.ndarray, augment: MaskAugment | None = None) -> None:
+        self.masks = masks
+        self.indices = indices
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: int) -> torch.Tensor:
+        labels = np.asarray(self.masks[self.indices[key % len(self.indices)]])
+        if self.augment is not None:
+            labels = self.augment(labels, key)
+        return torch.from_numpy(np.ascontiguousarray(labels))  # (H, W) uint8; one-hot on the model's device
+
+
+class FaceMaskDataModule(L.LightningDataModule):
+    """Face label maps for training, validation, test and prediction.
+
+    Args:
+        source: "synthetic" (the embedded procedural default) or "celebamask" (needs `root`).
+        root: CelebAMask-HQ: the raw release (with CelebAMask-HQ-mask-anno/) or a folder of label PNGs.
+        image_size: side of the square masks the model sees (nearest-neighbour resize).
+        batch_size: per device.
+        num_workers: DataLoader workers.
+        val_fraction: share of the training split carved out for validation, chosen by `seed`.
+        seed: synthetic data and the validation carve-out.
+        synthetic_count: how many synthetic masks in all; the last `synthetic_test` are the test split.
+        synthetic_test: size of the synthetic test split.
+        label_set: YAML label set for merged folders with other classes (default CelebAMask-HQ's 19).
+        merge_map: YAML that folds CelebAMask-HQ's 19 classes into fewer.
+        augment: flips (swapping left/right labels) and small affine transforms; off in the paper.
+        cache_dir: where preprocessed uint8 caches live.
+        skip_bad: skip unreadable or invalid files (counted in a summary) instead of stopping.
+        predict_root: a folder of label PNGs (or one PNG) for `predict`.
+    """
+
+    def __init__(
+        self,
+        source: Literal["synthetic", "celebamask"] = "synthetic",
+        root: str | None = None,
+        image_size: int = 256,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        val_fraction: float = 0.05,
+        seed: int = 0,
+        synthetic_count: int = 30000,
+        synthetic_test: int = 2000,
+        label_set: str | None = None,
+        merge_map: str | None = None,
+        augment: bool = False,
+        cache_dir: str = "data_cache",
+        skip_bad: bool = False,
+        predict_root: str | None = None,
+    ) -> None:
+        super().__init__()
+        if source == "celebamask" and not root:
+            raise DataError("data.root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
+        if not 0.0 <= val_fraction < 1.0:
+            raise DataError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.merge: MergeMap | None = load_merge_map(merge_map) if merge_map else None
+        if self.merge is not None:
+            self.label_set: LabelSet = self.merge.target
+        else:
+            self.label_set = load_label_set(label_set) if label_set else CELEBAMASK_HQ
+        self._cache = None
+        self.splits: dict[str, np.ndarray] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return self.label_set.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.label_set.names)
+
+    def _cache_spec(self):
+        from semantic_vae.data.cache import CacheSpec
+
+        hp = self.hparams
+        return CacheSpec(
+            source=hp.source,
+            root=hp.root,
+            image_size=hp.image_size,
+            label_set=self.label_set,
+            merge_map=self.merge,
+            seed=hp.seed,
+            synthetic_count=hp.synthetic_count,
+            synthetic_test=hp.synthetic_test,
+            skip_bad=hp.skip_bad,
+            workers=max(1, hp.num_workers),
+        )
+
+    def prepare_data(self) -> None:
+        from semantic_vae.data.cache import load_or_build_cache
+
+        load_or_build_cache(self._cache_spec(), self.hparams.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        from semantic_vae.data.cache import load_or_build_cache
+
+        if self._cache is None:
+            self._cache = load_or_build_cache(self._cache_spec(), self.hparams.cache_dir, progress=False)
+            train_all = np.flatnonzero(~self._cache.test)
+            rng = np.random.default_rng(self.hparams.seed)
+            n_val = int(round(len(train_all) * self.hparams.val_fraction))
+            val = np.sort(rng.choice(train_all, size=n_val, replace=False)) if n_val else train_all[:0]
+            self.splits = {
+                "train": np.setdiff1d(train_all, val),
+                "val": val if n_val else np.flatnonzero(self._cache.test),  # no carve-out: validate on test
+                "test": np.flatnonzero(self._cache.test),
+            }
+            if len(self.splits["train"]) == 0 or len(self.splits["test"]) == 0:
+                raise DataError(f"{self._cache.directory}: the split is empty (train {len(self.splits['train'])}, test {len(self.splits['test'])})")
+
+    @property
+    def class_weights(self) -> torch.Tensor:
+        """Eq. 1 weights from the training split's exact integer pixel counts (equal on every rank)."""
+        self.setup()
+        return class_frequency_weights(torch.from_numpy(self._cache.class_counts[self.splits["train"]]))
+
+    def _loader(self, split: str) -> DataLoader:
+        self.setup()
+        train = split == "train"
+        augment = MaskAugment(self.label_set.flip_lut()) if train and self.hparams.augment else None
+        indices = self.splits[split]
+        dataset = MaskDataset(self._cache.masks, indices, augment)
+        sampler = ShuffledShardSampler(len(indices), self.hparams.seed) if train else UnpaddedShardSampler(len(indices))
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        from semantic_vae.data.io import read_label_png
+
+        root = self.hparams.predict_root
+        if not root:
+            raise DataError("data.predict_root: give a label PNG or a folder of them to predict")
+        path = Path(root)
+        files = [path] if path.is_file() else sorted(path.glob("*.png"))
+        if not files:
+            raise DataError(f"{root}: no PNG files to predict")
+        items = [(read_label_png(f, self.label_set, size=self.hparams.image_size), f.name) for f in files]
+        return DataLoader(
+            [(torch.from_numpy(m), name) for m, name in items], batch_size=self.hparams.batch_size, shuffle=False
+        )

@@ -1,0 +1,40 @@
+"""Encoder M (paper §3.1): one MLP shared by every class channel, to a Gaussian per class."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ClassEncoder(nn.Module):
+    """Each one-hot channel is flattened and mapped to (mu, logvar) of size `latent_dim`.
+
+    Paper: 3 Linear+ReLU layers of width 256. Reference-code variant: the channel is first
+    resized to 128x128 (`input_size=128`) and the widths are (1024, 512, 256).
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        hidden: tuple[int, ...] = (256, 256, 256),
+        latent_dim: int = 256,
+        input_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size or image_size
+        layers: list[nn.Module] = []
+        width = self.input_size * self.input_size
+        for out in hidden:
+            layers += [nn.Linear(width, out), nn.ReLU(inplace=True)]
+            width = out
+        self.mlp = nn.Sequential(*layers)
+        self.mu = nn.Linear(width, latent_dim)
+        self.logvar = nn.Linear(width, latent_dim)
+
+    def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = onehot.shape  # (B, C, H, W)
+        if h != self.input_size or w != self.input_size:
+            onehot = F.interpolate(onehot, size=(self.input_size, self.input_size), mode="area")
+        h = self.mlp(onehot.flatten(2))  # (B, C, hidden[-1]); one MLP for every channel
+        return self.mu(h), self.logvar(h)  # 2 x (B, C, latent_dim)

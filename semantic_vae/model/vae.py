@@ -1,0 +1,69 @@
+"""The Semantic-VAE (paper Fig. 1) and the latent-space primitives that editing builds on."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semantic_vae.model.decoder import MaskDecoder
+from semantic_vae.model.encoder import ClassEncoder
+from semantic_vae.model.mixer import LatentMixer
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, H, W) integer labels (uint8 is fine) -> (B, C, H, W) one-hot, on the labels' device."""
+    return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(dtype)
+
+
+class SemanticVAE(nn.Module):
+    """Encode each class channel to its own latent, mix the latents, decode a mask.
+
+    encode: (B, C, H, W) one-hot -> mu, logvar (B, C, D)
+    mix:    (B, C, D) -> (B, C, D)
+    decode: (B, C, D) -> logits (B, C, H, W)
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 19,
+        image_size: int = 256,
+        latent_dim: int = 256,
+        encoder_hidden: tuple[int, ...] = (256, 256, 256),
+        encoder_input_size: int | None = None,
+        lstm_layers: int = 3,
+        bidirectional: bool = True,
+        lstm_hidden: int = 256,
+        ffn_hidden: int = 1024,
+        decoder_width: int = 64,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.latent_dim = latent_dim
+        self.encoder = ClassEncoder(image_size, tuple(encoder_hidden), latent_dim, encoder_input_size)
+        self.mixer = LatentMixer(latent_dim, lstm_layers, bidirectional, lstm_hidden, ffn_hidden)
+        self.decoder = MaskDecoder(num_classes, image_size, latent_dim, decoder_width)
+
+    def encode(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(onehot)
+
+    def mix(self, z: torch.Tensor) -> torch.Tensor:
+        return self.mixer(z)
+
+    def decode(self, z_mixed: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z_mixed)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Per-class latents (B, C, D) -> logits: the mixer adapts neighbours to an edited part."""
+        return self.decode(self.mix(z))
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training: a reparameterised sample; evaluation: the mean. Returns logits, mu, logvar."""
+        mu, logvar = self.encode(onehot)
+        z = self.reparameterize(mu, logvar) if self.training else mu
+        return self.generate(z), mu, logvar
