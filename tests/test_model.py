@@ -1,0 +1,120 @@
+"""The Semantic-VAE network: shapes, sizes, Table 1 variants, the optimisation step."""
+
+import pytest
+import torch
+
+from semantic_vae.losses import kl_divergence, weighted_cross_entropy
+from semantic_vae.model import SemanticVAE, one_hot
+
+VARIANTS = [  # (lstm_layers, bidirectional)
+    (0, False),
+    (1, False),
+    (3, False),
+    (3, True),
+]
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def lstm_params(layers: int, bidirectional: bool, d_in: int = 256, hidden: int = 256) -> int:
+    """Hand count: 4 gates x (input weights + recurrent weights + 2 biases), per layer and direction."""
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for layer in range(layers):
+        inp = d_in if layer == 0 else hidden * dirs
+        total += dirs * 4 * hidden * (inp + hidden + 2)
+    return total
+
+
+@pytest.mark.parametrize("size,width", [(64, 8), (256, 8)])
+@pytest.mark.parametrize("layers,bidir", VARIANTS)
+def test_output_shapes(size, width, layers, bidir):
+    torch.manual_seed(0)
+    model = SemanticVAE(num_classes=19, image_size=size, lstm_layers=layers, bidirectional=bidir, decoder_width=width)
+    labels = torch.randint(0, 19, (2, size, size))
+    logits, mu, logvar = model(one_hot(labels, 19))
+    assert logits.shape == (2, 19, size, size)
+    assert mu.shape == logvar.shape == (2, 19, 256)
+    assert model.generate(mu).shape == (2, 19, size, size)
+
+
+def test_full_size_parameter_count_is_about_25M():
+    model = SemanticVAE(num_classes=19, image_size=256, decoder_width=64)
+    assert abs(n_params(model) - 25e6) / 25e6 < 0.10
+    first = model.encoder.mlp[0]
+    assert first.in_features == 256 * 256 and first.out_features == 256  # ~17M of the 25M
+    assert len(model.decoder.blocks) == 4
+
+
+def test_block_count_follows_image_size():
+    assert len(SemanticVAE(image_size=64, decoder_width=8).decoder.blocks) == 2
+    assert len(SemanticVAE(image_size=32, decoder_width=8).decoder.blocks) == 1
+    with pytest.raises(ValueError, match="image_size=48"):
+        SemanticVAE(image_size=48)
+
+
+@pytest.mark.parametrize("layers,bidir", VARIANTS)
+def test_variants_differ_only_in_the_mixer(layers, bidir):
+    base = SemanticVAE(image_size=64, lstm_layers=0, decoder_width=8)
+    variant = SemanticVAE(image_size=64, lstm_layers=layers, bidirectional=bidir, decoder_width=8)
+    assert n_params(variant.encoder) == n_params(base.encoder)
+    assert n_params(variant.decoder) == n_params(base.decoder)
+    lstm = variant.mixer.lstm
+    assert (lstm is None) == (layers == 0)
+    assert (n_params(lstm) if lstm else 0) == lstm_params(layers, bidir)
+    ffn_in = 256 * (2 if bidir else 1) if layers else 256
+    assert n_params(variant.mixer.ffn) == ffn_in * 1024 + 1024 + 1024 * 256 + 256
+    assert n_params(variant.mixer) == lstm_params(layers, bidir) + n_params(variant.mixer.ffn)
+
+
+def test_no_lstm_variant_has_no_recurrent_weights():
+    model = SemanticVAE(image_size=64, lstm_layers=0, decoder_width=8)
+    assert not any("lstm" in name or "weight_hh" in name for name, _ in model.named_parameters())
+
+
+def test_reference_code_encoder_variant():
+    model = SemanticVAE(image_size=256, encoder_hidden=(1024, 512, 256), encoder_input_size=128, decoder_width=8)
+    assert model.encoder.mlp[0].in_features == 128 * 128
+    assert [m.out_features for m in model.encoder.mlp if isinstance(m, torch.nn.Linear)] == [1024, 512, 256]
+    mu, _ = model.encode(one_hot(torch.randint(0, 19, (1, 256, 256)), 19))
+    assert mu.shape == (1, 19, 256)
+
+
+def test_eval_mode_is_deterministic_and_uses_the_mean():
+    torch.manual_seed(0)
+    model = SemanticVAE(image_size=64, decoder_width=8).eval()
+    x = one_hot(torch.randint(0, 19, (2, 64, 64)), 19)
+    a, mu, _ = model(x)
+    b, _, _ = model(x)
+    assert torch.equal(a, b)
+    assert torch.equal(a, model.generate(mu))
+
+
+def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = SemanticVAE(image_size=64, lstm_hidden=64, ffn_hidden=128, decoder_width=8)
+    labels = torch.randint(0, 19, (4, 64, 64))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.eval()  # the mean, so the two losses compare the same function
+
+    def loss() -> torch.Tensor:
+        logits, mu, logvar = model(one_hot(labels, 19))
+        return weighted_cross_entropy(logits, labels, None) + 5e-4 * kl_divergence(mu, logvar)
+
+    before = loss()
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert after < before
+
+
+def test_one_hot_from_uint8():
+    labels = torch.tensor([[[0, 2], [1, 2]]], dtype=torch.uint8)
+    x = one_hot(labels, 3)
+    assert x.shape == (1, 3, 2, 2)
+    assert torch.equal(x.argmax(1), labels.long())
+    assert x.sum(1).eq(1).all()
