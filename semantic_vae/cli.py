@@ -23,6 +23,8 @@ from semantic_vae.lit import SemanticVAEModule
 # (or one function) that jsonargparse.CLI turns into commands.
 TOOLS: dict[str, str] = {
     "data": "semantic_vae.data.commands:COMMANDS",
+    "edit": "semantic_vae.edit_commands:EDIT_COMMANDS",
+    "evaluate-edits": "semantic_vae.edit_commands:evaluate_edits",
 }
 
 
