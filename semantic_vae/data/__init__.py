@@ -1,0 +1,1 @@
+"""Data: label-map readers, the synthetic generator, datasets and the datamodule."""
