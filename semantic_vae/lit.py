@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
 from semantic_vae.losses import kl_divergence, weighted_cross_entropy
@@ -96,6 +98,20 @@ class SemanticVAEModule(L.LightningModule):
         if stage == "fit" and datamodule is not None and hasattr(datamodule, "class_weights"):
             self.class_weights.copy_(datamodule.class_weights)
 
+    # -- exact resume: Lightning checkpoints do not store RNG states ------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        states = _collect_rng_states(include_cuda=torch.cuda.is_available())
+        name, keys, pos, has_gauss, cached = states["numpy"]
+        states["numpy"] = (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)  # weights_only-safe
+        checkpoint["rng_states"] = states
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+            states = dict(checkpoint["rng_states"])
+            name, keys, pos, has_gauss, cached = states["numpy"]
+            states["numpy"] = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+            _set_rng_states(states)  # the reparameterisation noise continues as it would have
+
     # -- shared step ----------------------------------------------------------------------
     def _forward(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = one_hot(labels, self.hparams.num_classes)  # (B, C, H, W) built on the device
@@ -113,8 +129,9 @@ class SemanticVAEModule(L.LightningModule):
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
         losses, _ = self._losses(labels)
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=False, batch_size=labels.shape[0])
-        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=labels.shape[0])
+        batch = labels.shape[0]
+        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch)
+        self.log_dict({"train/ce": losses["ce"], "train/kl": losses["kl"]}, batch_size=batch)
         return losses["loss"]
 
     def validation_step(self, labels: torch.Tensor, batch_idx: int) -> None:

@@ -29,7 +29,7 @@ class MaskDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, key: int) -> torch.Tensor:
-        labels = np.asarray(self.masks[self.indices[key % len(self.indices)]])
+        labels = np.array(self.masks[self.indices[key % len(self.indices)]])  # a writable copy of the memmap row
         if self.augment is not None:
             labels = self.augment(labels, key)
         return torch.from_numpy(np.ascontiguousarray(labels))  # (H, W) uint8; one-hot on the model's device
@@ -157,6 +157,7 @@ class FaceMaskDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
             drop_last=False,
+            generator=torch.Generator().manual_seed(self.hparams.seed),  # worker seeds not from the global RNG
         )
 
     def train_dataloader(self) -> DataLoader:

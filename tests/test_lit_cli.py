@@ -1,0 +1,129 @@
+"""Training through the LightningCLI: configs, checkpoints, metrics, reload and exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from semantic_vae.cli import cli_main
+from tests.conftest import EXPERIMENTS, ROOT, config_args, tiny_args
+
+TABLE1 = sorted((EXPERIMENTS / "table1").glob("*.yaml"))
+
+
+def test_table1_has_six_distinct_rows():
+    switches = set()
+    for row in TABLE1:
+        cli = cli_main(["--config", str(EXPERIMENTS / "base.yaml"), "--config", str(row)], run=False)
+        hp = cli.model.hparams
+        switches.add((hp.lstm_layers, hp.bidirectional if hp.lstm_layers else None, hp.weighted_ce))
+    assert switches == {(0, None, False), (1, False, False), (3, False, False), (3, False, True), (3, True, False), (3, True, True)}
+
+
+@pytest.mark.parametrize("row", TABLE1, ids=[p.stem for p in TABLE1])
+def test_every_experiment_config_runs_one_step(row, tmp_path, cache_dir):
+    args = tiny_args(tmp_path, cache_dir, epochs=1) + ["--config", str(row), "--trainer.fast_dev_run=1"]
+    cli = cli_main(["fit", *args])
+    hp = cli.model.hparams
+    text = row.read_text()
+    assert f"lstm_layers: {hp.lstm_layers}" in text
+    assert f"weighted_ce: {str(hp.weighted_ce).lower()}" in text
+    assert (cli.model.vae.mixer.lstm is None) == (hp.lstm_layers == 0)
+    if hp.lstm_layers:
+        assert cli.model.vae.mixer.lstm.bidirectional == hp.bidirectional
+    # Eq. 1 weights came from the training split
+    assert torch.allclose(cli.model.class_weights, cli.datamodule.class_weights)
+    assert cli.model.class_weights.min() < 1
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "demo.yaml"])
+def test_settings_parse(name):
+    out = subprocess.run(
+        [sys.executable, "-m", "semantic_vae", "fit", *config_args("base.yaml", name), "--print_config"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "lstm_layers: 3" in out.stdout
+
+
+def test_fit_then_test_in_subprocess_writes_checkpoint_and_metrics(tmp_path, cache_dir):
+    args = tiny_args(tmp_path / "run", cache_dir)
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    fit = subprocess.run([sys.executable, "-m", "semantic_vae", "fit", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts and any(n.startswith("best-") for n in ckpts)
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    test = subprocess.run([sys.executable, "-m", "semantic_vae", "test", *args, "--ckpt_path", "last"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert test.returncode == 0, test.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics) == {"test/mIoU", "test/acc", "iou"}
+    assert len(metrics["iou"]) == 19 and "hair" in metrics["iou"]
+    assert 0 <= metrics["test/mIoU"] <= 1 and 0 <= metrics["test/acc"] <= 1
+    csv = "".join(p.read_text() for p in (tmp_path / "run" / "csv").rglob("metrics.csv"))  # fit and test versions
+    for key in ("train/loss", "train/ce", "train/kl", "val/mIoU", "val/acc", "test/mIoU", "test/iou/skin"):
+        assert key in csv
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "an offline W&B run was written"
+
+
+def test_reloaded_checkpoint_reproduces_test_metrics_exactly(tmp_path, cache_dir):
+    args = tiny_args(tmp_path / "run", cache_dir)
+    fit = cli_main(["fit", *args])
+    first = dict(fit.trainer.test(fit.model, datamodule=fit.datamodule, verbose=False)[0])
+    again = cli_main(["test", *args, "--ckpt_path", str(tmp_path / "run" / "checkpoints" / "last.ckpt")])
+    assert again.model.test_results["test/mIoU"] == pytest.approx(first["test/mIoU"], abs=0)
+    assert torch.equal(again.model.class_weights, fit.model.class_weights)
+
+
+class StopAfterEpochs(L.Callback):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
+
+
+def _weights(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_resume_from_last_matches_an_uninterrupted_run(tmp_path, cache_dir):
+    full = cli_main(["fit", *tiny_args(tmp_path / "full", cache_dir, epochs=3)])
+
+    args = tiny_args(tmp_path / "cut", cache_dir, epochs=3)
+    interrupted = cli_main(args, run=False)
+    interrupted.trainer.callbacks.append(StopAfterEpochs(1))
+    interrupted.trainer.fit(interrupted.model, datamodule=interrupted.datamodule)
+    assert interrupted.trainer.current_epoch == 1
+    resumed = cli_main(["fit", *args, "--ckpt_path", "last"])
+    assert resumed.trainer.current_epoch == 3
+
+    a, b = _weights(full.model), _weights(resumed.model)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_same_seed_same_training_curve(tmp_path, cache_dir):
+    runs = [cli_main(["fit", *tiny_args(tmp_path / str(i), cache_dir, epochs=1)]) for i in range(2)]
+    a, b = (_weights(r.model) for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_config_value_is_one_line(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "semantic_vae", "fit", *config_args("base.yaml"), "--data.source=celebamask",
+         f"--data.root={tmp_path / 'nowhere'}", "--trainer.fast_dev_run=1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert out.returncode != 0
+    assert "nowhere" in out.stderr and "Traceback" not in out.stderr
