@@ -24,8 +24,3 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # (B, C, D)
     return kl.flatten(1).sum(1).mean()
 
-
-def class_frequency_weights(pixel_counts: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: w_c = 1 - (pixels of class c) / (all pixels), from (C,) or (N, C) counts."""
-    counts = pixel_counts.reshape(-1, pixel_counts.shape[-1]).sum(0).double()
-    return (1.0 - counts / counts.sum()).float()

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from semantic_vae.losses import class_frequency_weights, kl_divergence, weighted_cross_entropy
+from semantic_vae.losses import kl_divergence, weighted_cross_entropy
 from semantic_vae.metrics import SegmentationScores, scores_from_confusion
 
 
@@ -26,11 +26,6 @@ def test_weighted_cross_entropy_by_hand():
     assert torch.isclose(weighted_cross_entropy(logits, target, weight), torch.tensor(expected))
     plain = (-math.log(p0) - math.log(p1)) / 2
     assert torch.isclose(weighted_cross_entropy(logits, target, None), torch.tensor(plain))
-
-
-def test_class_frequency_weights_eq1():
-    counts = torch.tensor([[6, 2, 0], [2, 2, 4]])  # two masks of 8 pixels
-    assert torch.allclose(class_frequency_weights(counts), torch.tensor([1 - 8 / 16, 1 - 4 / 16, 1 - 4 / 16]))
 
 
 def test_scores_from_a_hand_made_confusion_matrix():

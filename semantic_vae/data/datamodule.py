@@ -14,7 +14,6 @@ from semantic_vae.data.augment import MaskAugment
 from semantic_vae.data.samplers import ShuffledShardSampler, UnpaddedShardSampler
 from semantic_vae.errors import DataError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
-from semantic_vae.losses import class_frequency_weights
 
 
 class MaskDataset(Dataset):
@@ -110,7 +109,8 @@ class FaceMaskDataModule(L.LightningDataModule):
             synthetic_count=hp.synthetic_count,
             synthetic_test=hp.synthetic_test,
             skip_bad=hp.skip_bad,
-            workers=max(1, hp.num_workers),
+            # processes pay off for decoding PNGs; synthetic masks (~1800/s at 256) are faster in-process
+            workers=max(1, hp.num_workers) if hp.source == "celebamask" else 1,
         )
 
     def prepare_data(self) -> None:
@@ -139,7 +139,9 @@ class FaceMaskDataModule(L.LightningDataModule):
     def class_weights(self) -> torch.Tensor:
         """Eq. 1 weights from the training split's exact integer pixel counts (equal on every rank)."""
         self.setup()
-        return class_frequency_weights(torch.from_numpy(self._cache.class_counts[self.splits["train"]]))
+        from semantic_vae.data.cache import class_weights
+
+        return torch.from_numpy(class_weights(self._cache.class_counts[self.splits["train"]])).float()
 
     def _loader(self, split: str) -> DataLoader:
         self.setup()
@@ -179,7 +181,10 @@ class FaceMaskDataModule(L.LightningDataModule):
         files = [path] if path.is_file() else sorted(path.glob("*.png"))
         if not files:
             raise DataError(f"{root}: no PNG files to predict")
-        items = [(read_label_png(f, self.label_set, size=self.hparams.image_size), f.name) for f in files]
+        if self.merge is not None:  # inputs are CelebAMask-HQ maps, folded like the training data
+            items = [(self.merge.apply(read_label_png(f, CELEBAMASK_HQ, size=self.hparams.image_size)), f.name) for f in files]
+        else:
+            items = [(read_label_png(f, self.label_set, size=self.hparams.image_size), f.name) for f in files]
         return DataLoader(
             [(torch.from_numpy(m), name) for m, name in items], batch_size=self.hparams.batch_size, shuffle=False
         )

@@ -1,0 +1,93 @@
+"""`semantic-vae data merge|prepare|preview` end to end on small temporary data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from jsonargparse import CLI
+
+from semantic_vae.data.celebamask import make_raw_layout
+from semantic_vae.data.commands import COMMANDS, merge, prepare, preview
+from semantic_vae.data.io import read_label_png
+from semantic_vae.errors import DataError
+from semantic_vae.labels import CELEBAMASK_HQ
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "celebamask_hq_samples"
+INDICES = (0, 1, 29986, 29987)
+
+
+@pytest.fixture()
+def raw(tmp_path) -> Path:
+    """Four real masks split into the release's per-part layout."""
+    for index in INDICES:
+        make_raw_layout(read_label_png(SAMPLES / f"{index}.png")[None], tmp_path / "release", index, overlap=True)
+    return tmp_path / "release"
+
+
+def test_merge_writes_the_official_label_pngs(tmp_path, raw, capsys):
+    merge(str(raw), str(tmp_path / "merged"), workers=2)
+    assert sorted(p.name for p in (tmp_path / "merged").iterdir()) == sorted(f"{i}.png" for i in INDICES)
+    for index in INDICES:
+        written = cv2.imread(str(tmp_path / "merged" / f"{index}.png"), cv2.IMREAD_UNCHANGED)
+        assert written.shape == (512, 512) and written.dtype == np.uint8  # mode L
+        assert np.array_equal(written, read_label_png(SAMPLES / f"{index}.png"))
+    out = capsys.readouterr().out
+    assert "merged 4 masks" in out and "masks/s" in out
+
+
+def test_prepare_prints_the_split_and_class_shares(tmp_path, raw, capsys):
+    prepare(str(raw), size=32, cache_dir=str(tmp_path / "cache"))
+    out = capsys.readouterr().out
+    assert "masks: 4 (train 2, test 2), 32x32" in out
+    assert "hair" in out and "cloth" in out and "%" in out
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_prepare_lists_skipped_files(tmp_path, raw, capsys):
+    broken = raw / "CelebAMask-HQ-mask-anno" / "0" / "00001_hair.png"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(DataError, match="00001_hair.png"):
+        prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match="skipped 1 bad files"):
+        prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"), skip_bad=True)
+    out = capsys.readouterr().out
+    assert "masks: 3 (train 1, test 2)" in out and "skipped 1 bad files" in out and str(broken) in out
+
+
+@pytest.mark.parametrize("n, rows, cols", [(5, 2, 3), (16, 4, 4), (1, 1, 1)])
+def test_preview_grid_size(tmp_path, n, rows, cols):
+    out = tmp_path / "grid.png"
+    preview(n=n, size=16, out=str(out))
+    grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert grid.shape == (rows * 16 + (rows - 1) * 2, cols * 16 + (cols - 1) * 2, 3)
+    if cols > 1:
+        assert (grid[:, 16:18] == 255).all()  # the white separator between the first two columns
+
+
+def test_preview_of_a_celebamask_folder(tmp_path, raw):
+    out = tmp_path / "real.png"
+    preview(source="celebamask", root=str(raw), n=4, size=32, out=str(out))
+    grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert grid.shape == (66, 66, 3)
+    first = cv2.resize(read_label_png(SAMPLES / "0.png"), (32, 32), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(CELEBAMASK_HQ.decolorize(grid[:32, :32, ::-1]), first)  # the first cell, coloured
+
+
+def test_bad_arguments_name_themselves(tmp_path):
+    with pytest.raises(DataError, match="nowhere"):
+        prepare(str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="nowhere"):
+        merge(str(tmp_path / "nowhere"), str(tmp_path / "out"))
+    with pytest.raises(DataError, match="^n must"):
+        preview(n=0, out=str(tmp_path / "p.png"))
+    with pytest.raises(DataError, match="^root"):
+        preview(source="celebamask", out=str(tmp_path / "p.png"))
+
+
+def test_functions_work_as_cli_subcommands(tmp_path):
+    out = tmp_path / "cli.png"
+    CLI(COMMANDS, args=["preview", "--n", "4", "--size", "8", "--out", str(out)], as_positional=False)
+    assert cv2.imread(str(out)).shape == (18, 18, 3)
