@@ -7,20 +7,18 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from semantic_vae.data.io import write_rgb_png
 
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 
 
 def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an (H, W, 3) RGB image; atomic (temporary file, then rename)."""
+    """Write an (H, W, 3) RGB image atomically, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: could not write the PNG")
-    os.replace(tmp, path)
+    write_rgb_png(path, rgb)
     return path
 
 
@@ -30,10 +28,10 @@ def tile(images: Sequence[np.ndarray], ncols: int | None = None, gap: int = 2) -
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
     h, w = images[0].shape[:2]
-    grid = np.full((nrows * (h + gap) + gap, ncols * (w + gap) + gap, 3), 255, dtype=np.uint8)
+    grid = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap, 3), 255, dtype=np.uint8)
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
-        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        y, x = r * (h + gap), c * (w + gap)
         grid[y : y + h, x : x + w] = img
     return grid
 

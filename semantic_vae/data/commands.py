@@ -5,7 +5,6 @@ They print their results and raise `DataError` on bad input; no argument parsing
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Literal
@@ -148,19 +147,6 @@ def _preview_masks(source: str, root: str | None, n: int, size: int, seed: int, 
     return np.stack(masks)
 
 
-def mask_grid(masks: np.ndarray, labels: LabelSet, gap: int = 2) -> np.ndarray:
-    """(n, H, W) labels -> one RGB image: a near-square grid with `gap`-pixel white separators."""
-    n, h, w = masks.shape
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), 255, dtype=np.uint8)
-    colours = labels.colorize(masks)
-    for i in range(n):
-        y, x = divmod(i, cols)
-        grid[y * (h + gap) : y * (h + gap) + h, x * (w + gap) : x * (w + gap) + w] = colours[i]
-    return grid
-
-
 def preview(
     source: Literal["synthetic", "celebamask"] = "synthetic",
     root: str | None = None,
@@ -191,6 +177,8 @@ def preview(
         raise DataError(f"size must be positive, got {size}")
     labels = load_label_set(label_set) if label_set else CELEBAMASK_HQ
     masks = _preview_masks(source, root, n, size, seed, labels)
+    from semantic_vae.viz import mask_grid
+
     grid = mask_grid(masks, labels)
     write_rgb_png(out, grid)
     print(f"wrote {out}: {len(masks)} {source} masks, {grid.shape[1]}x{grid.shape[0]} px")
