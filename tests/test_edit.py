@@ -1,0 +1,123 @@
+"""The editing API on the tiny trained checkpoint: determinism, locality, Eq. 4 endpoints, valid outputs, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
+from semantic_vae.data.synthetic import generate_masks
+from semantic_vae.edit import MaskEditor, resize_nearest
+from semantic_vae.edit_metrics import locality_counts
+from semantic_vae.errors import DataError
+
+HAIR = 13
+
+
+@pytest.fixture(scope="module")
+def editor(trained_ckpt) -> MaskEditor:
+    return MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def masks() -> np.ndarray:
+    return generate_masks(0, 10_000_000, 4, 64)  # held-out synthetic faces, (4, 64, 64)
+
+
+def test_same_seed_same_edit(editor, masks):
+    assert np.array_equal(editor.generate(masks, "hair", seed=3), editor.generate(masks, "hair", seed=3))
+    assert np.array_equal(editor.perturb(masks, ["nose", 13], scale=2.0, seed=3), editor.perturb(masks, "nose,hair", scale=2.0, seed=3))
+    assert not np.array_equal(editor.generate(masks, "hair", seed=3), editor.generate(masks, "hair", seed=4))
+    assert np.array_equal(editor.sample(2, seed=1), editor.sample(2, seed=1))
+
+
+def test_per_mask_seeds_equal_single_mask_calls(editor, masks):
+    batch = editor.generate(masks, "hair", seed=[5, 6, 7, 8])
+    assert np.array_equal(batch[2], editor.generate(masks[2], "hair", seed=7))
+    # one seed for a batch: mask 0 gets the first draw, as a single call with that seed
+    assert np.array_equal(editor.generate(masks, "hair", seed=5)[0], batch[0])
+
+
+def test_generate_changes_the_part_more_inside_its_neighbourhood_than_outside(editor, masks):
+    recon = editor.reconstruct(masks)
+    edits = np.concatenate([editor.generate(masks, "hair", seed=s) for s in range(3)])  # (12, 64, 64)
+    before = np.concatenate([recon] * 3)
+    changed, outside = locality_counts(before, edits, HAIR, radius=3)
+    assert changed > 0 and changed - outside > outside
+    assert any(not np.array_equal(b == HAIR, e == HAIR) for b, e in zip(before, edits))  # the part itself moved
+
+
+def test_interpolate_endpoints_are_reconstruct_and_swap(editor, masks):
+    target = masks[::-1].copy()
+    path = editor.interpolate(masks, target, "nose,hair", [0.0, 0.5, 1.0])  # (3, 4, 64, 64)
+    assert path.shape == (3, 4, 64, 64)
+    assert np.array_equal(path[0], editor.reconstruct(masks))
+    assert np.array_equal(path[2], editor.swap(masks, target, "nose,hair"))
+    assert np.array_equal(editor.interpolate(masks, target, "hair", 0.0), editor.reconstruct(masks))
+    # one target for every source
+    assert np.array_equal(editor.swap(masks, target[0], "hair")[0], editor.swap(masks[0], target[0], "hair"))
+
+
+def test_outputs_are_label_maps_at_the_input_size_that_round_trip(editor, masks, tmp_path):
+    big = generate_masks(0, 10_000_000, 2, 96)[:, :, 8:88]  # (2, 96, 80): not the model's size, not square
+    for out in (editor.reconstruct(big), editor.generate(big, "nose", seed=0), editor.perturb(big, 2, seed=0),
+                editor.swap(big, big[::-1].copy(), "hair")):
+        assert out.dtype == np.uint8 and out.shape == (2, 96, 80) and out.max() <= 18
+        write_label_png(tmp_path / "m.png", out[0])
+        write_color_png(tmp_path / "c.png", out[1])
+        assert np.array_equal(read_label_png(tmp_path / "m.png"), out[0])
+        assert np.array_equal(read_label_png(tmp_path / "c.png"), out[1])
+    single = editor.generate(torch.from_numpy(masks[0]).long(), "hair", seed=0)  # (H, W) int64 tensor in
+    assert single.shape == (64, 64) and single.dtype == np.uint8
+    assert editor.sample(3, seed=0, size=80).shape == (3, 80, 80)
+
+
+def test_nearest_resize_keeps_ids():
+    labels = torch.arange(16, dtype=torch.uint8).reshape(1, 4, 4)
+    up = resize_nearest(labels, 8, 8)
+    assert torch.equal(up[0, ::2, ::2], labels[0]) and torch.equal(resize_nearest(up, 4, 4), labels)
+
+
+def test_bad_input_is_a_one_line_data_error(editor, masks, tmp_path):
+    with pytest.raises(DataError, match="unknown part 'noze'"):
+        editor.generate(masks, "noze")
+    bad = masks.copy()
+    bad[0, 0, 0] = 19
+    with pytest.raises(DataError, match="label value 19 is outside 0..18"):
+        editor.reconstruct(bad)
+    with pytest.raises(DataError, match="integer label maps"):
+        editor.reconstruct(masks.astype(np.float32))
+    with pytest.raises(DataError, match=r"source and target sizes differ: \(64, 64\) vs \(32, 32\)"):
+        editor.swap(masks, masks[:, :32, :32].copy(), "nose")
+    with pytest.raises(DataError, match="target has 3 masks for 4 sources"):
+        editor.swap(masks, masks[:3], "nose")
+
+
+def test_a_checkpoint_that_is_not_ours(tmp_path, trained_ckpt):
+    cases = {
+        "missing.ckpt": None,
+        "noise.ckpt": b"not a checkpoint at all",
+        "dict.ckpt": {"weights": torch.zeros(2)},
+        "other.ckpt": {"state_dict": {"model.weight": torch.zeros(2)}, "hyper_parameters": {}},
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is not None:
+            torch.save(content, path)
+        with pytest.raises(DataError) as err:
+            MaskEditor.from_checkpoint(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    # right keys, wrong shapes: a checkpoint of another configuration of the model
+    checkpoint = torch.load(trained_ckpt, map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"]["latent_dim"] = 64
+    torch.save(checkpoint, tmp_path / "shapes.ckpt")
+    with pytest.raises(DataError, match="not a checkpoint of this Semantic-VAE"):
+        MaskEditor.from_checkpoint(tmp_path / "shapes.ckpt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cpu_and_gpu_give_the_same_edit(trained_ckpt, masks):
+    cpu = MaskEditor.from_checkpoint(trained_ckpt, device="cpu").generate(masks, "hair", seed=2)
+    gpu = MaskEditor.from_checkpoint(trained_ckpt, device="cuda").generate(masks, "hair", seed=2)
+    assert (cpu != gpu).mean() < 1e-3  # the same noise; only float rounding may flip a tie

@@ -1,0 +1,152 @@
+"""Edit metrics on hand-made masks: every expected value is counted by hand."""
+
+import numpy as np
+import pytest
+
+from semantic_vae.edit_metrics import (
+    ABSENT_FILL,
+    diversity,
+    evaluate_editor,
+    format_table,
+    fragments_per_class,
+    frechet_distance,
+    geometric_features,
+    iou,
+    locality,
+    locality_counts,
+    neighbourhood,
+    pairwise_part_iou,
+    stray_islands,
+    validity,
+)
+
+
+def test_neighbourhood_is_the_union_dilated_by_a_square():
+    before = np.zeros((7, 7), np.uint8)
+    after = np.zeros((7, 7), np.uint8)
+    before[3, 3] = 2
+    after[3, 4] = 2
+    region = neighbourhood(before, after, part=2, radius=1)
+    expected = np.zeros((7, 7), bool)
+    expected[2:5, 2:6] = True  # 3x3 around (3,3) union 3x3 around (3,4)
+    assert np.array_equal(region, expected)
+    assert np.array_equal(neighbourhood(before, after, 2, radius=0), (before == 2) | (after == 2))
+
+
+def test_locality_counts_changes_outside_the_neighbourhood():
+    before = np.zeros((10, 10), np.uint8)
+    before[4:6, 4:6] = 2  # the part: a 2x2 block
+    after = before.copy()
+    after[4, 6] = 2  # the part grows by one pixel: inside
+    after[3, 3] = 1  # next to the part (within radius 1): inside
+    after[0, 0] = 1  # far away: outside
+    after[9, 5] = 1  # far away: outside
+    assert locality_counts(before, after, part=2, radius=1) == (4, 2)
+    assert locality(before, after, part=2, radius=1) == pytest.approx(0.5)
+    # batched: counts pool over masks (4 + 0 changed, 2 + 0 outside)
+    assert locality(np.stack([before, before]), np.stack([after, before]), 2, radius=1) == pytest.approx(0.5)
+    assert np.isnan(locality(before, before, 2))
+
+
+def test_fragments_and_stray_islands():
+    mask = np.zeros((8, 8), np.uint8)
+    mask[0:2, 0:2] = 1  # class 1: two blobs
+    mask[5:7, 5:7] = 1
+    mask[0, 5] = 2  # class 2: a diagonal pair (one component with 8-connectivity) ...
+    mask[1, 6] = 2
+    mask[7, 0] = 2  # ... and two single pixels
+    mask[4, 2] = 2
+    counts = fragments_per_class(mask, num_classes=4)
+    assert counts.tolist() == [1, 2, 3, 0]  # background is one piece; class 3 absent
+    assert stray_islands(mask, 4) == 0 + 1 + 2
+    clean = np.zeros((8, 8), np.uint8)
+    clean[2:6, 2:6] = 1
+    assert stray_islands(clean, 4) == 0
+    stats = validity(np.stack([mask, clean]), 4)
+    assert stats["stray_islands_per_mask"] == pytest.approx(1.5)
+    # (mask: 1 + 2 + 3 components over 3 present classes) + (clean: 1 + 1 over 2) = 8 / 5
+    assert stats["fragments"] == pytest.approx(8 / 5)
+    assert stats["fragments_per_class"][:3] == pytest.approx([1.0, 1.5, 3.0]) and np.isnan(stats["fragments_per_class"][3])
+
+
+def test_geometric_features_by_hand():
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0:2, 0:2] = 1  # rows 0-1, cols 0-1
+    mask[3, 1:4] = 2  # row 3, cols 1-3
+    f = geometric_features(mask, num_classes=4).reshape(4, 5)
+    assert f[1].tolist() == pytest.approx([4 / 16, 1.0 / 4, 1.0 / 4, 2 / 4, 2 / 4])
+    assert f[2].tolist() == pytest.approx([3 / 16, 3.5 / 4, 2.5 / 4, 1 / 4, 3 / 4])
+    assert f[3].tolist() == [ABSENT_FILL] * 5
+    assert f[0, 0] == pytest.approx(9 / 16)
+
+
+def test_frechet_distance_by_hand():
+    # 1-D: mean 1, var 2 vs mean 3, var 8: (1-3)^2 + 2 + 8 - 2 sqrt(2 * 8) = 6
+    assert frechet_distance(np.array([[0.0], [2.0]]), np.array([[1.0], [5.0]])) == pytest.approx(6.0)
+    a = np.random.default_rng(0).normal(size=(50, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    # a constant feature (a class absent everywhere) leaves a singular covariance: still defined
+    b = a.copy()
+    b[:, 1] = a[:, 1] = ABSENT_FILL
+    assert frechet_distance(a, b + [0.0, 0.0, 2.0]) == pytest.approx(4.0)
+
+
+def test_iou_and_diversity_by_hand():
+    empty = np.zeros((2, 2), bool)
+    assert iou(empty, empty) == 1.0
+    v = np.zeros((3, 1, 4), np.uint8)
+    v[0, 0, :2] = 5  # {0, 1}
+    v[1, 0, :3] = 5  # {0, 1, 2}
+    v[2, 0, 2:] = 5  # {2, 3}
+    # IoU pairs: 2/3, 0/4, 1/4 -> mean 11/36
+    assert pairwise_part_iou(v, part=5) == pytest.approx(11 / 36)
+    # (K=3, N=2): the second input's variants are identical -> IoU 1
+    same = np.repeat(v[:1], 3, axis=0)
+    assert diversity(np.stack([v, same], axis=1), part=5) == pytest.approx((11 / 36 + 1.0) / 2)
+
+
+class ShiftEditor:
+    """A fake editor on 3 classes: reconstruction is the identity, every edit paints pixel (0, 0) class 1."""
+
+    num_classes = 3
+    class_names = ("background", "skin", "nose")
+
+    def reconstruct(self, masks):
+        return np.array(masks)
+
+    def _paint(self, masks):
+        out = np.array(masks)
+        out[:, 0, 0] = 1
+        return out
+
+    def generate(self, masks, part, seed=0):
+        return self._paint(masks)
+
+    def perturb(self, masks, part, scale=1.0, seed=0):
+        return self._paint(masks)
+
+    def swap(self, masks, targets, part):
+        return self._paint(masks)
+
+    def interpolate(self, masks, targets, part, alpha):
+        return self._paint(masks)
+
+
+def test_evaluate_editor_protocol_on_a_fake_editor():
+    masks = np.zeros((2, 12, 12), np.uint8)
+    masks[:, 5:8, 5:8] = 2  # a nose far from pixel (0, 0)
+    masks[1, 6, 6] = 1
+    results = evaluate_editor(ShiftEditor(), masks, parts=[2], seeds=2, radius=2)
+    assert results["reconstruct"]["pixel_accuracy"] == 1.0
+    assert results["reconstruct"]["fd"] == pytest.approx(0.0, abs=1e-12)
+    assert results["real"]["stray_islands_per_mask"] == 0.0
+    for op in ("generate", "perturb", "swap", "interpolate"):
+        m = results["operations"][op]["nose"]
+        assert m["locality"] == 1.0  # the only change is outside the nose's neighbourhood
+        assert m["changed"] == pytest.approx(1 / 144)
+        assert m["part_iou"] == 1.0
+        # mask 0: the painted pixel is its only skin (no stray); mask 1: a second skin piece (1 stray)
+        assert m["stray_islands_per_mask"] == pytest.approx(0.5)
+    assert results["operations"]["generate"]["nose"]["diversity"] == 1.0  # identical across seeds
+    assert results["operations"]["swap"]["nose"]["diversity"] is None
+    assert "generate    nose" in format_table(results)
