@@ -22,9 +22,10 @@ def main() -> None:
     config_args = [arg for name in CONFIGS for arg in ("--config", str(EXPERIMENTS / name))]
     fit = cli_main(["fit", *config_args])
     best = fit.trainer.checkpoint_callback.best_model_path or "last"
-    metrics_path = OUT / "metrics.json"
-    test = cli_main(["test", *config_args, "--ckpt_path", str(best), "--model.metrics_path", str(metrics_path)])
-    metrics = json.loads(metrics_path.read_text())
+    test = cli_main(["test", *config_args, "--ckpt_path", str(best)])
+    run_metrics = Path(test.trainer.default_root_dir) / "metrics.json"  # written by the test run
+    metrics = json.loads(run_metrics.read_text())
+    (OUT / "metrics.json").write_text(run_metrics.read_text())
     write_figures(test, metrics)
     edit_summary = run_edits(test, best)
     print(f"\nDemo test split: mIoU {metrics['test/mIoU']:.4f}  pixel accuracy {metrics['test/acc']:.4f}")
