@@ -52,6 +52,7 @@ class LoggedSaveConfigCallback(SaveConfigCallback):
 
         flat = json.loads(config)
         flat["code_version"] = code_version()
+        flat["config_files"] = [str(p) for p in self.config.get("config") or []]  # the Table 1 row, the setting
         for logger in trainer.loggers:
             logger.log_hyperparams(flat)
 

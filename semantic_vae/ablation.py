@@ -1,0 +1,383 @@
+"""`make ablation`: the Table 1 sweep run locally, resumably, then the table, the chart and a W&B summary.
+
+    python -m semantic_vae.ablation                                   # synthetic, small CPU setting
+    python -m semantic_vae.ablation --data /path/to/CelebAMask-HQ --gpus 8   # paper setting, DDP
+
+Every run of the sweep's grid (`sweeps/table1.yaml`, expanded as W&B does) is a subprocess with the
+command line `wandb agent` would build, plus `--trainer.default_root_dir=<out>/runs/<row>-seed<k>`;
+on CPU, one run per core at a time (one thread each), with GPUs one run at a time on all of them.
+A rerun skips runs with a metrics.json and resumes the others from their last.ckpt. The paper setting
+swaps the sweep command's setting files (small.yaml, ablation_small.yaml) for experiments/paper.yaml
+and adds the data root and devices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from semantic_vae.sweep import agent_command, expand_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+# The sweep command's setting files, swapped for PAPER_SETTING by --data.
+SMALL_SETTING = ("experiments/small.yaml", "experiments/ablation_small.yaml")
+PAPER_SETTING = "experiments/paper.yaml"
+SEED_KEY = "seed_everything"
+ROW_KEY = "config"
+
+# Table 1 of the paper (CelebAMask-HQ, 256x256), keyed by the row's config file stem: label, mIoU %, Acc %.
+PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
+    "no_lstm": ("w/o LSTM block", 68.49, 94.24),
+    "lstm1_unidir_ce": ("1 LSTM w/o bidir, w/o weighted CE", 68.15, 93.85),
+    "lstm3_unidir_ce": ("3 LSTMs w/o bidir, w/o weighted CE", 67.35, 90.91),
+    "lstm3_unidir_wce": ("3 LSTMs w/o bidir", 68.34, 90.94),
+    "lstm3_bidir_ce": ("3 LSTMs w/o weighted CE", 69.56, 92.12),
+    "ours": ("Ours", 70.31, 92.39),
+}
+
+
+# -- the runs --------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One grid point: its W&B run config, directory and command line (without any resume flag)."""
+
+    config: dict[str, Any]
+    directory: Path
+    command: list[str]
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def finished(self) -> bool:
+        return (self.directory / "metrics.json").is_file()
+
+    @property
+    def resumable(self) -> bool:
+        return (self.directory / "checkpoints" / "last.ckpt").is_file()
+
+    def argv(self) -> list[str]:
+        """The command to run now: resumed from last.ckpt when an earlier attempt left one."""
+        return self.command + (["--ckpt_path=last"] if self.resumable else [])
+
+
+def run_name(config: Mapping[str, Any]) -> str:
+    """`ours-seed0` for the Table 1 sweep; other parameters as `key=value`, filesystem-safe."""
+    parts = []
+    for key in sorted(config, key=lambda k: (k != ROW_KEY, k == SEED_KEY, k)):
+        value = config[key]
+        if key == ROW_KEY:
+            parts.append(Path(str(value)).stem)
+        elif key == SEED_KEY:
+            parts.append(f"seed{value}")
+        else:
+            parts.append(f"{key}={value}")
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", "-".join(parts)) or "run"
+
+
+def setting_args(command: list[str], data: str | None, gpus: int | None) -> list[str]:
+    """The sweep command turned to the paper setting (`data`) and/or N devices with DDP (`gpus`)."""
+    command = list(command)
+    extra: list[str] = []
+    if data:
+        pairs = [i for i in range(len(command) - 1) if command[i] == "--config" and command[i + 1] in SMALL_SETTING]
+        if len(pairs) != len(SMALL_SETTING):
+            raise SystemExit(f"ablation: --data needs the sweep command to stack {' and '.join(SMALL_SETTING)} (swapped for {PAPER_SETTING})")
+        command[pairs[0] + 1] = PAPER_SETTING
+        for i in reversed(pairs[1:]):
+            del command[i : i + 2]
+        extra.append(f"--data.root={data}")
+    if gpus:
+        extra += ["--trainer.accelerator=gpu", f"--trainer.devices={gpus}"]
+        extra += ["--trainer.strategy=ddp"] if gpus > 1 else []
+    return command + extra
+
+
+def plan(sweep: Mapping[str, Any], runs_dir: Path, data: str | None = None, gpus: int | None = None) -> list[Run]:
+    """The grid's runs in W&B order, each with its own directory under `runs_dir`."""
+    runs = []
+    for config in expand_grid(sweep["parameters"]):
+        directory = runs_dir / run_name(config)
+        command = agent_command(sweep["command"], config, program=sweep.get("program"))
+        command = setting_args(command, data, gpus) + [f"--trainer.default_root_dir={directory}"]
+        runs.append(Run(config, directory, command))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise SystemExit("ablation: two grid points map to the same run directory")
+    return runs
+
+
+def check_command(run: Run) -> None:
+    """A run directory belongs to one command line; a different one (another setting) must not reuse it."""
+    stamp = run.directory / "command.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) != run.command:
+        raise SystemExit(
+            f"ablation: {run.directory} was made by another command line (another setting?); "
+            "use another --out or remove that directory"
+        )
+    run.directory.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(run.command, indent=1) + "\n")
+
+
+def execute(run: Run, env: Mapping[str, str]) -> int:
+    """Runs one grid point to completion (fit, then test via TestAfterFit); output to <run>/run.log."""
+    with open(run.directory / "run.log", "a") as log:
+        log.write(f"\n$ {' '.join(run.argv())}\n")
+        log.flush()
+        return subprocess.run(run.argv(), cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def child_env(group: str, threads: int | None = None) -> dict[str, str]:
+    """The agent's environment: this interpreter's bin first on PATH (`${interpreter}` is `python`).
+
+    `threads` caps each run's OpenMP threads when runs share the CPU: the small networks scale poorly
+    over threads, and threads of concurrent runs spin at each other's barriers (measured here: one
+    thread per run is ~2x faster than two when the cores are shared). A user's OMP_NUM_THREADS wins.
+    WANDB_SERVICE is dropped: a run attached to a W&B service of this process (if it started one)
+    would leave its records to that service, so its offline files could be incomplete when it exits.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("WANDB_RUN_GROUP", group)
+    if threads:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+    return env
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One configuration (a Table 1 row): its runs' metrics over seeds."""
+
+    key: str
+    label: str
+    miou: list[float] = field(default_factory=list)
+    acc: list[float] = field(default_factory=list)
+    iou: list[dict[str, float]] = field(default_factory=list)
+    paper: tuple[float, float] | None = None
+
+
+def collect(runs: Sequence[Run]) -> list[Row]:
+    """Finished runs grouped by their configuration without the seed, in grid order."""
+    rows: dict[str, Row] = {}
+    for run in runs:
+        config = {k: v for k, v in run.config.items() if k != SEED_KEY}
+        key = run_name(config)
+        if key not in rows:
+            paper = PAPER_TABLE1.get(Path(str(config.get(ROW_KEY, ""))).stem)
+            rows[key] = Row(key, paper[0], paper=paper[1:]) if paper else Row(key, key)
+        row = rows[key]
+        if run.finished:
+            metrics = json.loads((run.directory / "metrics.json").read_text())
+            row.miou.append(100 * metrics["test/mIoU"])
+            row.acc.append(100 * metrics["test/acc"])
+            row.iou.append(metrics["iou"])
+    return list(rows.values())
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _cell(values: Sequence[float]) -> str:
+    stats = _mean_std(values)
+    if stats is None:
+        return "–"
+    return f"{stats[0]:.2f} ± {stats[1]:.2f}" if len(values) > 1 else f"{stats[0]:.2f}"
+
+
+def table_markdown(rows: Sequence[Row], title: str) -> str:
+    """Table 1 in markdown: ours as mean ± sample std over seeds (percent), the paper's beside it."""
+    lines = [
+        f"# {title}",
+        "",
+        "| Configuration | mIoU (ours) | Acc (ours) | Seeds | mIoU (paper) | Acc (paper) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        paper = [f"{v:.2f}" for v in row.paper] if row.paper else ["–", "–"]
+        lines.append(f"| {row.label} | {_cell(row.miou)} | {_cell(row.acc)} | {len(row.miou)} | {paper[0]} | {paper[1]} |")
+    means = [statistics.fmean(r.miou) for r in rows if r.miou]
+    stds = [statistics.stdev(r.miou) for r in rows if len(r.miou) > 1]
+    if len(means) > 1 and stds:
+        lines += [
+            "",
+            f"mIoU: rows span {max(means) - min(means):.2f} points; the largest seed-to-seed std is {max(stds):.2f}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_pair(pair: Sequence[float] | None) -> list[str]:
+    return [f"{v:.4f}" for v in pair] if pair else ["", ""]
+
+
+def table_csv(rows: Sequence[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["configuration", "label", "seeds", "miou_mean", "miou_std", "acc_mean", "acc_std", "paper_miou", "paper_acc"])
+    for row in rows:
+        pairs = [_mean_std(row.miou), _mean_std(row.acc), row.paper]
+        writer.writerow([row.key, row.label, len(row.miou), *(c for pair in pairs for c in _csv_pair(pair))])
+    return out.getvalue()
+
+
+def per_class_series(rows: Sequence[Row]) -> tuple[dict[str, list[float]], list[str]]:
+    """Mean per-class IoU over seeds for each row (NaN where a class never appeared), and the class names."""
+    names = next((list(r.iou[0]) for r in rows if r.iou), [])
+    series = {}
+    for row in rows:
+        if row.iou:
+            series[row.label] = [
+                statistics.fmean(vals) if (vals := [d[n] for d in row.iou if not math.isnan(d[n])]) else math.nan
+                for n in names
+            ]
+    return series, names
+
+
+def write_results(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
+    from semantic_vae.viz import iou_bar_chart
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / "table1.md", "csv": out / "table1.csv", "png": out / "per_class_miou.png"}
+    paths["md"].write_text(table_markdown(rows, title))
+    paths["csv"].write_text(table_csv(rows))
+    series, names = per_class_series(rows)
+    if series:
+        iou_bar_chart(series, names, paths["png"], title="Test IoU per class (mean over seeds)")
+    else:
+        paths.pop("png")
+    return paths
+
+
+def log_summary(rows: Sequence[Row], paths: Mapping[str, Path], out: Path, group: str, config: Mapping[str, Any]) -> str:
+    """One W&B run (offline unless logged in) holding the table and the chart; returns its directory."""
+    import wandb
+
+    from semantic_vae.loggers import wandb_logged_in
+
+    run = wandb.init(
+        project="semantic-vae", name=f"{group}-summary", group=group, job_type="ablation-summary",
+        dir=str(out), mode="online" if wandb_logged_in() else "offline", config=dict(config),
+    )  # fmt: skip
+    try:
+        columns = ["configuration", "seeds", "miou_mean", "miou_std", "acc_mean", "acc_std", "paper_miou", "paper_acc"]
+        data = []
+        for row in rows:
+            miou, acc = _mean_std(row.miou) or (None, None), _mean_std(row.acc) or (None, None)
+            paper = row.paper or (None, None)
+            data.append([row.label, len(row.miou), *miou, *acc, *paper])
+        media: dict[str, Any] = {"table1": wandb.Table(columns=columns, data=data)}
+        if "png" in paths:
+            media["per_class_miou"] = wandb.Image(str(paths["png"]))
+        run.log(media)
+        return str(run.dir)
+    finally:
+        run.finish()
+
+
+# -- command line ----------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m semantic_vae.ablation", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="CelebAMask-HQ folder: run the paper setting (experiments/paper.yaml) on it")
+    parser.add_argument("--gpus", type=int, help="devices per run, with DDP when more than one")
+    parser.add_argument("--sweep", default=str(ROOT / "sweeps" / "table1.yaml"), help="W&B sweep file (grid)")
+    parser.add_argument("--out", help="results folder (default: results, or results/paper with --data)")
+    parser.add_argument("--jobs", type=int, help="runs at once (default: one per CPU core, one thread each; 1 with GPUs)")
+    parser.add_argument("--no-wandb", action="store_true", help="skip the W&B summary run")
+    return parser.parse_args(argv)
+
+
+def default_jobs(cpus: int, runs: int, accelerated: bool) -> int:
+    """One run per CPU core on a CPU-only machine; one at a time when runs use GPUs (all of them each)."""
+    if accelerated:
+        return 1
+    import torch
+
+    return 1 if torch.cuda.is_available() else max(1, min(cpus, runs))
+
+
+def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]:
+    """Runs the unfinished runs, `jobs` at a time; returns the names of those that failed."""
+    index = {run.name: i for i, run in enumerate(runs, 1)}
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:  # whole lines from concurrent runs
+            print(line, flush=True)
+
+    def one(run: Run) -> bool:
+        head = f"[{index[run.name]}/{len(runs)}] {run.name}"
+        say(f"{head}: {'resuming from last.ckpt' if run.resumable else 'starting'} (log: {run.directory / 'run.log'})")
+        start = time.monotonic()
+        code = execute(run, env)
+        minutes = (time.monotonic() - start) / 60
+        if code == 0 and run.finished:
+            metrics = json.loads((run.directory / "metrics.json").read_text())
+            say(f"{head}: done in {minutes:.1f} min, test mIoU {metrics['test/mIoU']:.4f}, acc {metrics['test/acc']:.4f}")
+            return True
+        say(f"{head}: FAILED (exit {code}) after {minutes:.1f} min; see {run.directory / 'run.log'}")
+        return False
+
+    for run in runs:
+        if run.finished:
+            print(f"[{index[run.name]}/{len(runs)}] {run.name}: finished earlier, skipped", flush=True)
+    todo = [run for run in runs if not run.finished]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(one, todo))
+    return [run.name for run, ok in zip(todo, done) if not ok]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sweep = yaml.safe_load(Path(args.sweep).read_text())
+    if sweep.get("method") != "grid":
+        raise SystemExit(f"ablation: {args.sweep} is not a grid sweep (method: {sweep.get('method')})")
+    setting = "paper" if args.data else "small"
+    out = Path(args.out or ("results/paper" if args.data else "results")).resolve()
+    group = f"{sweep.get('name', Path(args.sweep).stem)}-{setting}"
+    runs = plan(sweep, out / "runs", args.data, args.gpus)
+    for run in runs:  # before anything runs: no directory of another setting is skipped, resumed or tabled
+        check_command(run)
+    cpus = len(os.sched_getaffinity(0))
+    jobs = args.jobs or default_jobs(cpus, len(runs), accelerated=bool(args.gpus or args.data))
+    failed = run_all(runs, child_env(group, threads=max(1, cpus // jobs) if jobs > 1 else None), jobs)
+
+    rows = collect(runs)
+    title = f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if args.data else 'synthetic masks'}), test split, percent"
+    paths = write_results(rows, out, title)
+    print(Path(paths["md"]).read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if not args.no_wandb:
+        from semantic_vae.cli import code_version
+
+        config = {"sweep": str(args.sweep), "setting": setting, "data": args.data or "synthetic", "gpus": args.gpus,
+                  "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip
+        print(f"W&B summary run: {log_summary(rows, paths, out, group, config)}")
+    if failed:
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}; rerun to resume them", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""W&B sweeps without the `sweeps` package: grid expansion, the agent's command line, and a sweep entry point.
+
+`python -m semantic_vae.sweep fit ...` is the LightningCLI (`python -m semantic_vae fit ...`) with one
+difference: when a W&B agent started it (WANDB_SWEEP_ID and WANDB_RUN_ID in the environment) and the
+command line names no `--trainer.default_root_dir`, the run gets its own directory
+`outputs/sweeps/<sweep id>/<run id>`, so sweep runs never share config.yaml, checkpoints or metrics.json.
+DDP ranks re-run the same command line with the same environment, so they agree on the directory.
+
+`TestAfterFit` (added with `--trainer.callbacks+=semantic_vae.sweep.TestAfterFit`) makes a `fit` end
+with `test` on the best checkpoint inside the same Trainer: the test metrics land in the same W&B run
+and in `<default_root_dir>/metrics.json`, and the sweep's metric `test/mIoU` exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import yaml
+
+SWEEP_ROOT = "outputs/sweeps"
+
+
+# -- grid expansion (W&B semantics) ----------------------------------------------------------
+def _leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict]]:
+    """(path, spec) for every parameter, keys sorted at every level as W&B's HyperParameterSet does."""
+    leaves: list[tuple[tuple[str, ...], dict]] = []
+    for name, spec in sorted(parameters.items()):
+        path = (*prefix, str(name))
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"sweep parameter {'.'.join(path)}: expected a mapping, got {spec!r}")
+        if "value" in spec or "values" in spec:
+            leaves.append((path, dict(spec)))
+        elif "parameters" in spec:
+            leaves += _leaves(spec["parameters"], path)
+        else:
+            raise ValueError(f"sweep parameter {'.'.join(path)}: grid search needs 'value', 'values' or nested 'parameters'")
+    return leaves
+
+
+def _value_key(value: Any) -> str:
+    """W&B dedupes grid values by their YAML dump, integer floats counted as ints (3.0 == 3)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=True)
+
+
+def expand_grid(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run configs of a W&B grid sweep, in the order the W&B controller proposes them.
+
+    `values` lists form a Cartesian product (the first parameter in sorted order varies slowest);
+    `value` is a constant present in every run; `parameters` blocks nest, and their values arrive
+    nested in the run config (`{"model": {"lstm_layers": 3}}`). Equal values (by YAML dump, 3.0 == 3)
+    are proposed once, at the first one's position with the last one's value, as W&B's lookup does.
+    """
+    leaves = _leaves(parameters)
+    choices: list[list[Any]] = []  # per leaf, in sorted order; a constant is a one-value axis
+    for path, spec in leaves:
+        if "probabilities" in spec or spec.get("distribution", "categorical") not in ("categorical", "constant"):
+            raise ValueError(f"sweep parameter {'.'.join(path)}: grid search takes only 'value' and 'values'")
+        if "values" in spec:
+            unique = {_value_key(v): v for v in spec["values"]}  # W&B: first position, last value
+            choices.append(list(unique.values()))
+        else:
+            choices.append([spec["value"]])
+    runs = []
+    for combination in itertools.product(*choices):
+        config: dict[str, Any] = {}
+        for (path, _), value in zip(leaves, combination):
+            node = config
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+        runs.append(config)
+    return runs
+
+
+# -- the agent's command line ----------------------------------------------------------------
+def agent_args(run_config: Mapping[str, Any]) -> list[str]:
+    """`${args}` as the agent builds it: `--key=value` with Python's str() of the value, keys sorted."""
+    return [f"--{key}={run_config[key]}" for key in sorted(run_config)]
+
+
+def agent_command(
+    command: Sequence[str],
+    run_config: Mapping[str, Any],
+    program: str | None = None,
+    interpreter: str = "python",
+) -> list[str]:
+    """The argv `wandb agent` runs for one run of a sweep whose `command` is `command`.
+
+    `${env}` is /usr/bin/env and `${interpreter}` the literal `python`, found on PATH; `${args}`,
+    `${args_no_hyphens}` and `${args_no_boolean_flags}` expand as in the agent.
+    """
+    flags = agent_args(run_config)
+    macros: dict[str, list[str]] = {
+        "env": ["/usr/bin/env"],
+        "interpreter": [interpreter],
+        "program": [program] if program else [],
+        "args": flags,
+        "args_no_hyphens": [f[2:] for f in flags],
+        "args_no_boolean_flags": [
+            f"--{k}" if v is True else f"--{k}={v}" for k, v in sorted(run_config.items()) if v is not False
+        ],
+    }
+    argv: list[str] = []
+    for chunk in map(str, command):
+        if chunk.startswith("${") and chunk.endswith("}"):
+            name = chunk[2:-1]
+            if name not in macros:
+                raise ValueError(f"sweep command: unsupported macro {chunk}")
+            argv += macros[name]
+        else:
+            argv.append(chunk)
+    return argv
+
+
+# -- fit, then test --------------------------------------------------------------------------
+class TestAfterFit(L.Callback):
+    """Runs `trainer.test` at the end of `fit`, on the best checkpoint (the final weights if none).
+
+    Every DDP rank runs it (the test loop shards the split without padding), and the best path is
+    the same on all ranks (ModelCheckpoint broadcasts it). A resumed run whose training had already
+    finished goes straight to this test.
+
+    Args:
+        ckpt_path: "best" (the best of `trainer.checkpoint_callback`, the first ModelCheckpoint: in
+            base.yaml the one monitoring val/mIoU), "last", or a path.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, ckpt_path: str = "best") -> None:
+        self.ckpt_path = ckpt_path
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.interrupted:
+            return
+        ckpt: str | None = self.ckpt_path
+        if ckpt == "best":  # the first ModelCheckpoint's (the monitored one), named to say so
+            ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None  # None: weights in memory
+        trainer.test(pl_module, datamodule=trainer.datamodule, ckpt_path=ckpt, verbose=False)
+
+
+# -- entry point -----------------------------------------------------------------------------
+def sweep_root_dir(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
+    """The per-run directory under a W&B agent, or None when not under one or the argv names its own."""
+    sweep, run = environ.get("WANDB_SWEEP_ID"), environ.get("WANDB_RUN_ID")
+    if not (sweep and run) or any(a.split("=", 1)[0] == "--trainer.default_root_dir" for a in argv):
+        return None
+    return f"{SWEEP_ROOT}/{sweep}/{run}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from semantic_vae.cli import main as cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    root = sweep_root_dir(argv)
+    cli(argv + [f"--trainer.default_root_dir={root}"] if root else argv)
+
+
+if __name__ == "__main__":
+    main()
