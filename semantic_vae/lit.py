@@ -37,7 +37,7 @@ class SemanticVAEModule(L.LightningModule):
         lr: Adam learning rate (reference code: 2e-4).
         betas: Adam betas (reference code: 0.5, 0.999).
         decay_start: fraction of training at a constant rate before a linear decay to zero.
-        channels_last: run the decoder's convolutions in channels-last memory format.
+        channels_last: run the decoder's convolutions in channels-last memory format (CUDA only).
         compile: `torch.compile` the network in place.
         metrics_path: where `test` writes metrics.json (default: the trainer's root dir).
         predict_dir: where `predict` writes reconstructed label PNGs.
@@ -83,8 +83,6 @@ class SemanticVAEModule(L.LightningModule):
             ffn_hidden=ffn_hidden,
             decoder_width=decoder_width,
         )
-        if channels_last:
-            self.vae.decoder.to(memory_format=torch.channels_last)
         if compile:
             self.vae.compile()  # in place: checkpoint keys keep their names
         # Eq. 1 weights; set from the DataModule at fit time, then stored in every checkpoint.
@@ -95,8 +93,15 @@ class SemanticVAEModule(L.LightningModule):
     # -- data-dependent state -------------------------------------------------------------
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
+        if self.hparams.channels_last and self.device.type == "cuda":
+            # CUDA only: CPU GroupNorm on channels-last input rounds far worse (see BENCHMARKS.md)
+            self.use_channels_last()
         if stage == "fit" and datamodule is not None and hasattr(datamodule, "class_weights"):
             self.class_weights.copy_(datamodule.class_weights)
+
+    def use_channels_last(self) -> None:
+        """Decoder convolutions in channels-last memory format (their outputs follow)."""
+        self.vae.decoder.to(memory_format=torch.channels_last)
 
     # -- exact resume: Lightning checkpoints do not store RNG states ------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -115,8 +120,6 @@ class SemanticVAEModule(L.LightningModule):
     # -- shared step ----------------------------------------------------------------------
     def _forward(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = one_hot(labels, self.hparams.num_classes)  # (B, C, H, W) built on the device
-        if self.hparams.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         return self.vae(x)
 
     def _losses(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
