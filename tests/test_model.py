@@ -118,3 +118,13 @@ def test_one_hot_from_uint8():
     assert x.shape == (1, 3, 2, 2)
     assert torch.equal(x.argmax(1), labels.long())
     assert x.sum(1).eq(1).all()
+
+
+def test_one_hot_equals_torch_one_hot_and_is_contiguous():
+    labels = torch.randint(0, 19, (3, 17, 23), generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.one_hot(labels, 19).permute(0, 3, 1, 2).float()
+    for dtype in (torch.uint8, torch.int64):
+        x = one_hot(labels.to(dtype), 19)
+        assert torch.equal(x, expected)
+        assert x.is_contiguous()  # NCHW: the encoder's flatten(2) is a view, not a copy
+    assert one_hot(labels, 19, torch.bfloat16).dtype == torch.bfloat16

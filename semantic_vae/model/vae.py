@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from semantic_vae.model.decoder import MaskDecoder
@@ -12,8 +11,14 @@ from semantic_vae.model.mixer import LatentMixer
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, H, W) integer labels (uint8 is fine) -> (B, C, H, W) one-hot, on the labels' device."""
-    return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(dtype)
+    """(B, H, W) integer labels (uint8 is fine) -> contiguous (B, C, H, W) one-hot, on the labels' device.
+
+    A comparison against the class ids instead of `F.one_hot`: no int64 (B, H, W, C) intermediate,
+    no permuted copy, and no host sync for a range check (labels are validated where they are read:
+    the cache, the PNG readers, `MaskEditor`). An id >= num_classes gives an all-zero pixel.
+    """
+    classes = torch.arange(num_classes, device=labels.device, dtype=labels.dtype).view(1, -1, 1, 1)
+    return (labels.unsqueeze(1) == classes).to(dtype)
 
 
 class SemanticVAE(nn.Module):
