@@ -33,6 +33,18 @@ class MaskDataset(Dataset):
             labels = self.augment(labels, key)
         return torch.from_numpy(np.ascontiguousarray(labels))  # (H, W) uint8; one-hot on the model's device
 
+    def __getitems__(self, keys: list[int]) -> torch.Tensor:
+        """A whole batch (B, H, W) uint8: one fancy-indexed read of the memmap instead of B reads and a stack."""
+        if self.augment is not None:
+            return torch.stack([self[key] for key in keys])
+        rows = self.indices[np.asarray(keys, dtype=np.int64) % len(self.indices)]
+        return torch.from_numpy(np.ascontiguousarray(self.masks[rows]))
+
+
+def collate_masks(batch: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The DataLoader's collate for `MaskDataset`: batches from `__getitems__` pass through as they are."""
+    return batch if isinstance(batch, torch.Tensor) else torch.stack(batch)
+
 
 class FaceMaskDataModule(L.LightningDataModule):
     """Face label maps for training, validation, test and prediction.
@@ -155,6 +167,7 @@ class FaceMaskDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.hparams.batch_size,
             sampler=sampler,
+            collate_fn=collate_masks,
             num_workers=workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
