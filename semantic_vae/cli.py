@@ -70,18 +70,29 @@ def default_loggers(root: str) -> list:
     ]
 
 
+# Each refresh of the progress bar reads its metrics with `.item()`: a host-device sync on CUDA.
+PROGRESS_BAR_REFRESH_STEPS = 20
+
+
 class SemanticVAECLI(LightningCLI):
     """Every run lives in `trainer.default_root_dir`: config.yaml, checkpoints/, wandb/, csv/.
 
     Without a `trainer.logger` setting the loggers are W&B and CSV in that directory, and
-    checkpoints go to `<root>/checkpoints` so `--ckpt_path last` finds them again.
+    checkpoints go to `<root>/checkpoints` so `--ckpt_path last` finds them again. Without a
+    progress-bar callback the bar refreshes every PROGRESS_BAR_REFRESH_STEPS steps, not every step.
     """
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
+        from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+
         root = config.get("default_root_dir") or "outputs/runs/default"
         config = {**config, "default_root_dir": root}
         if config.get("logger") in (None, True):
             config["logger"] = default_loggers(root)
+        configured = config.get("callbacks") or []
+        configured = [*(configured if isinstance(configured, list) else [configured]), *callbacks]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+            callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_STEPS)]
         trainer = super()._instantiate_trainer(config, callbacks)
         for checkpoint in trainer.checkpoint_callbacks:
             if checkpoint.dirpath is None:

@@ -11,8 +11,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 
-from semantic_vae.cli import cli_main
+from semantic_vae.cli import PROGRESS_BAR_REFRESH_STEPS, cli_main
 from tests.conftest import EXPERIMENTS, ROOT, config_args, tiny_args
 
 TABLE1 = sorted((EXPERIMENTS / "table1").glob("*.yaml"))
@@ -127,3 +128,12 @@ def test_bad_config_value_is_one_line(tmp_path):
     )
     assert out.returncode != 0
     assert "nowhere" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_progress_bar_refreshes_every_n_steps_unless_configured(tmp_path, cache_dir):
+    args = [a for a in tiny_args(tmp_path, cache_dir) if not a.startswith("--trainer.enable_progress_bar")]
+    bar = cli_main(args, run=False).trainer.progress_bar_callback
+    assert isinstance(bar, TQDMProgressBar) and bar.refresh_rate == PROGRESS_BAR_REFRESH_STEPS > 1
+    assert cli_main([*args, "--trainer.enable_progress_bar=false"], run=False).trainer.progress_bar_callback is None
+    mine = [*args, "--trainer.callbacks+=lightning.pytorch.callbacks.TQDMProgressBar", "--trainer.callbacks.refresh_rate=3"]
+    assert cli_main(mine, run=False).trainer.progress_bar_callback.refresh_rate == 3
