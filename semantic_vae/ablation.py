@@ -52,6 +52,16 @@ PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
     "ours": ("Ours", 70.31, 92.39),
 }
 
+# The paper's comparisons between Table 1 rows: (what changes, row A, row B); a difference is A - B.
+EFFECTS: tuple[tuple[str, str, str], ...] = (
+    ("LSTM block (Ours vs w/o LSTM block)", "ours", "no_lstm"),
+    ("3 LSTM layers vs 1 (unidirectional, plain CE)", "lstm3_unidir_ce", "lstm1_unidir_ce"),
+    ("bidirectional, plain CE", "lstm3_bidir_ce", "lstm3_unidir_ce"),
+    ("bidirectional, weighted CE", "ours", "lstm3_unidir_wce"),
+    ("weighted CE, unidirectional", "lstm3_unidir_wce", "lstm3_unidir_ce"),
+    ("weighted CE, bidirectional", "ours", "lstm3_bidir_ce"),
+)
+
 
 # -- the runs --------------------------------------------------------------------------------
 @dataclass
@@ -224,7 +234,43 @@ def table_markdown(rows: Sequence[Row], title: str) -> str:
             "",
             f"mIoU: rows span {max(means) - min(means):.2f} points; the largest seed-to-seed std is {max(stds):.2f}.",
         ]
-    return "\n".join(lines) + "\n"
+    effects = effects_markdown(rows)
+    return "\n".join(lines) + "\n" + (f"\n{effects}" if effects else "")
+
+
+def _difference(a: Sequence[float], b: Sequence[float]) -> str:
+    """'+1.23' for mean(a) - mean(b); starred when it exceeds the sum of the two seed stds."""
+    mean_a, std_a = statistics.fmean(a), statistics.stdev(a) if len(a) > 1 else math.nan
+    mean_b, std_b = statistics.fmean(b), statistics.stdev(b) if len(b) > 1 else math.nan
+    delta = mean_a - mean_b
+    beyond = abs(delta) > std_a + std_b  # False when either has one seed (NaN)
+    return f"{delta:+.2f}{' *' if beyond else ''}"
+
+
+def effects_markdown(rows: Sequence[Row]) -> str:
+    """The paper's comparisons (EFFECTS) between rows that both have results: differences in points."""
+    by_key = {row.key: row for row in rows}
+    lines = []
+    for name, a, b in EFFECTS:
+        row_a, row_b = by_key.get(a), by_key.get(b)
+        if not (row_a and row_b and row_a.miou and row_b.miou and row_a.paper and row_b.paper):
+            continue
+        paper_miou, paper_acc = row_a.paper[0] - row_b.paper[0], row_a.paper[1] - row_b.paper[1]
+        lines.append(
+            f"| {name} | {row_a.label} − {row_b.label} | {paper_miou:+.2f} | {_difference(row_a.miou, row_b.miou)} "
+            f"| {paper_acc:+.2f} | {_difference(row_a.acc, row_b.acc)} |"
+        )
+    if not lines:
+        return ""
+    return "\n".join([
+        "## The paper's comparisons (differences in points)",
+        "",
+        "| Effect | Rows | ΔmIoU (paper) | ΔmIoU (ours) | ΔAcc (paper) | ΔAcc (ours) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *lines,
+        "",
+        "\\* the difference exceeds the sum of the two rows' seed-to-seed stds.",
+    ]) + "\n"  # fmt: skip
 
 
 def _csv_pair(pair: Sequence[float] | None) -> list[str]:

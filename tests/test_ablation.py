@@ -211,12 +211,34 @@ def test_table_writer_gives_the_expected_markdown():
         "| extra | – | – | 0 | – | – |\n"
         "\n"
         "mIoU: rows span 4.50 points; the largest seed-to-seed std is 1.41.\n"
+        "\n"
+        "## The paper's comparisons (differences in points)\n"
+        "\n"
+        "| Effect | Rows | ΔmIoU (paper) | ΔmIoU (ours) | ΔAcc (paper) | ΔAcc (ours) |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        "| LSTM block (Ours vs w/o LSTM block) | Ours − w/o LSTM block | +1.82 | +4.50 | -1.85 | +1.75 |\n"
+        "\n"
+        "\\* the difference exceeds the sum of the two rows' seed-to-seed stds.\n"
     )
     assert ablation.table_csv(rows).splitlines()[1:] == [
         "no_lstm,w/o LSTM block,2,61.0000,1.4142,90.5000,0.7071,68.4900,94.2400",
         "ours,Ours,1,65.5000,0.0000,92.2500,0.0000,70.3100,92.3900",
         "extra,extra,0,,,,,,",
     ]
+
+
+def test_effects_star_differences_beyond_the_seed_spread():
+    rows = [
+        Row("lstm3_unidir_ce", "3 LSTMs w/o bidir, w/o weighted CE", miou=[50.0, 52.0], acc=[90.0, 90.2], paper=(67.35, 90.91)),
+        Row("lstm3_bidir_ce", "3 LSTMs w/o weighted CE", miou=[55.0, 55.2], acc=[90.1, 90.3], paper=(69.56, 92.12)),
+        Row("lstm3_unidir_wce", "3 LSTMs w/o bidir", miou=[], acc=[], paper=(68.34, 90.94)),
+    ]
+    lines = ablation.effects_markdown(rows).splitlines()
+    assert lines[4:5] == [
+        "| bidirectional, plain CE | 3 LSTMs w/o weighted CE − 3 LSTMs w/o bidir, w/o weighted CE | +2.21 | +4.10 * | +1.21 | +0.10 |"
+    ]  # mIoU: 4.10 > 1.41 + 0.14; Acc: 0.10 < 0.14 + 0.14. Rows without results are left out.
+    assert len([line for line in lines if line.startswith("| ") and "---" not in line]) == 2  # header + one comparison
+    assert ablation.effects_markdown(rows[:1]) == ""
 
 
 def test_child_environment(monkeypatch):
