@@ -190,10 +190,18 @@ class SemanticVAEModule(L.LightningModule):
     def configure_optimizers(self):
         fused = self.device.type == "cuda"
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=fused)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        start = int(total * self.hparams.decay_start)
+        schedule: dict[str, int] = {}
 
         def constant_then_linear(step: int) -> float:
+            if step == 0:  # LambdaLR's call at construction: 1.0 whatever the length
+                return 1.0
+            if not schedule:
+                # Read the length at the first step, not here: `estimated_stepping_batches` builds the
+                # train loader, and built before a checkpoint is restored its first iterator (with
+                # workers) would prefetch epoch 0's order (Lightning issue #21938).
+                total = max(1, int(self.trainer.estimated_stepping_batches))
+                schedule.update(total=total, start=int(total * self.hparams.decay_start))
+            total, start = schedule["total"], schedule["start"]
             return 1.0 if step < start else max(0.0, (total - step) / max(1, total - start))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, constant_then_linear)

@@ -162,6 +162,10 @@ class FaceMaskDataModule(L.LightningDataModule):
         indices = self.splits[split]
         dataset = MaskDataset(self._cache.masks, indices, augment)
         sampler = ShuffledShardSampler(len(indices), self.hparams.seed) if train else UnpaddedShardSampler(len(indices))
+        if train and self.trainer is not None:
+            # The epoch Lightning is about to train. It calls set_epoch only after building the first
+            # iterator, which with workers prefetches indices at once (Lightning issue #21938).
+            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
         workers = self.hparams.num_workers
         return DataLoader(
             dataset,
