@@ -406,7 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_command(run)
     cpus = len(os.sched_getaffinity(0))
     jobs = args.jobs or default_jobs(cpus, len(runs), accelerated=bool(args.gpus or args.data))
-    failed = run_all(runs, child_env(group, threads=max(1, cpus // jobs) if jobs > 1 else None), jobs)
+    try:
+        failed = run_all(runs, child_env(group, threads=max(1, cpus // jobs) if jobs > 1 else None), jobs)
+    except KeyboardInterrupt:
+        print(f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
+              f"restart from their last.ckpt in {out / 'runs'})", file=sys.stderr)  # fmt: skip
+        return 130
 
     rows = collect(runs)
     title = f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if args.data else 'synthetic masks'}), test split, percent"

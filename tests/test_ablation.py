@@ -174,6 +174,19 @@ def test_rerun_skips_finished_runs_and_resumes_unfinished_ones(tmp_path, cache_d
     assert calls == []
 
 
+def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path, cache_dir, monkeypatch, capsys):
+    sweep = _tiny_sweep(tmp_path, cache_dir, [0])
+
+    def interrupted(argv, cwd, env, stdout, stderr):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ablation.subprocess, "run", interrupted)
+    assert ablation.main(["--sweep", str(sweep), "--out", str(tmp_path / "results"), "--no-wandb", "--jobs", "1"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
+                   f"restart from their last.ckpt in {tmp_path / 'results' / 'runs'})"]  # fmt: skip
+
+
 def test_test_after_fit_tests_the_best_checkpoint_also_when_resumed_after_training(tmp_path, cache_dir):
     args = tiny_args(tmp_path / "run", cache_dir, epochs=1)
     fit = cli_main(["fit", *args])  # training finished, test never ran (as if the process died there)
