@@ -25,7 +25,7 @@ test: install  ## run the test suite
 	$(PY) -m pytest -q
 
 demo: install  ## train, test and edit on the synthetic default; writes outputs/demo/
-	$(PY) -m semantic_vae.demo
+	$(PY) -m semantic_vae.runs.demo
 
 bench: install  ## speed benchmarks; writes outputs/bench.json (QUICK=1 for a short run)
 	$(PY) -m semantic_vae.bench $(if $(QUICK),--quick,)
@@ -33,7 +33,7 @@ bench: install  ## speed benchmarks; writes outputs/bench.json (QUICK=1 for a sh
 DATA ?=
 GPUS ?=
 ablation: install  ## Table 1 as a local W&B grid (DATA=/path/to/CelebAMask-HQ GPUS=8 for paper scale)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m semantic_vae.ablation $(if $(DATA),--data $(DATA),) $(if $(GPUS),--gpus $(GPUS),)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m semantic_vae.runs.ablation $(if $(DATA),--data $(DATA),) $(if $(GPUS),--gpus $(GPUS),)
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs data_cache results wandb lightning_logs

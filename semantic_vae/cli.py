@@ -16,15 +16,15 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from semantic_vae import __version__
 from semantic_vae.data.datamodule import FaceMaskDataModule
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.lit import SemanticVAEModule
 
 # Tools other than the LightningCLI: subcommand -> "module:attribute" holding a list of functions
 # (or one function) that jsonargparse.CLI turns into commands.
 TOOLS: dict[str, str] = {
     "data": "semantic_vae.data.commands:COMMANDS",
-    "edit": "semantic_vae.edit_commands:EDIT_COMMANDS",
-    "evaluate-edits": "semantic_vae.edit_commands:evaluate_edits",
+    "edit": "semantic_vae.edit.commands:EDIT_COMMANDS",
+    "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits",
 }
 
 
@@ -85,6 +85,8 @@ class SemanticVAECLI(LightningCLI):
     def _instantiate_trainer(self, config: dict, callbacks: list):
         from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 
+        from semantic_vae.callbacks import RNGStateCheckpoint
+
         root = config.get("default_root_dir") or "outputs/runs/default"
         config = {**config, "default_root_dir": root}
         if config.get("logger") in (None, True):
@@ -93,6 +95,8 @@ class SemanticVAECLI(LightningCLI):
         configured = [*(configured if isinstance(configured, list) else [configured]), *callbacks]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_STEPS)]
+        if not any(isinstance(c, RNGStateCheckpoint) for c in configured):
+            callbacks = [*callbacks, RNGStateCheckpoint()]  # exact resume, whatever the config's callbacks
         trainer = super()._instantiate_trainer(config, callbacks)
         for checkpoint in trainer.checkpoint_callbacks:
             if checkpoint.dirpath is None:
@@ -100,8 +104,12 @@ class SemanticVAECLI(LightningCLI):
         return trainer
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.image_size", "model.image_size")
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        from semantic_vae.callbacks import MaskPredictionWriter, MetricsFile
+
+        parser.add_lightning_class_args(MetricsFile, "metrics_file")
+        parser.add_lightning_class_args(MaskPredictionWriter, "prediction_writer")
+        parser.link_arguments("data.image_size", "model.net.image_size")
+        parser.link_arguments("data.num_classes", "model.net.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
 
 
@@ -131,6 +139,6 @@ def main(argv: list[str] | None = None) -> None:
             run_tool(argv[0], argv[1:])
         else:
             cli_main(argv)
-    except DataError as err:
+    except UserError as err:
         print(f"semantic-vae: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 
 CELEBAMASK_HQ_NAMES: tuple[str, ...] = (
     "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
@@ -53,18 +53,18 @@ class LabelSet:
 
     def __post_init__(self) -> None:
         if len(self.names) < 2:
-            raise DataError(f"label set '{self.name}': needs at least 2 classes, got {len(self.names)}")
+            raise UserError(f"label set '{self.name}': needs at least 2 classes, got {len(self.names)}")
         if len(set(self.names)) != len(self.names):
-            raise DataError(f"label set '{self.name}': class names must be unique")
+            raise UserError(f"label set '{self.name}': class names must be unique")
         if len(self.palette) != len(self.names):
-            raise DataError(
+            raise UserError(
                 f"label set '{self.name}': palette has {len(self.palette)} colours for {len(self.names)} classes"
             )
         if len(set(self.palette)) != len(self.palette):
-            raise DataError(f"label set '{self.name}': palette colours must be distinct")
+            raise UserError(f"label set '{self.name}': palette colours must be distinct")
         for a, b in self.flip_pairs:
             if not (0 <= a < len(self.names) and 0 <= b < len(self.names)):
-                raise DataError(f"label set '{self.name}': flip pair ({a}, {b}) is out of range")
+                raise UserError(f"label set '{self.name}': flip pair ({a}, {b}) is out of range")
 
     @property
     def num_classes(self) -> int:
@@ -75,10 +75,10 @@ class LabelSet:
         if isinstance(part, (int, np.integer)) or (isinstance(part, str) and part.isdigit()):
             idx = int(part)
             if not 0 <= idx < self.num_classes:
-                raise DataError(f"part id {idx} is out of range 0..{self.num_classes - 1}")
+                raise UserError(f"part id {idx} is out of range 0..{self.num_classes - 1}")
             return idx
         if part not in self.names:
-            raise DataError(f"unknown part '{part}'; known parts: {', '.join(self.names)}")
+            raise UserError(f"unknown part '{part}'; known parts: {', '.join(self.names)}")
         return self.names.index(part)
 
     def palette_array(self) -> np.ndarray:
@@ -95,14 +95,14 @@ class LabelSet:
         """(..., H, W) integer labels -> (..., H, W, 3) uint8 RGB."""
         labels = np.asarray(labels)
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise DataError(f"label value {int(labels.max())} is beyond the last id {self.num_classes - 1}")
+            raise UserError(f"label value {int(labels.max())} is beyond the last id {self.num_classes - 1}")
         return self.palette_array()[labels]
 
     def decolorize(self, rgb: np.ndarray, source: str = "image") -> np.ndarray:
         """(H, W, 3) RGB -> (H, W) uint8 labels; an error names the first colour not in the palette."""
         rgb = np.asarray(rgb, dtype=np.uint8)
         if rgb.ndim != 3 or rgb.shape[-1] != 3:
-            raise DataError(f"{source}: expected an RGB image, got shape {rgb.shape}")
+            raise UserError(f"{source}: expected an RGB image, got shape {rgb.shape}")
         code = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
         pal = self.palette_array().astype(np.int32)
         keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
@@ -112,7 +112,7 @@ class LabelSet:
         if not found.all():
             y, x = np.argwhere(~found)[0]
             r, g, b = (int(v) for v in rgb[y, x])
-            raise DataError(
+            raise UserError(
                 f"{source}: colour ({r},{g},{b}) at pixel ({y},{x}) is not in the '{self.name}' palette "
                 f"({int((~found).sum())} such pixels)"
             )
@@ -141,13 +141,13 @@ def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
 def _read_yaml(path: str | Path, what: str) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{what} file not found: {path}")
+        raise UserError(f"{what} file not found: {path}")
     try:
         content = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise DataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(content, dict):
-        raise DataError(f"{path}: expected a mapping at the top level")
+        raise UserError(f"{path}: expected a mapping at the top level")
     return content
 
 
@@ -156,7 +156,7 @@ def load_label_set(path: str | Path) -> LabelSet:
     content = _read_yaml(path, "label set")
     names = content.get("names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise DataError(f"{path}: 'names' must be a list of class names")
+        raise UserError(f"{path}: 'names' must be a list of class names")
     palette = content.get("palette") or default_palette(len(names))
     pairs = content.get("flip_pairs") or []
     ids = {n: i for i, n in enumerate(names)}
@@ -164,7 +164,7 @@ def load_label_set(path: str | Path) -> LabelSet:
         flip_pairs = tuple((ids[a] if isinstance(a, str) else int(a), ids[b] if isinstance(b, str) else int(b)) for a, b in pairs)
         palette = tuple(tuple(int(v) for v in c) for c in palette)
     except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{path}: bad 'flip_pairs' or 'palette' entry ({err})") from None
+        raise UserError(f"{path}: bad 'flip_pairs' or 'palette' entry ({err})") from None
     return LabelSet(names=tuple(names), palette=palette, flip_pairs=flip_pairs, name=Path(path).stem)  # type: ignore[arg-type]
 
 
@@ -183,19 +183,19 @@ def load_merge_map(path: str | Path, source: LabelSet = CELEBAMASK_HQ) -> MergeM
     content = _read_yaml(path, "merge map")
     classes = content.get("classes")
     if not isinstance(classes, dict) or not classes:
-        raise DataError(f"{path}: 'classes' must map each new class name to a list of {source.name} names")
+        raise UserError(f"{path}: 'classes' must map each new class name to a list of {source.name} names")
     lut = np.full(source.num_classes, 255, dtype=np.uint8)
     for new_id, (new_name, old_names) in enumerate(classes.items()):
         for old in [old_names] if isinstance(old_names, str) else old_names:
             if old not in source.names:
-                raise DataError(f"{path}: class '{new_name}' lists unknown {source.name} class '{old}'")
+                raise UserError(f"{path}: class '{new_name}' lists unknown {source.name} class '{old}'")
             old_id = source.names.index(old)
             if lut[old_id] != 255:
-                raise DataError(f"{path}: {source.name} class '{old}' is listed twice")
+                raise UserError(f"{path}: {source.name} class '{old}' is listed twice")
             lut[old_id] = new_id
     missing = [source.names[i] for i in np.flatnonzero(lut == 255)]
     if missing:
-        raise DataError(f"{path}: {source.name} classes not mapped: {', '.join(missing)}")
+        raise UserError(f"{path}: {source.name} classes not mapped: {', '.join(missing)}")
     names = tuple(classes)
     palette = tuple(source.palette[int(np.flatnonzero(lut == i)[0])] for i in range(len(names)))
     if len(set(palette)) != len(palette):
@@ -204,6 +204,6 @@ def load_merge_map(path: str | Path, source: LabelSet = CELEBAMASK_HQ) -> MergeM
     try:
         flip_pairs = tuple((names.index(a), names.index(b)) for a, b in pairs)
     except ValueError as err:
-        raise DataError(f"{path}: bad 'flip_pairs' entry ({err})") from None
+        raise UserError(f"{path}: bad 'flip_pairs' entry ({err})") from None
     target = LabelSet(names=names, palette=palette, flip_pairs=flip_pairs, name=Path(path).stem)
     return MergeMap(lut=lut, target=target)

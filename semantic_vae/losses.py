@@ -1,9 +1,34 @@
-"""The paper's loss (§3.2): weighted cross-entropy (Eq. 2) + lambda * KL (Eq. 3)."""
+"""The paper's training objective (§3.2), Eq. 1-3 in one place.
+
+Eq. 1  class weights      w_c = 1 - (pixels of class c) / (all pixels), over the training split
+Eq. 2  weighted CE        L_wCE = mean over pixels of -w[y] * log p_y
+Eq. 3  total              L = L_wCE + lambda * KL(N(mu, sigma^2) || N(0, I))
+
+The KL is summed over every class and latent dimension and averaged over the batch (reference code).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from semantic_vae.errors import UserError
+
+
+def class_weights(counts: np.ndarray) -> np.ndarray:
+    """Eq. 1 from the (N, C) pixel counts of a subset: w_c = 1 - pixels of c / all pixels.
+
+    Returns (C,) float64. The sums are exact integers, so every process gets the same weights.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2:
+        raise UserError(f"class_weights: expected (N, C) pixel counts, got shape {counts.shape}")
+    per_class = counts.sum(axis=0, dtype=np.int64)
+    total = int(per_class.sum())
+    if total == 0:
+        raise UserError("class_weights: the subset has no pixels (no masks selected?)")
+    return 1.0 - per_class / total
 
 
 def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -19,8 +44,25 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: t
     return nll.mean()
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) summed over every class and latent dim, averaged over the batch."""
-    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # (B, C, D)
-    return kl.flatten(1).sum(1).mean()
+def kl_per_class(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) of each class latent, in nats: (B, C, D) -> (B, C)."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(-1)
 
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL summed over every class and latent dim, averaged over the batch (the paper's term)."""
+    return kl_per_class(mu, logvar).sum(1).mean()
+
+
+def vae_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    weight: torch.Tensor | None,
+    kl_weight: float,
+) -> dict[str, torch.Tensor]:
+    """Eq. 3: {"loss": ce + kl_weight * kl, "ce": Eq. 2, "kl": the KL in nats per mask}."""
+    ce = weighted_cross_entropy(logits, target, weight)
+    kl = kl_divergence(mu, logvar)
+    return {"loss": ce + kl_weight * kl, "ce": ce, "kl": kl}

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from semantic_vae.data.io import write_rgb_png
-
+from semantic_vae.files import write_bytes_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 
 
 def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an (H, W, 3) RGB image atomically, creating its folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_rgb_png(path, rgb)
     return path
 
@@ -79,10 +78,7 @@ def iou_bar_chart(
     if n > 1:
         ax.legend(fontsize=7, ncols=min(n, 3))
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, buffer.getvalue())

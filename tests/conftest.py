@@ -1,10 +1,17 @@
-"""Shared fixtures: offline W&B, tiny CLI configurations, and one small trained checkpoint."""
+"""Shared fixtures: offline W&B, tiny CLI configurations, sample masks, and one small trained checkpoint.
+
+Every test runs from a plain clone. Only the tests whose point is real data read the 12 real
+CelebAMask-HQ masks in REAL_SAMPLES (beside the repository in CI, not in a user's clone); they
+are skipped with the reason when the folder is absent. Everything else uses `sample_masks`:
+synthetic 512x512 masks under the real samples' image indices.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ["WANDB_MODE"] = "offline"
@@ -12,7 +19,8 @@ os.environ["WANDB_SILENT"] = "true"
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
-SAMPLES = ROOT.parent / "shared" / "data" / "celebamask_hq_samples"
+REAL_SAMPLES = ROOT.parent / "shared" / "data" / "celebamask_hq_samples"
+SAMPLE_INDICES = (0, 1, 2, 3, *range(29980, 29988))  # the real samples' indices: 4 train, 8 test
 
 
 def config_args(*names: str) -> list[str]:
@@ -35,11 +43,31 @@ def tiny_args(run_dir: Path, cache_dir: Path, *, epochs: int = 2, size: int = 32
         "--data.batch_size=16",
         "--data.num_workers=0",
         f"--data.cache_dir={cache_dir}",
-        "--model.lstm_hidden=32",
-        "--model.ffn_hidden=64",
-        "--model.decoder_width=8",
-        "--model.encoder_hidden=[64,64,64]",
+        "--model.net.lstm_hidden=32",
+        "--model.net.ffn_hidden=64",
+        "--model.net.decoder_width=8",
+        "--model.net.encoder_hidden=[64,64,64]",
     ]
+
+
+@pytest.fixture(scope="session")
+def sample_masks() -> dict[int, np.ndarray]:
+    """12 synthetic 512x512 label maps (the release's size) keyed by the real samples' indices."""
+    from semantic_vae.data.synthetic import generate_masks
+
+    masks = generate_masks(seed=0, start=0, count=len(SAMPLE_INDICES), size=512)
+    return {index: mask for index, mask in zip(SAMPLE_INDICES, masks)}
+
+
+@pytest.fixture(scope="session")
+def real_masks() -> dict[int, np.ndarray]:
+    """The 12 real CelebAMask-HQ label maps by image index; skipped where the folder is absent."""
+    from semantic_vae.data.io import read_label_png
+
+    files = sorted(REAL_SAMPLES.glob("*.png")) if REAL_SAMPLES.is_dir() else []
+    if not files:
+        pytest.skip(f"real CelebAMask-HQ samples not found at {REAL_SAMPLES} (a plain clone has none)")
+    return {int(p.stem): read_label_png(p) for p in files}
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +82,7 @@ def trained_ckpt(tmp_path_factory, cache_dir) -> Path:
 
     run = tmp_path_factory.mktemp("trained")
     args = tiny_args(run, cache_dir, epochs=6, size=64, count=1200)
-    args += ["--model.lstm_hidden=64", "--model.ffn_hidden=256", "--model.encoder_hidden=[256,256,256]"]
+    args += ["--model.net.lstm_hidden=64", "--model.net.ffn_hidden=256", "--model.net.encoder_hidden=[256,256,256]"]
     cli = cli_main(["fit", *args])
     return run / "checkpoints" / "last.ckpt"
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semantic_vae import ablation
-from semantic_vae.ablation import Row, plan, run_name, table_markdown
+from semantic_vae.runs import ablation
+from semantic_vae.runs.ablation import Row, plan, run_name, table_markdown
 from semantic_vae.cli import cli_main
-from semantic_vae.sweep import TestAfterFit, agent_args, agent_command, expand_grid, sweep_root_dir
+from semantic_vae.errors import UserError
+from semantic_vae.callbacks import TestAfterFit
+from semantic_vae.runs.sweep import agent_args, agent_command, expand_grid, sweep_root_dir
 from tests.conftest import EXPERIMENTS, ROOT, tiny_args
 
 SWEEP = yaml.safe_load((ROOT / "sweeps" / "table1.yaml").read_text())
@@ -79,16 +81,17 @@ def test_table1_sweep_is_six_rows_by_seeds_in_their_own_directories(tmp_path):
     assert len({r.directory for r in runs}) == len(runs)
     assert runs[0].name == "no_lstm-seed0" and runs[1].name == "no_lstm-seed1"  # W&B order: `config` varies slowest
     for run in runs:
-        assert run.command[:5] == ["/usr/bin/env", "python", "-m", "semantic_vae.sweep", "fit"]
+        assert run.command[:5] == ["/usr/bin/env", "python", "-m", "semantic_vae.runs.sweep", "fit"]
         assert run.command[-1] == f"--trainer.default_root_dir={run.directory}"
 
 
 @pytest.mark.parametrize("index", [0, 11])
 def test_a_run_command_parses_with_the_lightning_cli(tmp_path, index):
     run = plan(SWEEP, tmp_path)[index]
-    cli = cli_main(run.command[5:], run=False)  # the agent's argv after `python -m semantic_vae.sweep fit`
+    cli = cli_main(run.command[5:], run=False)  # the agent's argv after `python -m semantic_vae.runs.sweep fit`
     hp, row = cli.model.hparams, yaml.safe_load((ROOT / run.config["config"]).read_text())["model"]
-    assert all(hp[k] == v for k, v in row.items())
+    assert all(hp["net"][k] == v for k, v in row.get("net", {}).items())
+    assert all(hp[k] == v for k, v in row.items() if k != "net")
     assert cli.config.seed_everything == run.config["seed_everything"]
     assert cli.trainer.default_root_dir == str(run.directory)
     names = {type(c).__name__ for c in cli.trainer.callbacks}
@@ -97,11 +100,12 @@ def test_a_run_command_parses_with_the_lightning_cli(tmp_path, index):
 
 
 def test_nested_sweep_values_parse_as_the_agent_passes_them(tmp_path):
-    config = expand_grid({"model": {"parameters": {"lstm_layers": {"values": [1]}, "weighted_ce": {"value": False}}}})[0]
+    net = {"parameters": {"lstm_layers": {"values": [1]}}}
+    config = expand_grid({"model": {"parameters": {"net": net, "weighted_ce": {"value": False}}}})[0]
     argv = agent_command(["--config", str(EXPERIMENTS / "base.yaml"), "${args}"], config)
-    assert argv[-1] == "--model={'lstm_layers': 1, 'weighted_ce': False}"
+    assert argv[-1] == "--model={'net': {'lstm_layers': 1}, 'weighted_ce': False}"
     cli = cli_main(argv, run=False)
-    assert cli.model.hparams.lstm_layers == 1 and cli.model.hparams.weighted_ce is False
+    assert cli.model.hparams.net["lstm_layers"] == 1 and cli.model.hparams.weighted_ce is False
 
 
 def test_paper_setting_swaps_the_setting_files_and_adds_ddp(tmp_path, capsys):
@@ -113,7 +117,7 @@ def test_paper_setting_swaps_the_setting_files_and_adds_ddp(tmp_path, capsys):
     assert done.value.code == 0
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["data"]["source"] == "celebamask" and config["data"]["root"] == "/data/CelebAMask-HQ"
-    assert config["model"]["decoder_width"] == 64 and config["trainer"]["max_epochs"] == 40
+    assert config["model"]["net"]["decoder_width"] == 64 and config["trainer"]["max_epochs"] == 40
     assert str(config["trainer"]["devices"]) == "8" and config["trainer"]["strategy"] == "ddp"
 
 
@@ -127,9 +131,9 @@ def test_sweep_agent_runs_get_their_own_directory():
 # -- resume ----------------------------------------------------------------------------------
 def _tiny_sweep(tmp_path: Path, cache_dir: Path, seeds: list[int]) -> Path:
     command = [
-        "${env}", "${interpreter}", "-m", "semantic_vae.sweep", "fit",
+        "${env}", "${interpreter}", "-m", "semantic_vae.runs.sweep", "fit",
         *tiny_args(tmp_path / "unused", cache_dir, epochs=2),
-        "--trainer.callbacks+=semantic_vae.sweep.TestAfterFit", "${args}",
+        "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit", "${args}",
     ]  # fmt: skip
     sweep = {
         "method": "grid",
@@ -164,13 +168,13 @@ def test_rerun_skips_finished_runs_and_resumes_unfinished_ones(tmp_path, cache_d
         return subprocess.CompletedProcess(argv, 0)
 
     monkeypatch.setattr(ablation.subprocess, "run", fake_run)
-    assert ablation.main(["--sweep", str(sweep), "--out", str(out), "--no-wandb", "--jobs", "2"]) == 0
+    assert ablation.main(["--sweep", str(sweep), "--out", str(out), "--wandb_summary=false", "--jobs", "2"]) == 0
     assert sorted(calls) == sorted([resumable.command + ["--ckpt_path=last"], fresh.command])  # two at a time
     assert "| Ours | 56.67 ± 5.77 | 90.00 ± 0.00 | 3 | 70.31 | 92.39 |" in (out / "table1.md").read_text()
     assert (out / "per_class_miou.png").stat().st_size > 0
 
     calls.clear()  # everything finished: a third run does nothing but write the tables
-    assert ablation.main(["--sweep", str(sweep), "--out", str(out), "--no-wandb", "--jobs", "1"]) == 0
+    assert ablation.main(["--sweep", str(sweep), "--out", str(out), "--wandb_summary=false", "--jobs", "1"]) == 0
     assert calls == []
 
 
@@ -181,7 +185,7 @@ def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path, cache_dir, monkeypatch,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ablation.subprocess, "run", interrupted)
-    assert ablation.main(["--sweep", str(sweep), "--out", str(tmp_path / "results"), "--no-wandb", "--jobs", "1"]) == 130
+    assert ablation.main(["--sweep", str(sweep), "--out", str(tmp_path / "results"), "--wandb_summary=false", "--jobs", "1"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
                    f"restart from their last.ckpt in {tmp_path / 'results' / 'runs'})"]  # fmt: skip
@@ -192,7 +196,7 @@ def test_test_after_fit_tests_the_best_checkpoint_also_when_resumed_after_traini
     fit = cli_main(["fit", *args])  # training finished, test never ran (as if the process died there)
     assert not (tmp_path / "run" / "metrics.json").exists()
     best = fit.trainer.checkpoint_callback.best_model_path
-    resumed = cli_main(["fit", *args, "--trainer.callbacks+=semantic_vae.sweep.TestAfterFit", "--ckpt_path=last"])
+    resumed = cli_main(["fit", *args, "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit", "--ckpt_path=last"])
     assert resumed.trainer.global_step == fit.trainer.global_step  # nothing trained again
     assert resumed.trainer.checkpoint_callback.best_model_path == best
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -203,7 +207,7 @@ def test_a_run_directory_refuses_another_command_line(tmp_path, cache_dir):
     run = plan(yaml.safe_load(_tiny_sweep(tmp_path, cache_dir, [0]).read_text()), tmp_path / "runs")[0]
     ablation.check_command(run)
     run.command = run.command + ["--trainer.max_epochs=99"]
-    with pytest.raises(SystemExit, match="another command line"):
+    with pytest.raises(UserError, match="another command line"):
         ablation.check_command(run)
 
 
@@ -314,7 +318,7 @@ def test_end_to_end_run_and_summary_write_wandb_offline_records(tmp_path, cache_
     sweep, out = _tiny_sweep(tmp_path, cache_dir, [0]), tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # no W&B service of in-process tests
     proc = subprocess.run(
-        [sys.executable, "-m", "semantic_vae.ablation", "--sweep", str(sweep), "--out", str(out)],
+        [sys.executable, "-m", "semantic_vae.runs.ablation", "--sweep", str(sweep), "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -329,7 +333,9 @@ def test_end_to_end_run_and_summary_write_wandb_offline_records(tmp_path, cache_
     for media in ("val/reconstructions/all_masks", "test/iou_chart_table/path"):  # media are stored as nested keys
         assert any(k.startswith(media) for k in keys["history"]), media
     assert {"test/mIoU", "test/iou/hair"} <= keys["summary"]
-    assert {"seed_everything", "code_version", "source", "weighted_ce", "lstm_layers"} <= keys["config"]
+    # each hyperparameter once, nested as in the YAML: no flat copies, no LightningCLI internals
+    assert {"seed_everything", "code_version", "model", "data", "trainer"} <= keys["config"]
+    assert not {"lstm_layers", "weighted_ce", "source", "_instantiator", "_class_path"} & keys["config"]
 
     summary = wandb_keys(out / "wandb")
     for media in ("table1/", "per_class_miou/"):

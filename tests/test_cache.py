@@ -12,20 +12,18 @@ import numpy as np
 import pytest
 
 from semantic_vae.data import cache as cache_module
-from semantic_vae.data.cache import CacheSpec, class_weights, load_or_build_cache
+from semantic_vae.data.cache import CacheSpec, load_or_build_cache
+from semantic_vae.losses import class_weights
 from semantic_vae.data.io import read_label_png, write_label_png
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import load_merge_map
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "celebamask_hq_samples"
-
-
 @pytest.fixture()
-def folder(tmp_path) -> Path:
-    """The 12 real masks as a merged folder."""
+def folder(tmp_path, sample_masks) -> Path:
+    """12 synthetic 512x512 masks as a merged folder, named by the real samples' indices."""
     out = tmp_path / "masks"
-    for path in SAMPLES.glob("*.png"):
-        write_label_png(out / path.name, read_label_png(path))
+    for index, labels in sample_masks.items():
+        write_label_png(out / f"{index}.png", labels)
     return out
 
 
@@ -53,13 +51,13 @@ def complete_dirs(cache_dir: Path) -> list[Path]:
     return [p for p in cache_dir.iterdir() if (p / "manifest.json").exists()] if cache_dir.exists() else []
 
 
-def test_content_split_and_counts(tmp_path, folder):
+def test_content_split_and_counts(tmp_path, folder, sample_masks):
     cache = load_or_build_cache(spec(folder), tmp_path / "cache", progress=False)
     assert cache.masks.shape == (12, 32, 32) and cache.masks.dtype == np.uint8
     assert isinstance(cache.masks, np.memmap)
     assert cache.names[:4] == ("0", "1", "2", "3") and cache.names[4] == "29980"
     assert cache.test.tolist() == [False] * 4 + [True] * 8
-    expected = cv2.resize(read_label_png(SAMPLES / "29983.png"), (32, 32), interpolation=cv2.INTER_NEAREST)
+    expected = sample_masks[29983][::16, ::16]  # nearest-neighbour 512 -> 32
     assert np.array_equal(cache.masks[cache.names.index("29983")], expected)
     assert cache.class_counts.dtype == np.int64 and cache.class_counts.shape == (12, 19)
     for mask, counts in zip(cache.masks, cache.class_counts):
@@ -108,11 +106,11 @@ def test_interrupted_build_leaves_nothing_that_loads(tmp_path, folder, monkeypat
     assert complete_dirs(cache_dir) == [] and list(cache_dir.iterdir()) == []
 
     def disk_full(*args) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(cache_module, "read_masks", original)
-    monkeypatch.setattr(cache_module, "_write_manifest", disk_full)  # fails on the very last step
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(cache_module, "write_json_atomic", disk_full)  # fails on the very last step
+    with pytest.raises(UserError, match="cannot build the cache .*No space left on device"):
         load_or_build_cache(spec(folder), cache_dir, progress=False)
     assert complete_dirs(cache_dir) == []
 
@@ -161,7 +159,7 @@ def test_synthetic_cache(tmp_path, builds):
     assert builds == ["_build_synthetic"] * 2 and other.directory != cache.directory
 
 
-def test_merge_map_folds_the_classes(tmp_path, folder):
+def test_merge_map_folds_the_classes(tmp_path, folder, sample_masks):
     yaml = tmp_path / "five.yaml"
     yaml.write_text(
         "classes:\n"
@@ -175,15 +173,15 @@ def test_merge_map_folds_the_classes(tmp_path, folder):
     folded = spec(folder, label_set=merge.target, merge_map=merge)
     cache = load_or_build_cache(folded, tmp_path / "cache", progress=False)
     assert cache.class_counts.shape == (12, 5) and int(cache.masks.max()) == 4
-    raw = cv2.resize(read_label_png(SAMPLES / "0.png"), (32, 32), interpolation=cv2.INTER_NEAREST)
+    raw = sample_masks[0][::16, ::16]
     assert np.array_equal(cache.masks[0], merge.lut[raw])
-    with pytest.raises(DataError, match="merge map's target"):
+    with pytest.raises(UserError, match="merge map's target"):
         load_or_build_cache(spec(folder, merge_map=merge), tmp_path / "cache", progress=False)
 
 
 def test_bad_files_raise_or_are_skipped_and_recorded(tmp_path, folder):
     (folder / "x.png").write_bytes(b"garbage")
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         load_or_build_cache(spec(folder), tmp_path / "cache", progress=False)
     assert str(folder / "x.png") in str(err.value)
     assert complete_dirs(tmp_path / "cache") == []
@@ -195,11 +193,11 @@ def test_bad_files_raise_or_are_skipped_and_recorded(tmp_path, folder):
 
 
 def test_spec_errors(tmp_path):
-    with pytest.raises(DataError, match="root"):
+    with pytest.raises(UserError, match="root"):
         load_or_build_cache(CacheSpec(source="celebamask"), tmp_path, progress=False)
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(UserError, match="not found"):
         load_or_build_cache(spec(tmp_path / "missing"), tmp_path, progress=False)
-    with pytest.raises(DataError, match="source"):
+    with pytest.raises(UserError, match="source"):
         load_or_build_cache(CacheSpec(source="lfw"), tmp_path, progress=False)
 
 
@@ -209,7 +207,7 @@ def test_class_weights_by_hand():
     assert weights.dtype == np.float64
     assert np.allclose(weights, [1 - 4 / 8, 1 - 2 / 8, 1 - 2 / 8])
     assert np.allclose(class_weights(counts[1:]), [0.75, 0.75, 0.5])
-    with pytest.raises(DataError):
+    with pytest.raises(UserError):
         class_weights(np.zeros((0, 3), np.int64))
 
 

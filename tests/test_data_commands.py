@@ -12,28 +12,27 @@ from jsonargparse import CLI
 from semantic_vae.data.celebamask import make_raw_layout
 from semantic_vae.data.commands import COMMANDS, merge, prepare, preview
 from semantic_vae.data.io import read_label_png
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "celebamask_hq_samples"
 INDICES = (0, 1, 29986, 29987)
 
 
 @pytest.fixture()
-def raw(tmp_path) -> Path:
-    """Four real masks split into the release's per-part layout."""
+def raw(tmp_path, sample_masks) -> Path:
+    """Four 512x512 masks split into the release's per-part layout."""
     for index in INDICES:
-        make_raw_layout(read_label_png(SAMPLES / f"{index}.png")[None], tmp_path / "release", index, overlap=True)
+        make_raw_layout(sample_masks[index][None], tmp_path / "release", index, overlap=True)
     return tmp_path / "release"
 
 
-def test_merge_writes_the_official_label_pngs(tmp_path, raw, capsys):
+def test_merge_writes_the_official_label_pngs(tmp_path, raw, sample_masks, capsys):
     merge(str(raw), str(tmp_path / "merged"), workers=2)
     assert sorted(p.name for p in (tmp_path / "merged").iterdir()) == sorted(f"{i}.png" for i in INDICES)
     for index in INDICES:
         written = cv2.imread(str(tmp_path / "merged" / f"{index}.png"), cv2.IMREAD_UNCHANGED)
         assert written.shape == (512, 512) and written.dtype == np.uint8  # mode L
-        assert np.array_equal(written, read_label_png(SAMPLES / f"{index}.png"))
+        assert np.array_equal(written, sample_masks[index])
     out = capsys.readouterr().out
     assert "merged 4 masks" in out and "masks/s" in out
 
@@ -49,7 +48,7 @@ def test_prepare_prints_the_split_and_class_shares(tmp_path, raw, capsys):
 def test_prepare_lists_skipped_files(tmp_path, raw, capsys):
     broken = raw / "CelebAMask-HQ-mask-anno" / "0" / "00001_hair.png"
     broken.write_bytes(b"garbage")
-    with pytest.raises(DataError, match="00001_hair.png"):
+    with pytest.raises(UserError, match="00001_hair.png"):
         prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"))
     with pytest.warns(UserWarning, match="skipped 1 bad files"):
         prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"), skip_bad=True)
@@ -67,23 +66,23 @@ def test_preview_grid_size(tmp_path, n, rows, cols):
         assert (grid[:, 16:18] == 255).all()  # the white separator between the first two columns
 
 
-def test_preview_of_a_celebamask_folder(tmp_path, raw):
+def test_preview_of_a_celebamask_folder(tmp_path, raw, sample_masks):
     out = tmp_path / "real.png"
     preview(source="celebamask", root=str(raw), n=4, size=32, out=str(out))
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert grid.shape == (66, 66, 3)
-    first = cv2.resize(read_label_png(SAMPLES / "0.png"), (32, 32), interpolation=cv2.INTER_NEAREST)
+    first = sample_masks[0][::16, ::16]  # nearest-neighbour 512 -> 32
     assert np.array_equal(CELEBAMASK_HQ.decolorize(grid[:32, :32, ::-1]), first)  # the first cell, coloured
 
 
 def test_bad_arguments_name_themselves(tmp_path):
-    with pytest.raises(DataError, match="nowhere"):
+    with pytest.raises(UserError, match="nowhere"):
         prepare(str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(DataError, match="nowhere"):
+    with pytest.raises(UserError, match="nowhere"):
         merge(str(tmp_path / "nowhere"), str(tmp_path / "out"))
-    with pytest.raises(DataError, match="^n must"):
+    with pytest.raises(UserError, match="^n must"):
         preview(n=0, out=str(tmp_path / "p.png"))
-    with pytest.raises(DataError, match="^root"):
+    with pytest.raises(UserError, match="^root"):
         preview(source="celebamask", out=str(tmp_path / "p.png"))
 
 

@@ -57,7 +57,7 @@ def test_ddp_fit_and_test_match_one_process_exactly(tmp_path, cache_dir):
     probe = "--trainer.callbacks+=tests.test_ddp.RankProbe"
 
     # fit on two ranks, then test the best checkpoint on the same two ranks (as every sweep run does)
-    _cli("fit", [*args, *DDP, "--trainer.callbacks+=semantic_vae.sweep.TestAfterFit", probe, f"--trainer.callbacks.out={tmp_path / 'ddp'}"])
+    _cli("fit", [*args, *DDP, "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit", probe, f"--trainer.callbacks.out={tmp_path / 'ddp'}"])
     ddp = json.loads((run / "metrics.json").read_text())
     (best,) = (run / "checkpoints").glob("best-*.ckpt")
 

@@ -6,9 +6,10 @@ import torch
 
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
 from semantic_vae.data.synthetic import generate_masks
-from semantic_vae.edit import MaskEditor, resize_nearest
-from semantic_vae.edit_metrics import locality_counts
-from semantic_vae.errors import DataError
+from semantic_vae.edit import MaskEditor
+from semantic_vae.edit.editor import resize_nearest
+from semantic_vae.edit.metrics import locality_counts
+from semantic_vae.errors import UserError
 
 HAIR = 13
 
@@ -78,17 +79,17 @@ def test_nearest_resize_keeps_ids():
 
 
 def test_bad_input_is_a_one_line_data_error(editor, masks, tmp_path):
-    with pytest.raises(DataError, match="unknown part 'noze'"):
+    with pytest.raises(UserError, match="unknown part 'noze'"):
         editor.generate(masks, "noze")
     bad = masks.copy()
     bad[0, 0, 0] = 19
-    with pytest.raises(DataError, match="label value 19 is outside 0..18"):
+    with pytest.raises(UserError, match="label value 19 is outside 0..18"):
         editor.reconstruct(bad)
-    with pytest.raises(DataError, match="integer label maps"):
+    with pytest.raises(UserError, match="integer label maps"):
         editor.reconstruct(masks.astype(np.float32))
-    with pytest.raises(DataError, match=r"source and target sizes differ: \(64, 64\) vs \(32, 32\)"):
+    with pytest.raises(UserError, match=r"source and target sizes differ: \(64, 64\) vs \(32, 32\)"):
         editor.swap(masks, masks[:, :32, :32].copy(), "nose")
-    with pytest.raises(DataError, match="target has 3 masks for 4 sources"):
+    with pytest.raises(UserError, match="target has 3 masks for 4 sources"):
         editor.swap(masks, masks[:3], "nose")
 
 
@@ -105,14 +106,14 @@ def test_a_checkpoint_that_is_not_ours(tmp_path, trained_ckpt):
             path.write_bytes(content)
         elif content is not None:
             torch.save(content, path)
-        with pytest.raises(DataError) as err:
+        with pytest.raises(UserError) as err:
             MaskEditor.from_checkpoint(path)
         assert str(path) in str(err.value) and "\n" not in str(err.value)
     # right keys, wrong shapes: a checkpoint of another configuration of the model
     checkpoint = torch.load(trained_ckpt, map_location="cpu", weights_only=True)
     checkpoint["hyper_parameters"]["latent_dim"] = 64
     torch.save(checkpoint, tmp_path / "shapes.ckpt")
-    with pytest.raises(DataError, match="not a checkpoint of this Semantic-VAE"):
+    with pytest.raises(UserError, match="not a checkpoint of this Semantic-VAE"):
         MaskEditor.from_checkpoint(tmp_path / "shapes.ckpt")
 
 

@@ -14,7 +14,7 @@ from semantic_vae.cli import main
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.edit import MaskEditor
-from semantic_vae.edit_commands import demo_edits
+from semantic_vae.runs.demo import demo_edits
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semantic_vae.edit_metrics import (
+from semantic_vae.edit.metrics import (
     ABSENT_FILL,
     diversity,
     evaluate_editor,

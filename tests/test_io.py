@@ -17,41 +17,39 @@ from semantic_vae.data.io import (
     write_color_png,
     write_label_png,
 )
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "celebamask_hq_samples"
-
-
 @pytest.fixture(scope="module")
-def real() -> np.ndarray:
-    return read_label_png(SAMPLES / "0.png")
+def mask(sample_masks) -> np.ndarray:
+    """A 512x512 face mask with every common class (synthetic: the tests run from a plain clone)."""
+    return sample_masks[0]
 
 
 def all_ids(size: int = 19) -> np.ndarray:
     return (np.arange(size * size) % 19).reshape(size, size).astype(np.uint8)
 
 
-def test_reads_a_real_merged_mask(real):
-    assert real.shape == (512, 512) and real.dtype == np.uint8
-    assert real.max() <= 18 and {0, 1, 13} <= set(np.unique(real).tolist())
+def test_reads_a_merged_mask(mask):
+    assert mask.shape == (512, 512) and mask.dtype == np.uint8
+    assert mask.max() <= 18 and {0, 1, 13} <= set(np.unique(mask).tolist())
 
 
-def test_label_png_round_trip_is_mode_l(tmp_path, real):
+def test_label_png_round_trip_is_mode_l(tmp_path, mask):
     path = tmp_path / "out" / "0.png"
-    write_label_png(path, real)
+    write_label_png(path, mask)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert raw.ndim == 2 and raw.dtype == np.uint8  # 8-bit grayscale = PIL mode L
-    assert np.array_equal(read_label_png(path), real)
+    assert np.array_equal(read_label_png(path), mask)
     assert [p.name for p in path.parent.iterdir()] == ["0.png"]  # no temporary file left behind
     assert png_shape(path) == (512, 512)
 
 
-def test_colourised_png_reads_back_through_the_palette(tmp_path, real):
+def test_colourised_png_reads_back_through_the_palette(tmp_path, mask):
     path = tmp_path / "colour.png"
-    write_color_png(path, real)
+    write_color_png(path, mask)
     assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (512, 512, 3)
-    assert np.array_equal(read_label_png(path), real)
+    assert np.array_equal(read_label_png(path), mask)
 
 
 def test_palette_round_trip_covers_every_class(tmp_path):
@@ -77,13 +75,13 @@ def test_indexed_png_gives_its_palette_indices(tmp_path):
     assert np.array_equal(read_label_png(tmp_path / "p.png"), labels)
 
 
-def test_resize_is_nearest_and_reported(tmp_path, real):
-    write_label_png(tmp_path / "m.png", real)
+def test_resize_is_nearest_and_reported(tmp_path, mask):
+    write_label_png(tmp_path / "m.png", mask)
     small, resized = read_label_png_checked(tmp_path / "m.png", size=64)
     assert resized and small.shape == (64, 64)
-    assert set(np.unique(small).tolist()) <= set(np.unique(real).tolist())  # no invented ids
+    assert set(np.unique(small).tolist()) <= set(np.unique(mask).tolist())  # no invented ids
     same, resized = read_label_png_checked(tmp_path / "m.png", size=512)
-    assert not resized and np.array_equal(same, real)
+    assert not resized and np.array_equal(same, mask)
 
 
 def test_binary_part_png_one_or_three_channels(tmp_path):
@@ -108,7 +106,7 @@ def assert_one_line_naming(err: pytest.ExceptionInfo, path: Path, *words: str) -
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         read_label_png(tmp_path / "nope.png")
     assert_one_line_naming(err, tmp_path / "nope.png", "not found")
 
@@ -116,16 +114,16 @@ def test_missing_file(tmp_path):
 def test_garbage_bytes_do_not_decode(tmp_path):
     path = tmp_path / "x.png"
     path.write_bytes(b"this is not a png at all")
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         read_label_png(path)
     assert_one_line_naming(err, path, "not a PNG")
 
 
-def test_truncated_png_does_not_decode(tmp_path, real, capfd):
-    write_label_png(tmp_path / "ok.png", real)
+def test_truncated_png_does_not_decode(tmp_path, mask, capfd):
+    write_label_png(tmp_path / "ok.png", mask)
     path = tmp_path / "cut.png"
     path.write_bytes((tmp_path / "ok.png").read_bytes()[:200])
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         decode_png(path)
     assert_one_line_naming(err, path, "does not decode")
     assert "IHDR" not in capfd.readouterr().err  # OpenCV's own log lines are silenced
@@ -135,7 +133,7 @@ def test_label_value_beyond_the_last_id(tmp_path):
     labels = all_ids()
     labels[0, :5] = 40
     write_label_png(tmp_path / "v.png", labels)
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         read_label_png(tmp_path / "v.png")
     assert_one_line_naming(err, tmp_path / "v.png", "40", "last id 18", "5 pixels")
 
@@ -143,7 +141,7 @@ def test_label_value_beyond_the_last_id(tmp_path):
 def test_fewer_classes_in_a_custom_label_set(tmp_path):
     small = LabelSet(names=("bg", "face", "hair"), palette=((0, 0, 0), (200, 0, 0), (0, 0, 200)), name="tiny")
     write_label_png(tmp_path / "v.png", np.array([[0, 1], [2, 3]], np.uint8))
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         read_label_png(tmp_path / "v.png", small)
     assert_one_line_naming(err, tmp_path / "v.png", "value 3", "tiny")
 
@@ -152,14 +150,14 @@ def test_colour_not_in_the_palette(tmp_path):
     rgb = CELEBAMASK_HQ.colorize(all_ids())
     rgb[3, 4] = (1, 2, 3)
     cv2.imwrite(str(tmp_path / "c.png"), rgb[..., ::-1])
-    with pytest.raises(DataError) as err:
+    with pytest.raises(UserError) as err:
         read_label_png(tmp_path / "c.png")
     assert_one_line_naming(err, tmp_path / "c.png", "(1,2,3)", "palette")
 
 
 def test_write_rejects_non_label_arrays(tmp_path):
-    with pytest.raises(DataError, match="2-D"):
+    with pytest.raises(UserError, match="2-D"):
         write_label_png(tmp_path / "a.png", np.zeros((2, 2, 3), np.uint8))
-    with pytest.raises(DataError, match="0..255"):
+    with pytest.raises(UserError, match="0..255"):
         write_label_png(tmp_path / "a.png", np.full((2, 2), 300))
     assert not list(tmp_path.iterdir())

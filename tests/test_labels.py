@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, load_label_set, load_merge_map
 
 
@@ -24,15 +24,15 @@ def test_palette_round_trip():
 def test_colour_not_in_palette_is_named():
     rgb = CELEBAMASK_HQ.colorize(np.zeros((2, 2), np.uint8))
     rgb[1, 0] = (1, 2, 3)
-    with pytest.raises(DataError, match=r"x\.png: colour \(1,2,3\) at pixel \(1,0\)"):
+    with pytest.raises(UserError, match=r"x\.png: colour \(1,2,3\) at pixel \(1,0\)"):
         CELEBAMASK_HQ.decolorize(rgb, source="x.png")
 
 
 def test_part_names_and_ids():
     assert CELEBAMASK_HQ.id_of("nose") == 2 and CELEBAMASK_HQ.id_of(13) == 13 and CELEBAMASK_HQ.id_of("5") == 5
-    with pytest.raises(DataError, match="unknown part 'noze'"):
+    with pytest.raises(UserError, match="unknown part 'noze'"):
         CELEBAMASK_HQ.id_of("noze")
-    with pytest.raises(DataError, match="out of range"):
+    with pytest.raises(UserError, match="out of range"):
         CELEBAMASK_HQ.id_of(19)
 
 
@@ -68,8 +68,8 @@ def test_merge_map_folds_classes(tmp_path):
 def test_merge_map_must_cover_every_class(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("classes:\n  background: [background]\n  face: [skin]\n")
-    with pytest.raises(DataError, match="bad.yaml: celebamask_hq classes not mapped: nose"):
+    with pytest.raises(UserError, match="bad.yaml: celebamask_hq classes not mapped: nose"):
         load_merge_map(path)
     path.write_text("classes:\n  a: [background, skin]\n  b: [skin]\n")
-    with pytest.raises(DataError, match="'skin' is listed twice"):
+    with pytest.raises(UserError, match="'skin' is listed twice"):
         load_merge_map(path)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
@@ -23,8 +24,8 @@ def test_table1_has_six_distinct_rows():
     switches = set()
     for row in TABLE1:
         cli = cli_main(["--config", str(EXPERIMENTS / "base.yaml"), "--config", str(row)], run=False)
-        hp = cli.model.hparams
-        switches.add((hp.lstm_layers, hp.bidirectional if hp.lstm_layers else None, hp.weighted_ce))
+        net, hp = cli.model.net_config, cli.model.hparams
+        switches.add((net.lstm_layers, net.bidirectional if net.lstm_layers else None, hp.weighted_ce))
     assert switches == {(0, None, False), (1, False, False), (3, False, False), (3, False, True), (3, True, False), (3, True, True)}
 
 
@@ -32,15 +33,15 @@ def test_table1_has_six_distinct_rows():
 def test_every_experiment_config_runs_one_step(row, tmp_path, cache_dir):
     args = tiny_args(tmp_path, cache_dir, epochs=1) + ["--config", str(row), "--trainer.fast_dev_run=1"]
     cli = cli_main(["fit", *args])
-    hp = cli.model.hparams
+    net, hp = cli.model.net_config, cli.model.hparams
     text = row.read_text()
-    assert f"lstm_layers: {hp.lstm_layers}" in text
+    assert f"lstm_layers: {net.lstm_layers}" in text
     assert f"weighted_ce: {str(hp.weighted_ce).lower()}" in text
-    assert (cli.model.vae.mixer.lstm is None) == (hp.lstm_layers == 0)
-    if hp.lstm_layers:
-        assert cli.model.vae.mixer.lstm.bidirectional == hp.bidirectional
+    assert (cli.model.vae.mixer.lstm is None) == (net.lstm_layers == 0)
+    if net.lstm_layers:
+        assert cli.model.vae.mixer.lstm.bidirectional == net.bidirectional
     # Eq. 1 weights came from the training split
-    assert torch.allclose(cli.model.class_weights, cli.datamodule.class_weights)
+    assert torch.allclose(cli.model.class_weights, cli.datamodule.train_class_weights())
     assert cli.model.class_weights.min() < 1
 
 
@@ -141,3 +142,36 @@ def test_progress_bar_refreshes_every_n_steps_unless_configured(tmp_path, cache_
     assert cli_main([*args, "--trainer.enable_progress_bar=false"], run=False).trainer.progress_bar_callback is None
     mine = [*args, "--trainer.callbacks+=lightning.pytorch.callbacks.TQDMProgressBar", "--trainer.callbacks.refresh_rate=3"]
     assert cli_main(mine, run=False).trainer.progress_bar_callback.refresh_rate == 3
+
+
+def test_predict_writes_reconstructions_where_the_command_line_says(tmp_path, cache_dir):
+    from semantic_vae.data.io import read_label_png, write_label_png
+    from semantic_vae.data.synthetic import generate_masks
+    from semantic_vae.edit import MaskEditor
+
+    args = tiny_args(tmp_path / "run", cache_dir, epochs=1)
+    cli_main(["fit", *args])
+    masks = generate_masks(seed=5, start=0, count=3, size=32)
+    for i, mask in enumerate(masks):
+        write_label_png(tmp_path / "in" / f"face{i}.png", mask)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    cli_main(["predict", *args, f"--ckpt_path={ckpt}", f"--data.predict_root={tmp_path / 'in'}",
+              f"--prediction_writer.output_dir={tmp_path / 'out'}", f"--metrics_file.path={tmp_path / 'm.json'}"])
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["face0.png", "face1.png", "face2.png"]
+    expected = MaskEditor.from_checkpoint(ckpt, device="cpu").reconstruct(masks)
+    for i in range(3):
+        assert np.array_equal(read_label_png(tmp_path / "out" / f"face{i}.png"), expected[i])
+    assert not (tmp_path / "m.json").exists()  # predict writes no metrics
+
+    # test with a checkpoint file: the command line's metrics path wins over anything in the checkpoint
+    cli_main(["test", *args, f"--ckpt_path={ckpt}", f"--metrics_file.path={tmp_path / 'm.json'}"])
+    assert set(json.loads((tmp_path / "m.json").read_text())) == {"test/mIoU", "test/acc", "iou"}
+
+
+@pytest.mark.parametrize("fraction", ["0", "1", "1.5"])
+def test_a_validation_fraction_outside_0_1_is_refused(tmp_path, cache_dir, fraction):
+    from semantic_vae.errors import UserError
+
+    with pytest.raises(UserError, match=r"data.val_fraction must be in \(0, 1\)"):
+        cli_main([*tiny_args(tmp_path, cache_dir), f"--data.val_fraction={fraction}"], run=False)

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from semantic_vae.errors import UserError
 from semantic_vae.losses import kl_divergence, weighted_cross_entropy
-from semantic_vae.model import SemanticVAE, one_hot
+from semantic_vae.model import SemanticVAE, VAEConfig, one_hot
 
 VARIANTS = [  # (lstm_layers, bidirectional)
     (0, False),
@@ -32,7 +33,7 @@ def lstm_params(layers: int, bidirectional: bool, d_in: int = 256, hidden: int =
 @pytest.mark.parametrize("layers,bidir", VARIANTS)
 def test_output_shapes(size, width, layers, bidir):
     torch.manual_seed(0)
-    model = SemanticVAE(num_classes=19, image_size=size, lstm_layers=layers, bidirectional=bidir, decoder_width=width)
+    model = SemanticVAE(VAEConfig(num_classes=19, image_size=size, lstm_layers=layers, bidirectional=bidir, decoder_width=width))
     labels = torch.randint(0, 19, (2, size, size))
     logits, mu, logvar = model(one_hot(labels, 19))
     assert logits.shape == (2, 19, size, size)
@@ -41,7 +42,7 @@ def test_output_shapes(size, width, layers, bidir):
 
 
 def test_full_size_parameter_count_is_about_25M():
-    model = SemanticVAE(num_classes=19, image_size=256, decoder_width=64)
+    model = SemanticVAE(VAEConfig(num_classes=19, image_size=256, decoder_width=64))
     assert abs(n_params(model) - 25e6) / 25e6 < 0.10
     first = model.encoder.mlp[0]
     assert first.in_features == 256 * 256 and first.out_features == 256  # ~17M of the 25M
@@ -49,16 +50,16 @@ def test_full_size_parameter_count_is_about_25M():
 
 
 def test_block_count_follows_image_size():
-    assert len(SemanticVAE(image_size=64, decoder_width=8).decoder.blocks) == 2
-    assert len(SemanticVAE(image_size=32, decoder_width=8).decoder.blocks) == 1
-    with pytest.raises(ValueError, match="image_size=48"):
-        SemanticVAE(image_size=48)
+    assert len(SemanticVAE(VAEConfig(image_size=64, decoder_width=8)).decoder.blocks) == 2
+    assert len(SemanticVAE(VAEConfig(image_size=32, decoder_width=8)).decoder.blocks) == 1
+    with pytest.raises(UserError, match="image_size must be 16 times a power of two .*got 48"):
+        SemanticVAE(VAEConfig(image_size=48))
 
 
 @pytest.mark.parametrize("layers,bidir", VARIANTS)
 def test_variants_differ_only_in_the_mixer(layers, bidir):
-    base = SemanticVAE(image_size=64, lstm_layers=0, decoder_width=8)
-    variant = SemanticVAE(image_size=64, lstm_layers=layers, bidirectional=bidir, decoder_width=8)
+    base = SemanticVAE(VAEConfig(image_size=64, lstm_layers=0, decoder_width=8))
+    variant = SemanticVAE(VAEConfig(image_size=64, lstm_layers=layers, bidirectional=bidir, decoder_width=8))
     assert n_params(variant.encoder) == n_params(base.encoder)
     assert n_params(variant.decoder) == n_params(base.decoder)
     lstm = variant.mixer.lstm
@@ -70,12 +71,12 @@ def test_variants_differ_only_in_the_mixer(layers, bidir):
 
 
 def test_no_lstm_variant_has_no_recurrent_weights():
-    model = SemanticVAE(image_size=64, lstm_layers=0, decoder_width=8)
+    model = SemanticVAE(VAEConfig(image_size=64, lstm_layers=0, decoder_width=8))
     assert not any("lstm" in name or "weight_hh" in name for name, _ in model.named_parameters())
 
 
 def test_reference_code_encoder_variant():
-    model = SemanticVAE(image_size=256, encoder_hidden=(1024, 512, 256), encoder_input_size=128, decoder_width=8)
+    model = SemanticVAE(VAEConfig(image_size=256, encoder_hidden=(1024, 512, 256), encoder_input_size=128, decoder_width=8))
     assert model.encoder.mlp[0].in_features == 128 * 128
     assert [m.out_features for m in model.encoder.mlp if isinstance(m, torch.nn.Linear)] == [1024, 512, 256]
     mu, _ = model.encode(one_hot(torch.randint(0, 19, (1, 256, 256)), 19))
@@ -84,7 +85,7 @@ def test_reference_code_encoder_variant():
 
 def test_eval_mode_is_deterministic_and_uses_the_mean():
     torch.manual_seed(0)
-    model = SemanticVAE(image_size=64, decoder_width=8).eval()
+    model = SemanticVAE(VAEConfig(image_size=64, decoder_width=8)).eval()
     x = one_hot(torch.randint(0, 19, (2, 64, 64)), 19)
     a, mu, _ = model(x)
     b, _, _ = model(x)
@@ -94,7 +95,7 @@ def test_eval_mode_is_deterministic_and_uses_the_mean():
 
 def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
-    model = SemanticVAE(image_size=64, lstm_hidden=64, ffn_hidden=128, decoder_width=8)
+    model = SemanticVAE(VAEConfig(image_size=64, lstm_hidden=64, ffn_hidden=128, decoder_width=8))
     labels = torch.randint(0, 19, (4, 64, 64))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     model.eval()  # the mean, so the two losses compare the same function

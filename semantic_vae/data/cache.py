@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
 import warnings
@@ -33,8 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
+from semantic_vae.files import ensure_dir, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
+from semantic_vae.runtime import Progress
 
 CACHE_FORMAT = 1  # bump when the layout or the preprocessing changes
 SYNTHETIC_CHUNK = 512  # masks generated per call
@@ -67,44 +68,29 @@ class MaskCache:
     manifest: dict
 
 
-def class_weights(counts: np.ndarray) -> np.ndarray:
-    """Paper Eq. 1 from the (N, C) pixel counts of a subset: w_c = 1 - pixels of c / all pixels.
-
-    Returns (C,) float64. The sums are exact integers, so every process gets the same weights.
-    """
-    counts = np.asarray(counts)
-    if counts.ndim != 2:
-        raise DataError(f"class_weights: expected (N, C) pixel counts, got shape {counts.shape}")
-    per_class = counts.sum(axis=0, dtype=np.int64)
-    total = int(per_class.sum())
-    if total == 0:
-        raise DataError("class_weights: the subset has no pixels (no masks selected?)")
-    return 1.0 - per_class / total
-
-
 # ----------------------------------------------------------------------------- the key
 
 
 def _check_spec(spec: CacheSpec) -> LabelSet:
     """Validate the spec; returns the label set the source files hold."""
     if spec.source not in ("synthetic", "celebamask"):
-        raise DataError(f"source must be 'synthetic' or 'celebamask', got '{spec.source}'")
+        raise UserError(f"source must be 'synthetic' or 'celebamask', got '{spec.source}'")
     if spec.source == "celebamask" and not spec.root:
-        raise DataError("root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
+        raise UserError("root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
     if spec.image_size < 1:
-        raise DataError(f"image_size must be positive, got {spec.image_size}")
+        raise UserError(f"image_size must be positive, got {spec.image_size}")
     if spec.workers < 1:
-        raise DataError(f"workers must be at least 1, got {spec.workers}")
+        raise UserError(f"workers must be at least 1, got {spec.workers}")
     if spec.source == "synthetic":
         if spec.synthetic_count < 1 or not 0 <= spec.synthetic_test <= spec.synthetic_count:
-            raise DataError(
+            raise UserError(
                 f"synthetic_count {spec.synthetic_count} / synthetic_test {spec.synthetic_test}: "
                 "need count >= 1 and 0 <= test <= count"
             )
     if spec.merge_map is not None:
         target = spec.merge_map.target
         if (spec.label_set.names, spec.label_set.palette) != (target.names, target.palette):
-            raise DataError(
+            raise UserError(
                 f"label set '{spec.label_set.name}' is not the merge map's target '{target.name}' "
                 f"({', '.join(target.names)})"
             )
@@ -164,28 +150,19 @@ def _load(directory: Path, key: str) -> MaskCache | None:
 # ----------------------------------------------------------------------------- building
 
 
-def _progress(total: int, enabled: bool, what: str):
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=what, unit="mask", dynamic_ncols=True)
-    return contextlib.nullcontext()
-
-
 def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
     from semantic_vae.data.synthetic import generate_masks
 
     n, size, lut = spec.synthetic_count, spec.image_size, None if spec.merge_map is None else spec.merge_map.lut
     masks = np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
     counts = np.zeros((n, spec.label_set.num_classes), dtype=np.int64)
-    with _progress(n, progress, "generating masks") as bar:
+    with Progress(n, "generating masks", enabled=progress) as bar:
         for start in range(0, n, SYNTHETIC_CHUNK):
             stop = min(n, start + SYNTHETIC_CHUNK)
             chunk = generate_masks(spec.seed, start, stop - start, size, spec.workers)
             masks[start:stop] = chunk if lut is None else lut[chunk]
             counts[start:stop] = [np.bincount(m.ravel(), minlength=counts.shape[1]) for m in masks[start:stop]]
-            if bar is not None:
-                bar.update(stop - start)
+            bar.update(stop - start)
     masks.flush()
     del masks
     np.save(tmp / "class_counts.npy", counts)
@@ -219,7 +196,7 @@ def _build_celebamask(spec: CacheSpec, found: MaskFolder, file_labels: LabelSet,
         names.append(result.name)
     n = len(names)
     if n == 0:
-        raise DataError(f"{found.folder}: every mask was bad ({len(summary.bad)} skipped; first: {summary.bad[0]})")
+        raise UserError(f"{found.folder}: every mask was bad ({len(summary.bad)} skipped; first: {summary.bad[0]})")
     masks.flush()
     if n < n_max:  # bad files were skipped: keep only the rows written
         kept = np.lib.format.open_memmap(tmp / "masks.kept.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
@@ -250,11 +227,6 @@ def _build_celebamask(spec: CacheSpec, found: MaskFolder, file_labels: LabelSet,
         "resized": len(summary.resized),
         "reference_size": list(summary.reference) if summary.reference else None,
     }
-
-
-def _write_manifest(tmp: Path, manifest: dict) -> None:
-    (tmp / "manifest.json.tmp").write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp / "manifest.json.tmp", tmp / "manifest.json")
 
 
 def _remove(path: Path) -> None:
@@ -289,7 +261,7 @@ def _publish(tmp: Path, final: Path, key: str) -> None:
         except FileNotFoundError:
             continue  # another process moved it already
         _remove(stale)
-    raise DataError(f"{final}: could not move the finished cache into place")
+    raise UserError(f"{final}: could not move the finished cache into place")
 
 
 def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", progress: bool = True) -> MaskCache:
@@ -298,7 +270,7 @@ def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", p
     found = open_root(spec.root) if spec.source == "celebamask" else None  # type: ignore[arg-type]
     if (found is None or found.kind == "raw") and file_labels.names != CELEBAMASK_HQ.names:
         where = "synthetic masks" if found is None else f"the raw layout in {found.folder}"
-        raise DataError(
+        raise UserError(
             f"label set '{file_labels.name}': {where} hold CelebAMask-HQ's 19 classes; "
             "give a merge map to fold them into other classes"
         )
@@ -310,10 +282,7 @@ def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", p
     if cache is not None:
         return cache
 
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"{cache_dir}: cannot create the cache folder ({err.strerror or err})") from None
+    ensure_dir(cache_dir, "cache folder")
     _remove_stale_partials(cache_dir, key)
     tmp = cache_dir / f".{key}.{uuid.uuid4().hex[:12]}.partial"  # not mkdtemp: it would be private (0700)
     tmp.mkdir()
@@ -339,11 +308,13 @@ def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", p
             "build_seconds": round(time.perf_counter() - started, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        _write_manifest(tmp, manifest)  # last: a folder without it never loads
+        write_json_atomic(tmp / "manifest.json", manifest)  # last: a folder without it never loads
         _publish(tmp, final, key)
+    except OSError as err:  # a full disk, a folder made read-only meanwhile: nothing half-built is kept
+        raise UserError(f"{cache_dir}: cannot build the cache ({err.strerror or err})") from None
     finally:
         _remove(tmp)  # gone already when the rename succeeded
     cache = _load(final, key)
     if cache is None:
-        raise DataError(f"{final}: the cache was built but does not load")
+        raise UserError(f"{final}: the cache was built but does not load")
     return cache

@@ -7,7 +7,7 @@ Two layouts are understood (see `open_root`):
 - merged: a folder of label PNGs, one per mask (grayscale ids, palette indices, or colourised).
 
 Masks are read in parallel processes, in order, a chunk at a time. A bad file either stops the
-read with a `DataError` naming it, or (``skip_bad=True``) is skipped and listed in a
+read with a `UserError` naming it, or (``skip_bad=True``) is skipped and listed in a
 `ReadSummary`. Masks whose size differs from the first mask's are resized with
 nearest-neighbour and reported in one warning line.
 """
@@ -19,7 +19,6 @@ import functools
 import hashlib
 import multiprocessing
 import os
-import sys
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,8 +38,10 @@ from semantic_vae.data.io import (
     resize_labels,
     write_label_png,
 )
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
+from semantic_vae.files import ensure_dir
 from semantic_vae.labels import CELEBAMASK_HQ, CELEBAMASK_HQ_NAMES, LabelSet
+from semantic_vae.runtime import Progress
 
 RAW_DIR = "CelebAMask-HQ-mask-anno"
 MERGED_DIR = "CelebAMask-HQ-mask"
@@ -153,9 +154,9 @@ def open_root(root: str | Path) -> MaskFolder:
     """
     path = Path(root).expanduser()
     if not path.exists():
-        raise DataError(f"{root}: CelebAMask-HQ root not found")
+        raise UserError(f"{root}: CelebAMask-HQ root not found")
     if not path.is_dir():
-        raise DataError(f"{root}: not a folder (give the CelebAMask-HQ folder or a folder of label PNGs)")
+        raise UserError(f"{root}: not a folder (give the CelebAMask-HQ folder or a folder of label PNGs)")
     if (path / RAW_DIR).is_dir():
         found = scan_raw(path / RAW_DIR)
     elif path.name == RAW_DIR:
@@ -165,9 +166,9 @@ def open_root(root: str | Path) -> MaskFolder:
     elif (path / MERGED_DIR).is_dir():
         found = scan_merged(path / MERGED_DIR)
     else:
-        raise DataError(f"{root}: no label PNGs found (expected {RAW_DIR}/, {MERGED_DIR}/ or *.png files)")
+        raise UserError(f"{root}: no label PNGs found (expected {RAW_DIR}/, {MERGED_DIR}/ or *.png files)")
     if not found.items:
-        raise DataError(f"{found.folder}: no masks found")
+        raise UserError(f"{found.folder}: no masks found")
     return found
 
 
@@ -216,7 +217,7 @@ def merge_parts(
             labels = np.zeros(shape, dtype=np.uint8)
         np.copyto(labels, np.uint8(class_id), where=part)
     if labels is None:
-        raise DataError("merge_parts: no part files given")
+        raise UserError("merge_parts: no part files given")
     return labels, resized
 
 
@@ -259,7 +260,7 @@ class MaskResult:
 def _process(job: _Job, item: MaskItem) -> MaskResult:
     try:
         labels, resized = read_item(item, job.label_set, job.reference)
-    except DataError as err:
+    except UserError as err:
         return MaskResult(item.name, None, None, False, str(err))
     if job.lut is not None:
         labels = job.lut[labels]
@@ -349,14 +350,6 @@ def _chunks(items: Sequence[MaskItem], workers: int) -> list[Sequence[MaskItem]]
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _progress_bar(total: int, enabled: bool, what: str):
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=what, unit="mask", dynamic_ncols=True)
-    return contextlib.nullcontext()
-
-
 def _run(
     found: MaskFolder,
     job: _Job,
@@ -370,24 +363,23 @@ def _run(
     for path in found.stray:
         message = f"{path}: not a CelebAMask-HQ part file (expected <index>_<part>.png with a known part)"
         if not skip_bad:
-            raise DataError(message)
+            raise UserError(message)
         summary.bad.append(message)
     items = found.items[:limit] if limit is not None else found.items
     chunks = ordered_map(functools.partial(_process_chunk, job), _chunks(items, workers), workers)
-    with _progress_bar(len(items), progress, "reading masks") as bar, contextlib.closing(chunks) as results:
-            for chunk in results:
-                for result in chunk:
-                    if bar is not None:
-                        bar.update()
-                    if result.error is not None:
-                        if not skip_bad:
-                            raise DataError(result.error)
-                        summary.bad.append(result.error)
-                        continue
-                    if result.resized:
-                        summary.resized.append(result.name)
-                    summary.read += 1
-                    yield result
+    with Progress(len(items), "reading masks", enabled=progress) as bar, contextlib.closing(chunks) as results:
+        for chunk in results:
+            for result in chunk:
+                bar.update()
+                if result.error is not None:
+                    if not skip_bad:
+                        raise UserError(result.error)
+                    summary.bad.append(result.error)
+                    continue
+                if result.resized:
+                    summary.resized.append(result.name)
+                summary.read += 1
+                yield result
     message = summary.resized_message()
     if message:
         warnings.warn(message, stacklevel=2)
@@ -416,7 +408,7 @@ def read_masks(
     summary: filled in as the masks are read (bad files, resized masks).
     """
     if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
+        raise UserError(f"workers must be at least 1, got {workers}")
     summary = summary if summary is not None else ReadSummary()
     summary.folder, summary.reference = str(found.folder), _reference_shape(found)
     job = _Job(label_set, summary.reference, lut, size, num_classes)
@@ -429,11 +421,8 @@ def write_merged(
     """Write each mask as `<out_dir>/<name>.png` (mode L, ids 0..18, the masks' own size: 512×512
     for the release), merging raw parts in the workers so no label map crosses processes."""
     if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+        raise UserError(f"workers must be at least 1, got {workers}")
+    out = ensure_dir(out_dir, "output folder")
     summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
     job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(out))
     for _ in _run(found, job, summary, skip_bad=skip_bad, workers=workers, progress=progress, limit=None):
@@ -458,7 +447,7 @@ def make_raw_layout(
     """
     labels = np.asarray(labels)
     if labels.ndim != 3:
-        raise DataError(f"make_raw_layout: expected (N, H, W) label maps, got shape {labels.shape}")
+        raise UserError(f"make_raw_layout: expected (N, H, W) label maps, got shape {labels.shape}")
     out_root = Path(out_root)
     for n, label_map in enumerate(labels):
         idx = start_index + n

@@ -1,28 +1,21 @@
 """`semantic-vae data merge|prepare|preview`: plain typed functions that jsonargparse.CLI exposes.
 
-They print their results and raise `DataError` on bad input; no argument parsing here.
+They print their results and raise `UserError` on bad input; no argument parsing here.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Literal
 
 import numpy as np
 
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
+from semantic_vae.runtime import cpu_count
 
 
-def _cpu_count() -> int:
-    """Cores this process may use (the container's share, not the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-DEFAULT_WORKERS = _cpu_count()
+DEFAULT_WORKERS = cpu_count()
 
 
 def merge(root: str, out: str, workers: int = DEFAULT_WORKERS, skip_bad: bool = False) -> None:
@@ -89,7 +82,8 @@ def prepare(
         skip_bad: skip unreadable files and list them instead of stopping at the first.
         workers: processes reading masks in parallel.
     """
-    from semantic_vae.data.cache import CacheSpec, class_weights, load_or_build_cache
+    from semantic_vae.data.cache import CacheSpec, load_or_build_cache
+    from semantic_vae.losses import class_weights
 
     labels, merge = _label_set_and_merge(label_set, merge_map)
     spec = CacheSpec(
@@ -132,14 +126,14 @@ def prepare(
 def _preview_masks(source: str, root: str | None, n: int, size: int, seed: int, labels: LabelSet) -> np.ndarray:
     if source == "synthetic":
         if root:
-            raise DataError("root: only for source 'celebamask' (this preview is of synthetic masks)")
+            raise UserError("root: only for source 'celebamask' (this preview is of synthetic masks)")
         if labels.names != CELEBAMASK_HQ.names:
-            raise DataError(f"label_set: synthetic masks hold CelebAMask-HQ's classes, not '{labels.name}'")
+            raise UserError(f"label_set: synthetic masks hold CelebAMask-HQ's classes, not '{labels.name}'")
         from semantic_vae.data.synthetic import generate_masks
 
         return generate_masks(seed, 0, n, size)
     if not root:
-        raise DataError("root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
+        raise UserError("root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
     from semantic_vae.data.celebamask import open_root, read_masks
 
     found = open_root(root)
@@ -170,11 +164,11 @@ def preview(
     from semantic_vae.data.io import write_rgb_png
 
     if source not in ("synthetic", "celebamask"):
-        raise DataError(f"source must be 'synthetic' or 'celebamask', got '{source}'")
+        raise UserError(f"source must be 'synthetic' or 'celebamask', got '{source}'")
     if n < 1:
-        raise DataError(f"n must be at least 1, got {n}")
+        raise UserError(f"n must be at least 1, got {n}")
     if size < 1:
-        raise DataError(f"size must be positive, got {size}")
+        raise UserError(f"size must be positive, got {size}")
     labels = load_label_set(label_set) if label_set else CELEBAMASK_HQ
     masks = _preview_masks(source, root, n, size, seed, labels)
     from semantic_vae.viz import mask_grid

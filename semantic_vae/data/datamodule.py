@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from semantic_vae.data.augment import MaskAugment
 from semantic_vae.data.samplers import ShuffledShardSampler, UnpaddedShardSampler
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
 
 
@@ -55,7 +55,7 @@ class FaceMaskDataModule(L.LightningDataModule):
         image_size: side of the square masks the model sees (nearest-neighbour resize).
         batch_size: per device.
         num_workers: DataLoader workers.
-        val_fraction: share of the training split carved out for validation, chosen by `seed`.
+        val_fraction: share of the training split carved out for validation, chosen by `seed`; in (0, 1).
         seed: synthetic data and the validation carve-out.
         synthetic_count: how many synthetic masks in all; the last `synthetic_test` are the test split.
         synthetic_test: size of the synthetic test split.
@@ -87,10 +87,13 @@ class FaceMaskDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if source == "celebamask" and not root:
-            raise DataError("data.root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
-        if not 0.0 <= val_fraction < 1.0:
-            raise DataError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
-        self.save_hyperparameters()
+            raise UserError("data.root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
+        if not 0.0 < val_fraction < 1.0:
+            raise UserError(
+                f"data.val_fraction must be in (0, 1), got {val_fraction}: the validation split chooses the "
+                "best checkpoint, and without one it would be chosen on the test split"
+            )
+        self.save_hyperparameters(logger=False)  # logged once, nested, by the CLI's SaveConfigCallback
         self.merge: MergeMap | None = load_merge_map(merge_map) if merge_map else None
         if self.merge is not None:
             self.label_set: LabelSet = self.merge.target
@@ -137,22 +140,25 @@ class FaceMaskDataModule(L.LightningDataModule):
             self._cache = load_or_build_cache(self._cache_spec(), self.hparams.cache_dir, progress=False)
             train_all = np.flatnonzero(~self._cache.test)
             rng = np.random.default_rng(self.hparams.seed)
-            n_val = int(round(len(train_all) * self.hparams.val_fraction))
-            val = np.sort(rng.choice(train_all, size=n_val, replace=False)) if n_val else train_all[:0]
+            n_val = max(1, int(round(len(train_all) * self.hparams.val_fraction)))
+            val = np.sort(rng.choice(train_all, size=min(n_val, len(train_all)), replace=False))
             self.splits = {
                 "train": np.setdiff1d(train_all, val),
-                "val": val if n_val else np.flatnonzero(self._cache.test),  # no carve-out: validate on test
+                "val": val,
                 "test": np.flatnonzero(self._cache.test),
             }
-            if len(self.splits["train"]) == 0 or len(self.splits["test"]) == 0:
-                raise DataError(f"{self._cache.directory}: the split is empty (train {len(self.splits['train'])}, test {len(self.splits['test'])})")
+            sizes = {name: len(indices) for name, indices in self.splits.items()}
+            if min(sizes.values()) == 0:
+                raise UserError(
+                    f"{self._cache.directory}: a split is empty (train {sizes['train']}, val {sizes['val']}, "
+                    f"test {sizes['test']}); give more masks or another data.val_fraction"
+                )
 
-    @property
-    def class_weights(self) -> torch.Tensor:
+    def train_class_weights(self) -> torch.Tensor:
         """Eq. 1 weights from the training split's exact integer pixel counts (equal on every rank)."""
-        self.setup()
-        from semantic_vae.data.cache import class_weights
+        from semantic_vae.losses import class_weights
 
+        self.setup()
         return torch.from_numpy(class_weights(self._cache.class_counts[self.splits["train"]])).float()
 
     def _loader(self, split: str) -> DataLoader:
@@ -193,11 +199,11 @@ class FaceMaskDataModule(L.LightningDataModule):
 
         root = self.hparams.predict_root
         if not root:
-            raise DataError("data.predict_root: give a label PNG or a folder of them to predict")
+            raise UserError("data.predict_root: give a label PNG or a folder of them to predict")
         path = Path(root)
         files = [path] if path.is_file() else sorted(path.glob("*.png"))
         if not files:
-            raise DataError(f"{root}: no PNG files to predict")
+            raise UserError(f"{root}: no PNG files to predict")
         if self.merge is not None:  # inputs are CelebAMask-HQ maps, folded like the training data
             items = [(self.merge.apply(read_label_png(f, CELEBAMASK_HQ, size=self.hparams.image_size)), f.name) for f in files]
         else:

@@ -2,15 +2,13 @@
 
 A label PNG holds one class id per pixel: grayscale (mode L) with values 0..C-1, an
 indexed (mode P) PNG whose palette indices are the ids, or a colourised RGB image in the
-label set's palette. Every failure is a one-line `DataError`
+label set's palette. Every failure is a one-line `UserError`
 that names the file; OpenCV's own messages and log lines never reach the user.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -18,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from semantic_vae.errors import DataError
+from semantic_vae.errors import UserError
+from semantic_vae.files import write_bytes_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,7 +28,7 @@ _INDEXED_COLOUR_TYPE = 3  # IHDR colour type of a palette PNG
 def _quiet_opencv() -> Iterator[None]:
     """Silence OpenCV's log lines (e.g. "IHDR chunk shall be first") while decoding a broken file.
 
-    The failure is reported as a DataError instead; the previous level is restored afterwards.
+    The failure is reported as a UserError instead; the previous level is restored afterwards.
     """
     previous = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -45,13 +44,13 @@ def decode_png(path: str | Path) -> np.ndarray:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise UserError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a PNG file") from None
+        raise UserError(f"{path}: is a directory, not a PNG file") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
     if not data.startswith(PNG_SIGNATURE):
-        raise DataError(f"{path}: not a PNG file ({len(data)} bytes, no PNG signature)")
+        raise UserError(f"{path}: not a PNG file ({len(data)} bytes, no PNG signature)")
     if len(data) > 25 and data[12:16] == b"IHDR" and data[25] == _INDEXED_COLOUR_TYPE:
         return _decode_indexed(data, path)
     with _quiet_opencv():
@@ -60,7 +59,7 @@ def decode_png(path: str | Path) -> np.ndarray:
         except cv2.error:
             image = None
     if image is None or image.size == 0:
-        raise DataError(f"{path}: the PNG does not decode (truncated or corrupt)")
+        raise UserError(f"{path}: the PNG does not decode (truncated or corrupt)")
     return image
 
 
@@ -72,15 +71,26 @@ def _decode_indexed(data: bytes, path: Path) -> np.ndarray:
         with Image.open(BytesIO(data)) as image:
             return np.asarray(image, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError):
-        raise DataError(f"{path}: the PNG does not decode (truncated or corrupt)") from None
+        raise UserError(f"{path}: the PNG does not decode (truncated or corrupt)") from None
+
+
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """floor(i * src / dst) for each destination pixel i: nearest-neighbour in exact integer arithmetic.
+
+    The one definition of nearest-neighbour resizing in the project (the data cache, the editor
+    on any device, the figures). OpenCV's INTER_NEAREST computes it in floating point and can
+    differ by one pixel for odd ratios.
+    """
+    return np.arange(dst, dtype=np.int64) * src // dst
 
 
 def resize_labels(labels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """(H, W) labels -> size×size (or an (H, W) shape) with nearest-neighbour, so no new ids appear."""
+    """(..., H, W) labels -> size×size (or an (H, W) shape) with nearest-neighbour, so no new ids appear."""
     shape = (size, size) if isinstance(size, int) else tuple(size)
-    if labels.shape == shape:
+    h, w = labels.shape[-2:]
+    if (h, w) == shape:
         return labels
-    return cv2.resize(labels, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return labels[..., nearest_indices(h, shape[0])[:, None], nearest_indices(w, shape[1])]
 
 
 def _is_gray(bgr: np.ndarray) -> bool:
@@ -92,7 +102,7 @@ def _check_range(labels: np.ndarray, label_set: LabelSet, path: Path) -> None:
     top = int(labels.max())
     if top > last:
         count = int(np.count_nonzero(labels > last))
-        raise DataError(
+        raise UserError(
             f"{path}: label value {top} is beyond the last id {last} of '{label_set.name}' "
             f"({count} pixels above {last})"
         )
@@ -106,9 +116,9 @@ def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.n
         _check_range(image, label_set, path)
         return image.astype(np.uint8, copy=False)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise DataError(f"{path}: expected a grayscale or RGB label PNG, got shape {image.shape}")
+        raise UserError(f"{path}: expected a grayscale or RGB label PNG, got shape {image.shape}")
     if image.dtype != np.uint8:
-        raise DataError(f"{path}: a colour label PNG must be 8-bit, got {image.dtype}")
+        raise UserError(f"{path}: a colour label PNG must be 8-bit, got {image.dtype}")
     bgr = image[..., :3]  # an alpha channel carries no label
     if _is_gray(bgr):
         gray = bgr[..., 0]
@@ -117,7 +127,7 @@ def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.n
             return np.ascontiguousarray(gray)
         try:
             return label_set.decolorize(bgr[..., ::-1], source=str(path))
-        except DataError:
+        except UserError:
             _check_range(gray, label_set, path)
             raise
     return label_set.decolorize(bgr[..., ::-1], source=str(path))
@@ -135,7 +145,7 @@ def read_label_png_checked(
     if size is None or labels.shape == (size, size):
         return labels, False
     if size <= 0:
-        raise DataError(f"size must be positive, got {size}")
+        raise UserError(f"size must be positive, got {size}")
     return resize_labels(labels, size), True
 
 
@@ -154,47 +164,32 @@ def read_binary_png(path: str | Path) -> np.ndarray:
     return (image[..., 0] | image[..., 1] | image[..., 2]) != 0  # 15x faster than np.any(axis=2)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def encode_png(image: np.ndarray, path: str | Path) -> bytes:
     ok, buf = cv2.imencode(".png", image)
     if not ok:
-        raise DataError(f"{path}: could not encode a PNG of shape {image.shape}")
+        raise UserError(f"{path}: could not encode a PNG of shape {image.shape}")
     return buf.tobytes()
 
 
 def _as_label_map(labels: np.ndarray, path: Path) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        raise DataError(f"{path}: a label map must be 2-D (H, W), got shape {labels.shape}")
+        raise UserError(f"{path}: a label map must be 2-D (H, W), got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
-        raise DataError(f"{path}: label values must lie in 0..255 for a PNG, got {labels.min()}..{labels.max()}")
+        raise UserError(f"{path}: label values must lie in 0..255 for a PNG, got {labels.min()}..{labels.max()}")
     return labels.astype(np.uint8, copy=False)
 
 
 def write_label_png(path: str | Path, labels: np.ndarray) -> None:
     """Write (H, W) labels as a mode L PNG, atomically (a reader never sees half a file)."""
     path = Path(path)
-    _write_atomic(path, encode_png(_as_label_map(labels, path), path))
+    write_bytes_atomic(path, encode_png(_as_label_map(labels, path), path))
 
 
 def write_rgb_png(path: str | Path, rgb: np.ndarray) -> None:
     """Write an (H, W, 3) uint8 RGB image as a PNG, atomically."""
     path = Path(path)
-    _write_atomic(path, encode_png(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[..., ::-1]), path))
+    write_bytes_atomic(path, encode_png(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[..., ::-1]), path))
 
 
 def write_color_png(path: str | Path, labels: np.ndarray, label_set: LabelSet = CELEBAMASK_HQ) -> None:
@@ -202,8 +197,8 @@ def write_color_png(path: str | Path, labels: np.ndarray, label_set: LabelSet = 
     path = Path(path)
     try:
         rgb = label_set.colorize(_as_label_map(labels, path))
-    except DataError as err:
-        raise DataError(f"{path}: {err}") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
     write_rgb_png(path, rgb)
 
 

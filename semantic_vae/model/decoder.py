@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from semantic_vae.model.config import VAEConfig
+
 
 def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(32, channels), channels)
@@ -37,21 +39,17 @@ class MaskDecoder(nn.Module):
     """(B, C, D) with D = 16*16 -> (B, C, image_size, image_size) logits.
 
     One up-block per doubling from 16 to `image_size` (4 at 256, 2 at 64); widths halve
-    from 8 x `base_width`.
+    from 8 x `decoder_width`.
     """
 
-    def __init__(self, num_classes: int, image_size: int, latent_dim: int = 256, base_width: int = 64) -> None:
+    def __init__(self, config: VAEConfig) -> None:
         super().__init__()
-        self.side = math.isqrt(latent_dim)
-        if self.side * self.side != latent_dim:
-            raise ValueError(f"latent_dim={latent_dim} must be a square (16*16=256 in the paper)")
-        n_blocks = math.log2(image_size / self.side)
-        if n_blocks < 1 or not n_blocks.is_integer():
-            raise ValueError(f"image_size={image_size} must be {self.side} times a power of two (32, 64, ..., 256)")
-        widths = [base_width * 8 // 2**i for i in range(int(n_blocks) + 1)]  # e.g. 512,256,128,64,32
-        self.stem = nn.Conv2d(num_classes, widths[0], 1)
+        self.side = config.latent_side  # checked by VAEConfig: latent_dim is a square, image_size side * 2^k
+        n_blocks = int(math.log2(config.image_size // self.side))
+        widths = [config.decoder_width * 8 // 2**i for i in range(n_blocks + 1)]  # e.g. 512,256,128,64,32
+        self.stem = nn.Conv2d(config.num_classes, widths[0], 1)
         self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in zip(widths, widths[1:])))
-        self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], num_classes, 1))
+        self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], config.num_classes, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, c, d = z.shape

@@ -6,31 +6,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semantic_vae.model.config import VAEConfig
+
 
 class ClassEncoder(nn.Module):
     """Each one-hot channel is flattened and mapped to (mu, logvar) of size `latent_dim`.
 
     Paper: 3 Linear+ReLU layers of width 256. Reference-code variant: the channel is first
-    resized to 128x128 (`input_size=128`) and the widths are (1024, 512, 256).
+    resized to 128x128 (`encoder_input_size=128`) and the widths are (1024, 512, 256).
     """
 
-    def __init__(
-        self,
-        image_size: int,
-        hidden: tuple[int, ...] = (256, 256, 256),
-        latent_dim: int = 256,
-        input_size: int | None = None,
-    ) -> None:
+    def __init__(self, config: VAEConfig) -> None:
         super().__init__()
-        self.input_size = input_size or image_size
+        self.input_size = config.encoder_input_size or config.image_size
         layers: list[nn.Module] = []
         width = self.input_size * self.input_size
-        for out in hidden:
+        for out in config.encoder_hidden:
             layers += [nn.Linear(width, out), nn.ReLU(inplace=True)]
             width = out
         self.mlp = nn.Sequential(*layers)
-        self.mu = nn.Linear(width, latent_dim)
-        self.logvar = nn.Linear(width, latent_dim)
+        self.mu = nn.Linear(width, config.latent_dim)
+        self.logvar = nn.Linear(width, config.latent_dim)
 
     def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = onehot.shape  # (B, C, H, W)

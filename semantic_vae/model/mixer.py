@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from semantic_vae.model.config import VAEConfig
+
 
 class LatentMixer(nn.Module):
     """Class embeddings (B, C, D) in label-id order -> mixed embeddings (B, C, D).
@@ -13,23 +15,20 @@ class LatentMixer(nn.Module):
     The FFN is two Linear layers with GELU between, as in the Transformer.
     """
 
-    def __init__(
-        self,
-        latent_dim: int = 256,
-        lstm_layers: int = 3,
-        bidirectional: bool = True,
-        lstm_hidden: int = 256,
-        ffn_hidden: int = 1024,
-    ) -> None:
+    def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.lstm: nn.LSTM | None = None
-        width = latent_dim
-        if lstm_layers > 0:
+        width = config.latent_dim
+        if config.lstm_layers > 0:
             self.lstm = nn.LSTM(
-                latent_dim, lstm_hidden, num_layers=lstm_layers, bidirectional=bidirectional, batch_first=True
+                config.latent_dim,
+                config.lstm_hidden,
+                num_layers=config.lstm_layers,
+                bidirectional=config.bidirectional,
+                batch_first=True,
             )
-            width = lstm_hidden * (2 if bidirectional else 1)
-        self.ffn = nn.Sequential(nn.Linear(width, ffn_hidden), nn.GELU(), nn.Linear(ffn_hidden, latent_dim))
+            width = config.lstm_hidden * (2 if config.bidirectional else 1)
+        self.ffn = nn.Sequential(nn.Linear(width, config.ffn_hidden), nn.GELU(), nn.Linear(config.ffn_hidden, config.latent_dim))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.lstm is not None:

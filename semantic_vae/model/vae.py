@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
 from semantic_vae.model.encoder import ClassEncoder
 from semantic_vae.model.mixer import LatentMixer
@@ -29,26 +30,15 @@ class SemanticVAE(nn.Module):
     decode: (B, C, D) -> logits (B, C, H, W)
     """
 
-    def __init__(
-        self,
-        num_classes: int = 19,
-        image_size: int = 256,
-        latent_dim: int = 256,
-        encoder_hidden: tuple[int, ...] = (256, 256, 256),
-        encoder_input_size: int | None = None,
-        lstm_layers: int = 3,
-        bidirectional: bool = True,
-        lstm_hidden: int = 256,
-        ffn_hidden: int = 1024,
-        decoder_width: int = 64,
-    ) -> None:
+    def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
-        self.num_classes = num_classes
-        self.image_size = image_size
-        self.latent_dim = latent_dim
-        self.encoder = ClassEncoder(image_size, tuple(encoder_hidden), latent_dim, encoder_input_size)
-        self.mixer = LatentMixer(latent_dim, lstm_layers, bidirectional, lstm_hidden, ffn_hidden)
-        self.decoder = MaskDecoder(num_classes, image_size, latent_dim, decoder_width)
+        self.config = config or VAEConfig()
+        self.num_classes = self.config.num_classes
+        self.image_size = self.config.image_size
+        self.latent_dim = self.config.latent_dim
+        self.encoder = ClassEncoder(self.config)
+        self.mixer = LatentMixer(self.config)
+        self.decoder = MaskDecoder(self.config)
 
     def encode(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(onehot)

@@ -1,17 +1,16 @@
-"""Part-level editing on a trained Semantic-VAE (paper §4): reconstruct, generate, perturb, interpolate, swap, sample.
+"""`MaskEditor`: part-level editing on a trained Semantic-VAE (paper §4): reconstruct, generate,
+perturb, interpolate, swap, sample.
 
     editor = MaskEditor.from_checkpoint("run/checkpoints/last.ckpt")
     edited = editor.generate(masks, parts="nose", seed=0)      # (B, H, W) uint8, the input's size
 
 Every edit works on the per-class encoder embeddings m_e (B, C, D): the chosen parts' rows are
-changed, every other row stays at the encoder mean mu (never a sample), then the mixer adapts
-the neighbours and the decoder draws the mask. Masks of any size are resized to the model's
-size with nearest-neighbour and the result is resized back the same way.
+changed (`semantic_vae.edit.latent`), every other row stays at the encoder mean mu (never a
+sample), then the mixer adapts the neighbours and the decoder draws the mask. Masks of any size
+are resized to the model's size with nearest-neighbour and the result is resized back the same way.
 
-Noise comes from a CPU `torch.Generator` seeded by `seed` and is then moved to the device, so
-a seed gives the same edit on CPU and GPU (up to float rounding). A batch shares one generator
-(mask i gets the i-th draw); a sequence of seeds gives each mask its own generator, so
-`generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1], p, seed=s1)`.
+A batch shares one noise generator (mask i gets the i-th draw); a sequence of seeds gives each
+mask its own, so `generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1], p, seed=s1)`.
 """
 
 from __future__ import annotations
@@ -23,14 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semantic_vae.errors import DataError
+from semantic_vae.data.io import nearest_indices
+from semantic_vae.edit import latent
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, default_palette
 from semantic_vae.lit import SemanticVAEModule
-from semantic_vae.model import one_hot
+from semantic_vae.model import VAEConfig, one_hot
+from semantic_vae.runtime import resolve_device
 
 MaskInput = np.ndarray | torch.Tensor
 PartSpec = str | int | Sequence[str | int]
-SeedSpec = int | Sequence[int]
 
 
 def _first_line(err: BaseException) -> str:
@@ -38,30 +39,46 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def _init_args(hyper_parameters: dict) -> dict:
+    """The module's init arguments from a checkpoint; older checkpoints stored the network's sizes flat."""
+    args = {k: v for k, v in hyper_parameters.items() if not k.startswith("_")}
+    if "net" not in args:
+        names = set(VAEConfig.__dataclass_fields__)
+        args["net"] = {k: args.pop(k) for k in list(args) if k in names}
+        for stale in ("metrics_path", "predict_dir"):
+            args.pop(stale, None)
+    return args
+
+
 def load_module(path: str | Path) -> SemanticVAEModule:
-    """A SemanticVAEModule from a Lightning checkpoint, on the CPU; a one-line DataError for anything else."""
+    """A SemanticVAEModule from a Lightning checkpoint, on the CPU; a one-line UserError for anything else.
+
+    The file is read with `weights_only=True`: a checkpoint that carries pickled objects is refused.
+    """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found")
+        raise UserError(f"{path}: checkpoint not found")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
+    except pickle.UnpicklingError as err:
+        raise UserError(f"{path}: refused, it holds objects other than weights ({_first_line(err)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise DataError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+        raise UserError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     if not any(key.startswith("vae.") for key in checkpoint["state_dict"]):
-        raise DataError(f"{path}: not a Semantic-VAE checkpoint (no 'vae.*' weights in its state_dict)")
+        raise UserError(f"{path}: not a Semantic-VAE checkpoint (no 'vae.*' weights in its state_dict)")
     if not isinstance(checkpoint.get("hyper_parameters"), dict):
-        raise DataError(f"{path}: not a Semantic-VAE checkpoint (no 'hyper_parameters')")
+        raise UserError(f"{path}: not a Semantic-VAE checkpoint (no 'hyper_parameters')")
     # Built from the checkpoint's own init arguments rather than through `load_from_checkpoint`:
     # one read of the file, and no LightningCLI instantiator (its `_*` keys) re-parsing them.
-    init_args = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    init_args = _init_args(checkpoint["hyper_parameters"])
     init_args["compile"] = False  # editing runs a few forward passes; compiling would cost more than it saves
     try:
         module = SemanticVAEModule(**init_args)
         module.load_state_dict(checkpoint["state_dict"], strict=True)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{path}: not a checkpoint of this Semantic-VAE ({_first_line(err)})") from None
+        raise UserError(f"{path}: not a checkpoint of this Semantic-VAE ({_first_line(err)})") from None
     return module
 
 
@@ -73,43 +90,14 @@ def label_set_for(class_names: Sequence[str]) -> LabelSet:
     return LabelSet(names=names, palette=default_palette(len(names)), name="model")
 
 
-def nearest_indices(src: int, dst: int, device: torch.device) -> torch.Tensor:
-    """floor(i * src / dst) for each destination pixel i: nearest-neighbour, in exact integer arithmetic.
-
-    OpenCV's INTER_NEAREST computes the same in floating point (it can differ by one for odd ratios).
-    """
-    return torch.arange(dst, device=device) * src // dst
-
-
 def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, h, w) labels -> (B, height, width) by index gathering: no new ids, any integer dtype."""
+    """(B, h, w) labels -> (B, height, width) on their device, with `data.io.nearest_indices`."""
     b, h, w = labels.shape
     if (h, w) == (height, width):
         return labels
-    ys = nearest_indices(h, height, labels.device)
-    xs = nearest_indices(w, width, labels.device)
+    ys = torch.from_numpy(nearest_indices(h, height)).to(labels.device)
+    xs = torch.from_numpy(nearest_indices(w, width)).to(labels.device)
     return labels[:, ys][:, :, xs]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The given device, or CUDA when available; a DataError for a device this machine lacks."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise DataError(f"device '{device}': {_first_line(err)}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DataError(f"device '{device}': CUDA is not available on this machine")
-    return resolved
-
-
-def draw_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """Standard normal draws on the CPU from their own generator: the same values on any device.
-
-    Draws fill the tensor in order, so the first rows of a larger draw equal a smaller one.
-    """
-    return torch.randn(shape, generator=torch.Generator(device="cpu").manual_seed(seed))
 
 
 class MaskEditor:
@@ -123,7 +111,7 @@ class MaskEditor:
 
     def __init__(self, module: SemanticVAEModule, device: str | torch.device | None = None, batch_size: int = 64) -> None:
         if batch_size < 1:
-            raise DataError(f"batch_size must be at least 1, got {batch_size}")
+            raise UserError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
         self.module = module.eval()  # eval mode for good: mu, never a sample, for unedited parts
         self.vae = module.vae.to(self.device)
@@ -166,29 +154,29 @@ class MaskEditor:
             if idx not in ids:
                 ids.append(idx)
         if not ids:
-            raise DataError(f"no parts given; known parts: {', '.join(self.class_names)}")
+            raise UserError(f"no parts given; known parts: {', '.join(self.class_names)}")
         return ids
 
     def as_batch(self, masks: MaskInput, what: str = "masks") -> tuple[torch.Tensor, bool]:
         """(H, W) or (B, H, W) integer labels -> (B, H, W) uint8 on the device, and whether a batch axis was added."""
         if isinstance(masks, np.ndarray):
             if masks.dtype == np.bool_ or not np.issubdtype(masks.dtype, np.integer):
-                raise DataError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
+                raise UserError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
             values = masks
         elif isinstance(masks, torch.Tensor):
             if masks.dtype == torch.bool or masks.is_floating_point() or masks.is_complex():
-                raise DataError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
+                raise UserError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
             values = masks.detach()
         else:
-            raise DataError(f"{what}: expected a numpy array or a torch tensor, got {type(masks).__name__}")
+            raise UserError(f"{what}: expected a numpy array or a torch tensor, got {type(masks).__name__}")
         if values.ndim not in (2, 3) or 0 in values.shape:
-            raise DataError(f"{what}: expected (H, W) or (B, H, W) label maps, got shape {tuple(values.shape)}")
+            raise UserError(f"{what}: expected (H, W) or (B, H, W) label maps, got shape {tuple(values.shape)}")
         single = values.ndim == 2
         low, high = int(values.min()), int(values.max())
         last = self.num_classes - 1
         if low < 0 or high > last:
             bad = high if high > last else low
-            raise DataError(f"{what}: label value {bad} is outside 0..{last} of '{self.label_set.name}'")
+            raise UserError(f"{what}: label value {bad} is outside 0..{last} of '{self.label_set.name}'")
         # In range, so uint8 holds every value; numpy's unsigned types beyond uint8 never reach torch.
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.uint8)) if isinstance(values, np.ndarray) else values
         tensor = tensor.to(self.device, torch.uint8)
@@ -198,27 +186,15 @@ class MaskEditor:
         src, single = self.as_batch(source, "source")
         tgt, _ = self.as_batch(target, "target")
         if src.shape[1:] != tgt.shape[1:]:
-            raise DataError(
+            raise UserError(
                 f"source and target sizes differ: {tuple(src.shape[1:])} vs {tuple(tgt.shape[1:])}; "
                 "interpolation and swap need masks of one size"
             )
         if tgt.shape[0] not in (1, src.shape[0]):
-            raise DataError(f"target has {tgt.shape[0]} masks for {src.shape[0]} sources; give 1 or {src.shape[0]}")
+            raise UserError(f"target has {tgt.shape[0]} masks for {src.shape[0]} sources; give 1 or {src.shape[0]}")
         return src, tgt.expand_as(src), single
 
-    def noise(self, batch: int, parts: int, seed: SeedSpec) -> torch.Tensor:
-        """(batch, parts, D) standard normal draws on the device, generated on the CPU from `seed`."""
-        shape = (parts, self.latent_dim)
-        if isinstance(seed, (int, np.integer)):
-            z = draw_noise((batch, *shape), int(seed))
-        else:
-            seeds = [int(s) for s in seed]
-            if len(seeds) != batch:
-                raise DataError(f"got {len(seeds)} seeds for {batch} masks")
-            z = torch.stack([draw_noise(shape, s) for s in seeds])
-        return z.to(self.device)
-
-    # -- latent primitives ----------------------------------------------------------------
+    # -- the model, in and out ------------------------------------------------------------
     @torch.inference_mode()
     def encode(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, H, W) uint8 labels on the device -> encoder means mu (B, C, D) at the model's size."""
@@ -244,16 +220,14 @@ class MaskEditor:
         return array[0] if single else array
 
     @torch.inference_mode()
-    def _edit(self, masks: MaskInput, parts: PartSpec, seed: SeedSpec, replace: bool, scale: float) -> np.ndarray:
+    def _random_edit(self, masks: MaskInput, parts: PartSpec, seed: latent.SeedSpec, scale: float | None) -> np.ndarray:
+        """generate (scale None) or perturb: one noise draw per chosen part and mask."""
         labels, single = self.as_batch(masks)
         ids = self.part_ids(parts)
-        z = self.encode(labels).clone()  # (B, C, D)
-        noise = self.noise(z.shape[0], len(ids), seed)  # (B, P, D)
-        if replace:
-            z[:, ids] = noise
-        else:
-            z[:, ids] += scale * noise
-        return self._finish(self.decode(z, tuple(labels.shape[1:])), single)
+        z = self.encode(labels)  # (B, C, D)
+        noise = latent.part_noise(z.shape[0], len(ids), self.latent_dim, seed)  # (B, P, D)
+        edited = latent.generate_parts(z, ids, noise) if scale is None else latent.perturb_parts(z, ids, noise, scale)
+        return self._finish(self.decode(edited, tuple(labels.shape[1:])), single)
 
     # -- the operations of paper §4 -------------------------------------------------------
     @torch.inference_mode()
@@ -262,13 +236,13 @@ class MaskEditor:
         labels, single = self.as_batch(masks)
         return self._finish(self.decode(self.encode(labels), tuple(labels.shape[1:])), single)
 
-    def generate(self, masks: MaskInput, parts: PartSpec, seed: SeedSpec = 0) -> np.ndarray:
+    def generate(self, masks: MaskInput, parts: PartSpec, seed: latent.SeedSpec = 0) -> np.ndarray:
         """The parts' embeddings replaced by draws from N(0, I); the others stay at mu."""
-        return self._edit(masks, parts, seed, replace=True, scale=1.0)
+        return self._random_edit(masks, parts, seed, scale=None)
 
-    def perturb(self, masks: MaskInput, parts: PartSpec, scale: float = 1.0, seed: SeedSpec = 0) -> np.ndarray:
+    def perturb(self, masks: MaskInput, parts: PartSpec, scale: float = 1.0, seed: latent.SeedSpec = 0) -> np.ndarray:
         """The parts' embeddings plus scale * N(0, I)."""
-        return self._edit(masks, parts, seed, replace=False, scale=scale)
+        return self._random_edit(masks, parts, seed, scale=float(scale))
 
     @torch.inference_mode()
     def interpolate(
@@ -283,17 +257,15 @@ class MaskEditor:
         ids = self.part_ids(parts)
         z_src, z_tgt = self.encode(src), self.encode(tgt)  # (B, C, D) each
         size = tuple(src.shape[1:])
-        alpha_list = [float(alphas)] if isinstance(alphas, (int, float, np.floating, np.integer)) else [float(a) for a in alphas]
+        one = isinstance(alphas, (int, float, np.floating, np.integer))
+        alpha_list = [float(alphas)] if one else [float(a) for a in alphas]  # type: ignore[union-attr]
         if not alpha_list:
-            raise DataError("interpolate: no alphas given")
-        results = []
-        for alpha in alpha_list:  # one decode per alpha: the same batch shapes as `reconstruct`
-            z = z_src.clone()
-            z[:, ids] = alpha * z_tgt[:, ids] + (1.0 - alpha) * z_src[:, ids]
-            results.append(self._finish(self.decode(z, size), single))
-        if isinstance(alphas, (int, float, np.floating, np.integer)):
-            return results[0]
-        return np.stack(results)
+            raise UserError("interpolate: no alphas given")
+        results = [  # one decode per alpha: the same batch shapes as `reconstruct`
+            self._finish(self.decode(latent.interpolate_parts(z_src, z_tgt, ids, alpha), size), single)
+            for alpha in alpha_list
+        ]
+        return results[0] if one else np.stack(results)
 
     def swap(self, source: MaskInput, target: MaskInput, parts: PartSpec) -> np.ndarray:
         """The parts' embeddings taken from the target (alpha = 1)."""
@@ -303,7 +275,7 @@ class MaskEditor:
     def sample(self, n: int, seed: int = 0, size: int | None = None) -> np.ndarray:
         """n masks with every part from N(0, I): (n, S, S) uint8 at the model's size or size x size."""
         if n < 1:
-            raise DataError(f"sample: n must be at least 1, got {n}")
-        z = self.noise(n, self.num_classes, seed)  # (n, C, D)
+            raise UserError(f"sample: n must be at least 1, got {n}")
+        z = latent.part_noise(n, self.num_classes, self.latent_dim, seed).to(self.device)  # (n, C, D)
         side = size or self.image_size
         return self.decode(z, (side, side)).cpu().numpy()

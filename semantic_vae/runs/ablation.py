@@ -1,7 +1,7 @@
 """`make ablation`: the Table 1 sweep run locally, resumably, then the table, the chart and a W&B summary.
 
-    python -m semantic_vae.ablation                                   # synthetic, small CPU setting
-    python -m semantic_vae.ablation --data /path/to/CelebAMask-HQ --gpus 8   # paper setting, DDP
+    python -m semantic_vae.runs.ablation                                   # synthetic, small CPU setting
+    python -m semantic_vae.runs.ablation --data /path/to/CelebAMask-HQ --gpus 8   # paper setting, DDP
 
 Every run of the sweep's grid (`sweeps/table1.yaml`, expanded as W&B does) is a subprocess with the
 command line `wandb agent` would build, plus `--trainer.default_root_dir=<out>/runs/<row>-seed<k>`;
@@ -13,7 +13,6 @@ and adds the data root and devices.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -33,9 +32,12 @@ from typing import Any
 
 import yaml
 
-from semantic_vae.sweep import agent_command, expand_grid
+from semantic_vae.errors import UserError
+from semantic_vae.files import write_text_atomic
+from semantic_vae.runs import checkout_root
+from semantic_vae.runs.sweep import agent_command, expand_grid
+from semantic_vae.runtime import cpu_count
 
-ROOT = Path(__file__).resolve().parents[1]
 # The sweep command's setting files, swapped for PAPER_SETTING by --data.
 SMALL_SETTING = ("experiments/small.yaml", "experiments/ablation_small.yaml")
 PAPER_SETTING = "experiments/paper.yaml"
@@ -110,7 +112,7 @@ def setting_args(command: list[str], data: str | None, gpus: int | None) -> list
     if data:
         pairs = [i for i in range(len(command) - 1) if command[i] == "--config" and command[i + 1] in SMALL_SETTING]
         if len(pairs) != len(SMALL_SETTING):
-            raise SystemExit(f"ablation: --data needs the sweep command to stack {' and '.join(SMALL_SETTING)} (swapped for {PAPER_SETTING})")
+            raise UserError(f"--data needs the sweep command to stack {' and '.join(SMALL_SETTING)} (swapped for {PAPER_SETTING})")
         command[pairs[0] + 1] = PAPER_SETTING
         for i in reversed(pairs[1:]):
             del command[i : i + 2]
@@ -131,7 +133,7 @@ def plan(sweep: Mapping[str, Any], runs_dir: Path, data: str | None = None, gpus
         runs.append(Run(config, directory, command))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        raise SystemExit("ablation: two grid points map to the same run directory")
+        raise UserError("two grid points of the sweep map to the same run directory")
     return runs
 
 
@@ -139,12 +141,12 @@ def check_command(run: Run) -> None:
     """A run directory belongs to one command line; a different one (another setting) must not reuse it."""
     stamp = run.directory / "command.json"
     if stamp.is_file() and json.loads(stamp.read_text()) != run.command:
-        raise SystemExit(
-            f"ablation: {run.directory} was made by another command line (another setting?); "
+        raise UserError(
+            f"{run.directory} was made by another command line (another setting?); "
             "use another --out or remove that directory"
         )
     run.directory.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(run.command, indent=1) + "\n")
+    write_text_atomic(stamp, json.dumps(run.command, indent=1) + "\n")
 
 
 def execute(run: Run, env: Mapping[str, str]) -> int:
@@ -152,7 +154,7 @@ def execute(run: Run, env: Mapping[str, str]) -> int:
     with open(run.directory / "run.log", "a") as log:
         log.write(f"\n$ {' '.join(run.argv())}\n")
         log.flush()
-        return subprocess.run(run.argv(), cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(run.argv(), cwd=checkout_root(), env=dict(env), stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def child_env(group: str, threads: int | None = None) -> dict[str, str]:
@@ -305,8 +307,8 @@ def write_results(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "table1.md", "csv": out / "table1.csv", "png": out / "per_class_miou.png"}
-    paths["md"].write_text(table_markdown(rows, title))
-    paths["csv"].write_text(table_csv(rows))
+    write_text_atomic(paths["md"], table_markdown(rows, title))
+    write_text_atomic(paths["csv"], table_csv(rows))
     series, names = per_class_series(rows)
     if series:
         iou_bar_chart(series, names, paths["png"], title="Test IoU per class (mean over seeds)")
@@ -342,17 +344,6 @@ def log_summary(rows: Sequence[Row], paths: Mapping[str, Path], out: Path, group
 
 
 # -- command line ----------------------------------------------------------------------------
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m semantic_vae.ablation", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", help="CelebAMask-HQ folder: run the paper setting (experiments/paper.yaml) on it")
-    parser.add_argument("--gpus", type=int, help="devices per run, with DDP when more than one")
-    parser.add_argument("--sweep", default=str(ROOT / "sweeps" / "table1.yaml"), help="W&B sweep file (grid)")
-    parser.add_argument("--out", help="results folder (default: results, or results/paper with --data)")
-    parser.add_argument("--jobs", type=int, help="runs at once (default: one per CPU core, one thread each; 1 with GPUs)")
-    parser.add_argument("--no-wandb", action="store_true", help="skip the W&B summary run")
-    return parser.parse_args(argv)
-
-
 def default_jobs(cpus: int, runs: int, accelerated: bool) -> int:
     """One run per CPU core on a CPU-only machine; one at a time when runs use GPUs (all of them each)."""
     if accelerated:
@@ -393,41 +384,71 @@ def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]
     return [run.name for run, ok in zip(todo, done) if not ok]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    sweep = yaml.safe_load(Path(args.sweep).read_text())
-    if sweep.get("method") != "grid":
-        raise SystemExit(f"ablation: {args.sweep} is not a grid sweep (method: {sweep.get('method')})")
-    setting = "paper" if args.data else "small"
-    out = Path(args.out or ("results/paper" if args.data else "results")).resolve()
-    group = f"{sweep.get('name', Path(args.sweep).stem)}-{setting}"
-    runs = plan(sweep, out / "runs", args.data, args.gpus)
+def ablation(
+    data: str | None = None,
+    gpus: int | None = None,
+    sweep: str = "sweeps/table1.yaml",
+    out: str | None = None,
+    jobs: int | None = None,
+    wandb_summary: bool = True,
+) -> int:
+    """Run Table 1 (the sweep's grid) locally and resumably, then write the table and the chart.
+
+    Args:
+        data: CelebAMask-HQ folder: run the paper setting (experiments/paper.yaml) on it.
+        gpus: devices per run, with DDP when more than one.
+        sweep: the W&B sweep file (grid), relative to the checkout.
+        out: results folder (default: results, or results/paper with --data).
+        jobs: runs at once (default: one per CPU core, one thread each; 1 with GPUs).
+        wandb_summary: log the table and the chart to one W&B summary run.
+    """
+    root = checkout_root()
+    sweep_file = root / sweep
+    if not sweep_file.is_file():
+        raise UserError(f"--sweep {sweep}: file not found")
+    sweep_config = yaml.safe_load(sweep_file.read_text())
+    if sweep_config.get("method") != "grid":
+        raise UserError(f"{sweep}: not a grid sweep (method: {sweep_config.get('method')})")
+    setting = "paper" if data else "small"
+    results = Path(out or ("results/paper" if data else "results")).resolve()
+    group = f"{sweep_config.get('name', Path(sweep).stem)}-{setting}"
+    runs = plan(sweep_config, results / "runs", data, gpus)
     for run in runs:  # before anything runs: no directory of another setting is skipped, resumed or tabled
         check_command(run)
-    cpus = len(os.sched_getaffinity(0))
-    jobs = args.jobs or default_jobs(cpus, len(runs), accelerated=bool(args.gpus or args.data))
+    cpus = cpu_count()
+    jobs = jobs or default_jobs(cpus, len(runs), accelerated=bool(gpus or data))
     try:
         failed = run_all(runs, child_env(group, threads=max(1, cpus // jobs) if jobs > 1 else None), jobs)
     except KeyboardInterrupt:
         print(f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
-              f"restart from their last.ckpt in {out / 'runs'})", file=sys.stderr)  # fmt: skip
+              f"restart from their last.ckpt in {results / 'runs'})", file=sys.stderr)  # fmt: skip
         return 130
 
     rows = collect(runs)
-    title = f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if args.data else 'synthetic masks'}), test split, percent"
-    paths = write_results(rows, out, title)
+    title = f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if data else 'synthetic masks'}), test split, percent"
+    paths = write_results(rows, results, title)
     print(Path(paths["md"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if not args.no_wandb:
+    if wandb_summary:
         from semantic_vae.cli import code_version
 
-        config = {"sweep": str(args.sweep), "setting": setting, "data": args.data or "synthetic", "gpus": args.gpus,
+        config = {"sweep": str(sweep), "setting": setting, "data": data or "synthetic", "gpus": gpus,
                   "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip
-        print(f"W&B summary run: {log_summary(rows, paths, out, group, config)}")
+        print(f"W&B summary run: {log_summary(rows, paths, results, group, config)}")
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}; rerun to resume them", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jsonargparse import CLI
+
+    try:
+        return CLI(ablation, args=argv, prog="python -m semantic_vae.runs.ablation")
+    except UserError as err:
+        print(f"ablation: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """W&B sweeps without the `sweeps` package: grid expansion, the agent's command line, and a sweep entry point.
 
-`python -m semantic_vae.sweep fit ...` is the LightningCLI (`python -m semantic_vae fit ...`) with one
+`python -m semantic_vae.runs.sweep fit ...` is the LightningCLI (`python -m semantic_vae fit ...`) with one
 difference: when a W&B agent started it (WANDB_SWEEP_ID and WANDB_RUN_ID in the environment) and the
 command line names no `--trainer.default_root_dir`, the run gets its own directory
 `outputs/sweeps/<sweep id>/<run id>`, so sweep runs never share config.yaml, checkpoints or metrics.json.
 DDP ranks re-run the same command line with the same environment, so they agree on the directory.
 
-`TestAfterFit` (added with `--trainer.callbacks+=semantic_vae.sweep.TestAfterFit`) makes a `fit` end
-with `test` on the best checkpoint inside the same Trainer: the test metrics land in the same W&B run
+`semantic_vae.callbacks.TestAfterFit` (added by the sweep's command line) makes a `fit` end with
+`test` on the best checkpoint inside the same Trainer: the test metrics land in the same W&B run
 and in `<default_root_dir>/metrics.json`, and the sweep's metric `test/mIoU` exists.
 """
 
@@ -19,7 +19,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lightning as L
 import yaml
 
 SWEEP_ROOT = "outputs/sweeps"
@@ -117,33 +116,6 @@ def agent_command(
         else:
             argv.append(chunk)
     return argv
-
-
-# -- fit, then test --------------------------------------------------------------------------
-class TestAfterFit(L.Callback):
-    """Runs `trainer.test` at the end of `fit`, on the best checkpoint (the final weights if none).
-
-    Every DDP rank runs it (the test loop shards the split without padding), and the best path is
-    the same on all ranks (ModelCheckpoint broadcasts it). A resumed run whose training had already
-    finished goes straight to this test.
-
-    Args:
-        ckpt_path: "best" (the best of `trainer.checkpoint_callback`, the first ModelCheckpoint: in
-            base.yaml the one monitoring val/mIoU), "last", or a path.
-    """
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    def __init__(self, ckpt_path: str = "best") -> None:
-        self.ckpt_path = ckpt_path
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.interrupted:
-            return
-        ckpt: str | None = self.ckpt_path
-        if ckpt == "best":  # the first ModelCheckpoint's (the monitored one), named to say so
-            ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None  # None: weights in memory
-        trainer.test(pl_module, datamodule=trainer.datamodule, ckpt_path=ckpt, verbose=False)
 
 
 # -- entry point -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from semantic_vae.edit import MaskEditor
+    from semantic_vae.edit.editor import MaskEditor
 
 FEATURES_PER_CLASS = 5  # area, centroid y, centroid x, bounding-box height, bounding-box width
 ABSENT_FILL = 0.0  # every feature of a class absent from a mask (zero area, zero extent, centroid at the origin)
@@ -77,14 +77,18 @@ def fragments_per_class(mask: np.ndarray, num_classes: int) -> np.ndarray:
     return counts
 
 
+def islands(fragment_counts: np.ndarray) -> np.ndarray:
+    """(..., C) components per class -> (...) components beyond one per present class."""
+    return fragment_counts.sum(-1) - np.count_nonzero(fragment_counts, axis=-1)
+
+
 def stray_islands(mask: np.ndarray, num_classes: int) -> int:
     """Components of every class other than its largest one, summed over classes (background included).
 
     A clean face mask has one component per present class, so 0; every extra piece counts 1
     whatever its size. This equals (all components) - (classes present).
     """
-    counts = fragments_per_class(mask, num_classes)
-    return int(counts.sum() - np.count_nonzero(counts))
+    return int(islands(fragments_per_class(mask, num_classes)))
 
 
 def validity(masks: np.ndarray, num_classes: int) -> dict:
@@ -102,7 +106,7 @@ def validity(masks: np.ndarray, num_classes: int) -> dict:
         per_class = counts.sum(0) / present.sum(0)
     return {
         "fragments": float(counts.sum() / max(1, present.sum())),
-        "stray_islands_per_mask": float((counts.sum(1) - present.sum(1)).mean()),
+        "stray_islands_per_mask": float(islands(counts).mean()),
         "fragments_per_class": [float(v) for v in per_class],
     }
 
@@ -159,11 +163,6 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     diff = a.mean(0) - b.mean(0)
     value = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt
     return float(max(value, 0.0))
-
-
-def realism(masks: np.ndarray, reference: np.ndarray, num_classes: int) -> float:
-    """Fréchet distance between the geometric features of `masks` and of `reference` (real masks)."""
-    return frechet_distance(geometric_features(masks, num_classes), geometric_features(reference, num_classes))
 
 
 # -- diversity --------------------------------------------------------------------------
@@ -269,11 +268,10 @@ def evaluate_editor(
             edits = _edit_set(editor, op, masks, targets, part, seeds, seed, scale, alpha)  # (K, N, H, W)
             flat = edits.reshape(-1, h, w)
             before = np.broadcast_to(recon, edits.shape).reshape(-1, h, w)
-            changed, outside = locality_counts(before, flat, part, radius)
             edit_validity = validity(flat, c)
             per_part[editor.class_names[part]] = {
-                "locality": _nan_to_none(outside / changed if changed else float("nan")),
-                "changed": changed / flat.size,
+                "locality": _nan_to_none(locality(before, flat, part, radius)),
+                "changed": float(np.count_nonzero(before != flat)) / flat.size,
                 "part_iou": float(np.mean([iou(b == part, a == part) for b, a in zip(before, flat)])),
                 "fragments": edit_validity["fragments"],
                 "stray_islands_per_mask": edit_validity["stray_islands_per_mask"],

@@ -1,0 +1,188 @@
+"""Lightning callbacks: everything a run writes besides checkpoints and logs.
+
+- `MetricsFile`: metrics.json at the end of `test` (rank 0, atomic);
+- `MaskPredictionWriter`: predicted label PNGs (`predict`), a `BasePredictionWriter`;
+- `RNGStateCheckpoint`: random-number states in every checkpoint, restored on resume, so a
+  resumed `fit` ends with the same weights as an uninterrupted one;
+- `TestAfterFit`: `test` on the best checkpoint at the end of `fit` (each sweep run);
+- `WandbMedia`: W&B reconstructions with mask overlays and a per-class IoU chart.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.loggers import WandbLogger
+
+from semantic_vae.files import write_json_atomic
+from semantic_vae.labels import LabelSet, default_palette
+from semantic_vae.model import one_hot
+
+
+class MetricsFile(L.Callback):
+    """Writes the test results (mIoU, pixel accuracy, IoU per class) as JSON when `test` ends.
+
+    Args:
+        path: the file; default `<trainer.default_root_dir>/metrics.json`.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        results = getattr(pl_module, "test_results", None)
+        if trainer.is_global_zero and results:
+            write_json_atomic(self.path or Path(trainer.default_root_dir) / "metrics.json", results)
+
+
+class MaskPredictionWriter(BasePredictionWriter):
+    """`predict` writes each reconstructed mask as a label PNG (mode L, ids) named like its input.
+
+    Args:
+        output_dir: the folder for the PNGs.
+    """
+
+    def __init__(self, output_dir: str = "outputs/predict") -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = output_dir
+
+    def write_on_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any, batch_indices: Any,
+        batch: Any, batch_idx: int, dataloader_idx: int,
+    ) -> None:  # fmt: skip
+        from semantic_vae.data.io import write_label_png
+
+        _, names = batch
+        for mask, name in zip(prediction.cpu().numpy(), names):
+            write_label_png(Path(self.output_dir) / name, mask)
+
+
+class RNGStateCheckpoint(L.Callback):
+    """Stores the torch, CUDA, numpy and Python random states in each checkpoint; `fit` restores them.
+
+    Lightning checkpoints do not hold RNG states, so without this a resumed run would draw other
+    reparameterisation noise than an uninterrupted one. Stored as tensors and plain tuples, so
+    checkpoints still load with `torch.load(weights_only=True)`.
+    """
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if not states or trainer.state.fn != "fit":
+            return
+        torch.set_rng_state(states["torch"])
+        if states["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
+        name, keys, pos, has_gauss, cached = states["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+class TestAfterFit(L.Callback):
+    """Runs `trainer.test` at the end of `fit`, on the best checkpoint (the final weights if none).
+
+    Every DDP rank runs it (the test loop shards the split without padding), and the best path is
+    the same on all ranks (ModelCheckpoint broadcasts it). A resumed run whose training had already
+    finished goes straight to this test.
+
+    Args:
+        ckpt_path: "best" (the best of `trainer.checkpoint_callback`, the first ModelCheckpoint: in
+            base.yaml the one monitoring val/mIoU), "last", or a path.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, ckpt_path: str = "best") -> None:
+        self.ckpt_path = ckpt_path
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.interrupted:
+            return
+        ckpt: str | None = self.ckpt_path
+        if ckpt == "best":  # the first ModelCheckpoint's (the monitored one), named to say so
+            ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None  # None: weights in memory
+        trainer.test(pl_module, datamodule=trainer.datamodule, ckpt_path=ckpt, verbose=False)
+
+
+def _wandb_logger(trainer: L.Trainer) -> WandbLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+
+
+class WandbMedia(L.Callback):
+    """Logs `val/reconstructions` at each validation end and `test/iou_chart` at test end.
+
+    Each reconstruction is a `wandb.Image` of the colourised ground truth carrying two overlays,
+    `predictions` and `ground_truth`, with the label set's class names, so the W&B UI can toggle
+    classes. The IoU chart is a W&B bar chart of the per-class test IoU (classes absent from the
+    split and never predicted are left out, as in `test/iou/<class>`).
+
+    Args:
+        num_images: masks from the first validation batch to reconstruct.
+    """
+
+    def __init__(self, num_images: int = 4) -> None:
+        self.num_images = num_images
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _active(self, trainer: L.Trainer) -> WandbLogger | None:
+        return _wandb_logger(trainer) if trainer.is_global_zero and self.num_images > 0 else None
+
+    # -- reconstructions ---------------------------------------------------------------------
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking or self._active(trainer) is None:
+            return
+        labels = batch[: self.num_images]
+        with torch.no_grad():
+            logits, _, _ = pl_module.vae(one_hot(labels, pl_module.num_classes))
+        self._pending = (labels.cpu().numpy().astype(np.uint8), logits.argmax(1).cpu().numpy().astype(np.uint8))
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = self._active(trainer)
+        if logger is None or self._pending is None:
+            return
+        truth, pred = self._pending
+        self._pending = None
+        class_labels = dict(enumerate(pl_module.class_names))
+        names = tuple(pl_module.class_names)
+        label_set = getattr(trainer.datamodule, "label_set", None) or LabelSet(names, default_palette(len(names)))
+        images = [label_set.colorize(t) for t in truth]
+        masks = [
+            {
+                "predictions": {"mask_data": p, "class_labels": class_labels},
+                "ground_truth": {"mask_data": t, "class_labels": class_labels},
+            }
+            for t, p in zip(truth, pred)
+        ]
+        captions = [f"epoch {trainer.current_epoch}, mask {i}" for i in range(len(images))]
+        logger.log_image("val/reconstructions", images, step=trainer.global_step, masks=masks, caption=captions)
+
+    # -- per-class IoU -----------------------------------------------------------------------
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = _wandb_logger(trainer) if trainer.is_global_zero else None
+        results = getattr(pl_module, "test_results", None)
+        if logger is None or not results:
+            return
+        import wandb
+
+        rows = [[name, value] for name, value in results["iou"].items() if not math.isnan(value)]
+        table = wandb.Table(data=rows, columns=["class", "IoU"])
+        title = f"Test IoU per class (mIoU {results['test/mIoU']:.4f})"
+        logger.experiment.log({"test/iou_chart": wandb.plot.bar(table, "class", "IoU", title=title)})

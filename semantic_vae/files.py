@@ -1,0 +1,67 @@
+"""Atomic file writes: a reader (or a rerun after a crash) never sees half a file.
+
+Each write goes to a temporary file in the same folder, is flushed to disk, then renamed over
+the destination. A failure (a full disk, a read-only folder, a path that is a file) raises one
+`UserError` naming the path, and the previous file, if any, is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from semantic_vae.errors import UserError
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def ensure_dir(path: str | Path, what: str = "folder") -> Path:
+    """Create the folder (and its parents); a `UserError` when it cannot exist there."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder (the {what})")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{path}: cannot create the {what} ({_reason(err)})") from None
+    return path
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (temporary file + fsync + rename), creating the folder."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a file")
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserError(f"{path}: cannot write ({_reason(err)})") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | Path, value: Any) -> Path:
+    """JSON with a final newline; NaN is written as NaN (Python's json reads it back)."""
+    return write_text_atomic(path, json.dumps(value, indent=2, allow_nan=True) + "\n")

@@ -1,0 +1,84 @@
+"""`VAEConfig`: every size of the network in one typed object, with the paper's values as defaults.
+
+It is the single source of the network's hyperparameters: the LightningModule takes it as
+`model.net` (YAML `model: net: {...}`), the benchmarks and the editor build the network from it,
+and checkpoints store it as a plain dict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from semantic_vae.errors import UserError
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """The Semantic-VAE of paper §3.1 (Fig. 1).
+
+    Args:
+        num_classes: classes of the label set (linked from the DataModule).
+        image_size: mask side: 16 times a power of two (32, 64, 128, 256); linked from the DataModule.
+        latent_dim: per-class latent size, a square: decoded as side x side maps (paper: 16x16 = 256).
+        encoder_hidden: widths of the shared MLP (paper: 256, 256, 256; reference code: 1024, 512, 256).
+        encoder_input_size: resize each channel to this side before the MLP (reference code: 128); None keeps it.
+        lstm_layers: LSTM layers of the mixer; 0 is Table 1's "w/o LSTM block" (paper: 3).
+        bidirectional: bidirectional LSTM layers (paper: yes).
+        lstm_hidden: LSTM hidden size (paper: 256).
+        ffn_hidden: inner width of the mixer's feed-forward block (reference code: 1024).
+        decoder_width: decoder base width; block widths halve from 8x this (reference code: 64).
+    """
+
+    num_classes: int = 19
+    image_size: int = 256
+    latent_dim: int = 256
+    encoder_hidden: tuple[int, ...] = (256, 256, 256)
+    encoder_input_size: int | None = None
+    lstm_layers: int = 3
+    bidirectional: bool = True
+    lstm_hidden: int = 256
+    ffn_hidden: int = 1024
+    decoder_width: int = 64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder_hidden", tuple(int(w) for w in self.encoder_hidden))
+        if self.num_classes < 2:
+            raise UserError(f"model.net.num_classes must be at least 2, got {self.num_classes}")
+        side = math.isqrt(self.latent_dim) if self.latent_dim > 0 else 0
+        if side < 1 or side * side != self.latent_dim:
+            raise UserError(f"model.net.latent_dim must be a square (16*16=256 in the paper), got {self.latent_dim}")
+        blocks = math.log2(self.image_size / side) if self.image_size > 0 else 0.0
+        if blocks < 1 or not blocks.is_integer():
+            raise UserError(
+                f"image_size must be {side} times a power of two (e.g. {2 * side}, {4 * side}, ..., {16 * side}), "
+                f"got {self.image_size}"
+            )
+        for name in ("lstm_hidden", "ffn_hidden", "decoder_width"):
+            if getattr(self, name) < 1:
+                raise UserError(f"model.net.{name} must be at least 1, got {getattr(self, name)}")
+        if self.lstm_layers < 0:
+            raise UserError(f"model.net.lstm_layers must be 0 or more, got {self.lstm_layers}")
+        if not self.encoder_hidden or min(self.encoder_hidden) < 1:
+            raise UserError(f"model.net.encoder_hidden must list positive widths, got {list(self.encoder_hidden)}")
+        if self.encoder_input_size is not None and self.encoder_input_size < 1:
+            raise UserError(f"model.net.encoder_input_size must be positive, got {self.encoder_input_size}")
+
+    @property
+    def latent_side(self) -> int:
+        return math.isqrt(self.latent_dim)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (lists, ints, bools): what checkpoints and loggers store."""
+        values = asdict(self)
+        values["encoder_hidden"] = list(self.encoder_hidden)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> VAEConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"model.net: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)

@@ -1,0 +1,88 @@
+"""What the machine offers: usable cores, the compute device, and progress reporting."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from types import TracebackType
+
+import torch
+
+from semantic_vae.errors import UserError
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the container's share, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device ("cpu", "cuda", "cuda:1", "auto"/None: CUDA when available); a UserError for one this machine lacks."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise UserError(f"device '{device}': {str(err).strip().splitlines()[0]}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{device}': CUDA is not available on this machine")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise UserError(f"device '{device}': this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return resolved
+
+
+class Progress:
+    """Counts work done: a tqdm bar on a terminal, otherwise one line every `interval_s` seconds on stderr.
+
+    The lines carry the count, the share, the elapsed time and an estimate of what remains, so a
+    log file of a long job (a cache build in a sweep run) shows that it is moving.
+    """
+
+    def __init__(self, total: int, what: str, enabled: bool = True, interval_s: float = 30.0) -> None:
+        self.total, self.what, self.interval_s = total, what, interval_s
+        self.done = 0
+        self.enabled = enabled and total > 0
+        self._bar = None
+        self._start = self._last = time.monotonic()
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=what, unit="mask", dynamic_ncols=True)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+            return
+        now = time.monotonic()
+        if self.enabled and (now - self._last >= self.interval_s or self.done >= self.total):
+            self._last = now
+            print(self.line(now - self._start), file=sys.stderr, flush=True)
+
+    def line(self, elapsed: float) -> str:
+        share = self.done / self.total
+        left = elapsed / share - elapsed if share > 0 else float("nan")
+        return (f"{self.what}: {self.done}/{self.total} ({share:.0%}) in {format_seconds(elapsed)}, "
+                f"about {format_seconds(left)} left")
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def format_seconds(seconds: float) -> str:
+    """'42 s', '3.5 min', '2.1 h'."""
+    if seconds != seconds:  # NaN
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
