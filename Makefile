@@ -1,13 +1,17 @@
 # semantic-vae: `make help` lists the targets.
 PYTHON ?= python3
+# The torch requirement. On a machine without a GPU, also give PyTorch's CPU wheel index
+# (TORCH_INDEX=https://download.pytorch.org/whl/cpu) so pip does not pull several GB of CUDA wheels.
 TORCH ?= torch
+TORCH_INDEX ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.installed-app
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: help install test demo bench ablation clean
+.PHONY: help install install-app test demo bench ablation app gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -15,13 +19,21 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+$(APP_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,app]"
+	touch $(APP_STAMP)
+
 install: $(STAMP)  ## create .venv and install the package (editable, with test extras)
 
-test: install  ## run the test suite
+install-app: $(APP_STAMP)  ## add the web editor's extra (Gradio) to .venv
+
+test: install-app  ## lint and format check (ruff), then the test suite
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 demo: install  ## train, test and edit on the synthetic default; writes outputs/demo/
@@ -32,8 +44,15 @@ bench: install  ## speed benchmarks; writes outputs/bench.json (QUICK=1 for a sh
 
 DATA ?=
 GPUS ?=
-ablation: install  ## Table 1 as a local W&B grid (DATA=/path/to/CelebAMask-HQ GPUS=8 for paper scale)
+ablation: install  ## Table 1 as a local W&B sweep (DATA=/path/to/CelebAMask-HQ GPUS=8 for paper scale)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m semantic_vae.runs.ablation $(if $(DATA),--data $(DATA),) $(if $(GPUS),--gpus $(GPUS),)
+
+CKPT ?= $(firstword $(wildcard outputs/demo/run/checkpoints/best-*.ckpt) $(wildcard outputs/demo/run/checkpoints/last.ckpt))
+HOST ?= 127.0.0.1
+PORT ?= 7860
+app: install-app  ## the mask editor in the browser on the demo model (or CKPT=...); HOST, PORT
+	@test -n "$(CKPT)" || { echo "make app: no checkpoint: run 'make demo' first, or give one: make app CKPT=path/to/model.ckpt"; exit 2; }
+	$(PY) -m semantic_vae app --ckpt "$(CKPT)" --host $(HOST) --port $(PORT)
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs data_cache results wandb lightning_logs

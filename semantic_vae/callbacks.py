@@ -5,6 +5,8 @@
 - `RNGStateCheckpoint`: random-number states in every checkpoint, restored on resume, so a
   resumed `fit` ends with the same weights as an uninterrupted one;
 - `TestAfterFit`: `test` on the best checkpoint at the end of `fit` (each sweep run);
+- `EditMetrics`: the edit metrics of `generate` on test masks, after `test` (each sweep run);
+- `EpochLog`: one line per epoch (losses, val mIoU, time left) where no progress bar runs;
 - `WandbMedia`: W&B reconstructions with mask overlays and a per-class IoU chart.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,107 @@ class RNGStateCheckpoint(L.Callback):
         random.setstate((version, tuple(internal), gauss))
 
 
+class RunFolderLock(L.Callback):
+    """Holds a `FolderLock` on the run folder for the life of the Trainer's stages; drops it at their end.
+
+    The CLI takes the lock before anything is written to the folder (rank 0 only) and hands it here.
+    Nested stages (the `test` that `TestAfterFit` runs inside `fit`) keep it until the outer one ends.
+    """
+
+    def __init__(self, lock) -> None:
+        self.lock = lock
+        self.depth = 0
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.depth += 1
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.depth -= 1
+        if self.depth <= 0:
+            self.lock.release()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.lock.release()
+
+
+class EditMetrics(L.Callback):
+    """Measures `generate` on the first test masks when `test` ends: locality, part change, added islands
+    and diversity per part, for the raw edit (keep="none", the paper's) and keep="input".
+
+    Writes `<default_root_dir>/edit_metrics.json` and logs `edit/<keep>/<part>/<metric>` (rank 0).
+
+    Args:
+        parts: part units measured one at a time (classes or groups of `semantic_vae.labels`).
+        count: test masks edited.
+        seeds: draws per mask (diversity needs 2 or more).
+        keeps: the keep modes measured.
+    """
+
+    METRICS = ("locality", "part_change", "islands_added", "diversity")
+
+    def __init__(
+        self, parts: str = "nose,lips,eyes,brows,hair", count: int = 64, seeds: int = 4, keeps: list[str] | None = None
+    ) -> None:
+        self.parts, self.count, self.seeds = parts, count, seeds
+        self.keeps = keeps or ["none", "input"]
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.datamodule is None:
+            return
+        from semantic_vae.edit.editor import MaskEditor, part_units
+        from semantic_vae.edit.metrics import EditSettings, evaluate_editor
+
+        editor = MaskEditor(pl_module, device=pl_module.device)
+        masks = trainer.datamodule.split_masks("test", self.count)
+        units = part_units(editor, self.parts)
+        results = {}
+        for keep in self.keeps:
+            settings = EditSettings(seeds=self.seeds, keep=keep)
+            results[keep] = evaluate_editor(editor, masks, units, ("generate",), settings)["operations"]["generate"]
+        write_json_atomic(Path(trainer.default_root_dir) / "edit_metrics.json", results)
+        flat = {
+            f"edit/{keep}/{part}/{name}": value
+            for keep, per_part in results.items()
+            for part, metrics in per_part.items()
+            for name, value in metrics.items()
+            if name in self.METRICS and value is not None
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(flat, step=trainer.global_step)
+
+
+class EpochLog(L.Callback):
+    """Prints one line per training epoch: its metrics, its time, and an estimate of what is left.
+
+    For runs whose output goes to a log file (`make ablation`), where a progress bar would be noise.
+    """
+
+    KEYS = ("train/loss", "val/loss", "val/mIoU", "val/acc")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = self._epoch_start = time.monotonic()
+        self._first_epoch = trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.monotonic()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
+            return
+        from semantic_vae.runtime import format_seconds
+
+        now = time.monotonic()
+        done = trainer.current_epoch + 1 - self._first_epoch
+        left = (trainer.max_epochs - trainer.current_epoch - 1) * (now - self._start) / max(1, done)
+        metrics = trainer.callback_metrics
+        shown = ", ".join(f"{k} {float(metrics[k]):.4f}" for k in self.KEYS if k in metrics)
+        print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
+            f"({format_seconds(now - self._epoch_start)}; about {format_seconds(left)} left)",
+            flush=True,
+        )
+
+
 class TestAfterFit(L.Callback):
     """Runs `trainer.test` at the end of `fit`, on the best checkpoint (the final weights if none).
 
@@ -145,7 +249,13 @@ class WandbMedia(L.Callback):
 
     # -- reconstructions ---------------------------------------------------------------------
     def on_validation_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking or self._active(trainer) is None:
             return

@@ -1,15 +1,19 @@
-"""Command line: LightningCLI for fit/validate/test/predict, plus the data and edit tools.
+"""Command line: LightningCLI for fit/validate/test/predict, plus the data, edit and app tools.
 
-    semantic-vae fit --config experiments/demo.yaml
-    semantic-vae data preview --source synthetic --n 16 --out preview.png
-    semantic-vae edit generate --ckpt run/last.ckpt --input masks/ --parts nose --out edited/
+semantic-vae fit --config experiments/base.yaml --config experiments/small.yaml
+semantic-vae data preview --source synthetic --n 16 --out preview.png
+semantic-vae edit generate --ckpt run/last.ckpt --input masks/ --parts nose --out edited/
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
+import os
 import subprocess
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
@@ -17,7 +21,9 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from semantic_vae import __version__
 from semantic_vae.data.datamodule import FaceMaskDataModule
 from semantic_vae.errors import UserError
+from semantic_vae.files import FolderLock, ensure_dir
 from semantic_vae.lit import SemanticVAEModule
+from semantic_vae.runtime import quiet_library_notices
 
 # Tools other than the LightningCLI: subcommand -> "module:attribute" holding a list of functions
 # (or one function) that jsonargparse.CLI turns into commands.
@@ -25,7 +31,20 @@ TOOLS: dict[str, str] = {
     "data": "semantic_vae.data.commands:COMMANDS",
     "edit": "semantic_vae.edit.commands:EDIT_COMMANDS",
     "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits",
+    "app": "semantic_vae.app.ui:app",
 }
+# Every command with one line, for `semantic-vae --help`.
+COMMANDS: dict[str, str] = {
+    "fit": "train a model (LightningCLI; --config files stack, `fit --print_config` lists every option)",
+    "validate": "run the validation split on a checkpoint (--ckpt_path)",
+    "test": "test a checkpoint on the test split (--ckpt_path); writes metrics.json in the run folder",
+    "predict": "reconstruct label PNGs (--data.predict_root, --prediction_writer.output_dir)",
+    "data": "merge | prepare | preview: CelebAMask-HQ readers, the training cache, mask previews",
+    "edit": "reconstruct | generate | perturb | interpolate | swap | augment | replay: part-level editing of label PNGs",
+    "evaluate-edits": "measure edits: locality, part change, validity, realism, diversity",
+    "app": "the interactive mask editor in the browser (needs the app extra: pip install -e '.[app]')",
+}
+SWEEP_ID_VARIABLES = ("WANDB_SWEEP_ID", "SEMANTIC_VAE_SWEEP_ID")  # a W&B agent's, or `make ablation`'s local one
 
 
 def code_version() -> str:
@@ -44,30 +63,23 @@ def code_version() -> str:
 
 
 class LoggedSaveConfigCallback(SaveConfigCallback):
-    """Saves config.yaml beside the run and sends the resolved config to every logger (W&B)."""
+    """Saves config.yaml beside the run and logs the resolved config once, nested as in the YAML.
+
+    Besides the config: the network's full sizes (including the values linked from the data),
+    the config files given (the Table 1 row, the setting), the code version and the sweep id.
+    """
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
-        config = self.parser.dump(self.config, skip_none=False, format="json")
-        import json
-
-        flat = json.loads(config)
-        flat["code_version"] = code_version()
-        flat["config_files"] = [str(p) for p in self.config.get("config") or []]  # the Table 1 row, the setting
+        config = json.loads(self.parser.dump(self.config, skip_unset=False, format="json"))
+        config.pop("config", None)
+        config["model"]["net"] = dict(pl_module.hparams["net"])
+        config["config_files"] = [str(p) for p in self.config.get("config") or []]
+        config["code_version"] = code_version()
+        sweep = next((os.environ[v] for v in SWEEP_ID_VARIABLES if os.environ.get(v)), None)
+        if sweep:
+            config["sweep_id"] = sweep
         for logger in trainer.loggers:
-            logger.log_hyperparams(flat)
-
-
-def default_loggers(root: str) -> list:
-    """W&B (offline unless logged in) and CSV, both inside the run directory."""
-    from lightning.pytorch.loggers import CSVLogger
-
-    from semantic_vae.loggers import WandbLogger
-
-    name = Path(root).name
-    return [
-        WandbLogger(project="semantic-vae", name=name, save_dir=root, log_model=False),
-        CSVLogger(save_dir=root, name="csv"),
-    ]
+            logger.log_hyperparams(config)
 
 
 # Each refresh of the progress bar reads its metrics with `.item()`: a host-device sync on CUDA.
@@ -77,34 +89,67 @@ PROGRESS_BAR_REFRESH_STEPS = 20
 class SemanticVAECLI(LightningCLI):
     """Every run lives in `trainer.default_root_dir`: config.yaml, checkpoints/, wandb/, csv/.
 
-    Without a `trainer.logger` setting the loggers are W&B and CSV in that directory, and
-    checkpoints go to `<root>/checkpoints` so `--ckpt_path last` finds them again. Without a
-    progress-bar callback the bar refreshes every PROGRESS_BAR_REFRESH_STEPS steps, not every step.
+    Without a `trainer.logger` setting the loggers are W&B and CSV in that directory
+    (`semantic_vae.loggers`), and checkpoints go to `<root>/checkpoints` so `--ckpt_path last`
+    finds them again. Always added: RNG states in checkpoints (exact resume) and, with loggers, the
+    learning rate. Without a progress-bar callback the bar refreshes every PROGRESS_BAR_REFRESH_STEPS
+    steps; with the bar switched off, one line per epoch is printed instead.
     """
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
-        from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+        from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar, TQDMProgressBar
 
-        from semantic_vae.callbacks import RNGStateCheckpoint
+        from semantic_vae.callbacks import EpochLog, RNGStateCheckpoint, RunFolderLock
+        from semantic_vae.loggers import run_loggers
 
         root = config.get("default_root_dir") or "outputs/runs/default"
+        ensure_dir(root, "run folder (trainer.default_root_dir)")
         config = {**config, "default_root_dir": root}
+        if self.subcommand in ("fit", "validate", "test") and is_first_process():
+            # before any logger or callback writes into the folder: a second run there is refused at once
+            lock = FolderLock(root, "run folder (trainer.default_root_dir)").acquire()
+            callbacks = [*callbacks, RunFolderLock(lock)]
         if config.get("logger") in (None, True):
-            config["logger"] = default_loggers(root)
+            config["logger"] = run_loggers(root, self.subcommand)
         configured = config.get("callbacks") or []
         configured = [*(configured if isinstance(configured, list) else [configured]), *callbacks]
-        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+
+        def missing(kind: type) -> bool:
+            return not any(isinstance(c, kind) for c in configured)
+
+        if config.get("enable_progress_bar") is False:
+            callbacks = [*callbacks, EpochLog()] if missing(EpochLog) else callbacks
+        elif missing(ProgressBar):
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_STEPS)]
-        if not any(isinstance(c, RNGStateCheckpoint) for c in configured):
+        if missing(RNGStateCheckpoint):
             callbacks = [*callbacks, RNGStateCheckpoint()]  # exact resume, whatever the config's callbacks
+        if config["logger"] and self.subcommand == "fit" and missing(LearningRateMonitor):
+            callbacks = [*callbacks, LearningRateMonitor(logging_interval="step")]  # the schedule is ours
         trainer = super()._instantiate_trainer(config, callbacks)
         for checkpoint in trainer.checkpoint_callbacks:
             if checkpoint.dirpath is None:
                 checkpoint.dirpath = str(Path(root) / "checkpoints")
         return trainer
 
+    def _check_checkpoint(self) -> None:
+        """A checkpoint file given with --ckpt_path is ours and loads with weights_only=True, or one line says why."""
+        path = self.config_init[self.subcommand].get("ckpt_path")
+        if (
+            path
+            and path not in ("last", "best", "hpc", "registry")
+            and not str(path).startswith(("http://", "https://"))
+        ):
+            from semantic_vae.edit.editor import read_checkpoint
+
+            read_checkpoint(path)
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint
+
     def add_arguments_to_parser(self, parser) -> None:
         from semantic_vae.callbacks import MaskPredictionWriter, MetricsFile
+
+        with contextlib.suppress(KeyError):  # run=False parsers have no subcommand, so no weights_only
+            parser.set_defaults(weights_only=True)  # checkpoints never unpickle arbitrary objects
 
         parser.add_lightning_class_args(MetricsFile, "metrics_file")
         parser.add_lightning_class_args(MaskPredictionWriter, "prediction_writer")
@@ -113,7 +158,13 @@ class SemanticVAECLI(LightningCLI):
         parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
 
 
+def is_first_process() -> bool:
+    """Rank 0 of a run: DDP's other ranks (started by Lightning or torchrun) carry their ranks in the environment."""
+    return all(int(os.environ.get(name, "0")) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
 def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:
+    """The LightningCLI; `args=None` reads the command line."""
     return SemanticVAECLI(
         SemanticVAEModule,
         FaceMaskDataModule,
@@ -121,6 +172,8 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:
         run=run,
         save_config_callback=LoggedSaveConfigCallback,
         save_config_kwargs={"overwrite": True},  # a resumed run rewrites its own config
+        # argument errors reach `main`, which prints one line; no abbreviations (a typo must not pass as a prefix)
+        parser_kwargs={"exit_on_error": False, "allow_abbrev": False},
     )
 
 
@@ -129,16 +182,39 @@ def run_tool(name: str, args: list[str]) -> None:
 
     module_name, attribute = TOOLS[name].split(":")
     functions = getattr(importlib.import_module(module_name), attribute)
-    CLI(functions, args=args, prog=f"semantic-vae {name}", as_positional=False)
+    CLI(functions, args=args, prog=f"semantic-vae {name}", as_positional=False, exit_on_error=False, allow_abbrev=False)
+
+
+def overview() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"semantic-vae {__version__}: part-level editing and generation of face segmentation masks", "",
+             "usage: semantic-vae COMMAND [options]   (semantic-vae COMMAND --help for its options)", "", "commands:"]  # fmt: skip
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `semantic-vae` entry point: one line and exit code 2 for a user's mistake."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    quiet_library_notices()
     try:
-        if argv and argv[0] in TOOLS:
-            run_tool(argv[0], argv[1:])
+        if not args or args[0] in ("-h", "--help"):
+            print(overview())
+        elif args[0] in ("-V", "--version"):
+            print(f"semantic-vae {code_version()}")
+        elif args[0] in TOOLS:
+            run_tool(args[0], args[1:])
         else:
-            cli_main(argv)
-    except UserError as err:
-        print(f"semantic-vae: error: {err}", file=sys.stderr)
+            cli_main(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
+    except (UserError, ArgumentError) as err:
+        print(f"semantic-vae: error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as err:  # the machine's side: a full disk, a folder made read-only; outputs so far are whole
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"semantic-vae: error: {where}{err.strerror or one_line(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def one_line(err: BaseException) -> str:
+    """An error message on one line (argument parsers write theirs over several)."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__

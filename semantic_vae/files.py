@@ -65,3 +65,41 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, value: Any) -> Path:
     """JSON with a final newline; NaN is written as NaN (Python's json reads it back)."""
     return write_text_atomic(path, json.dumps(value, indent=2, allow_nan=True) + "\n")
+
+
+class FolderLock:
+    """An exclusive lock on a folder (`flock` on `<folder>/.lock`), so two processes never write one run.
+
+    The kernel drops the lock when the holder dies, so a killed run never leaves the folder locked.
+    """
+
+    def __init__(self, folder: str | Path, what: str = "folder") -> None:
+        self.path = Path(folder) / ".lock"
+        self.what = what
+        self._file = None
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        ensure_dir(self.path.parent, self.what)
+        handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(
+                f"{self.path.parent}: {holder} is using this {self.what}; wait for it to end or choose another one"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None

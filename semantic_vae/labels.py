@@ -40,6 +40,13 @@ CELEBAMASK_HQ_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 204, 0),
 )  # fmt: skip
 CELEBAMASK_HQ_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((4, 5), (6, 7), (8, 9))
+# Names for parts that are edited together: `--parts lips` edits u_lip, l_lip and the inner mouth as one.
+CELEBAMASK_HQ_GROUPS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("lips", (10, 11, 12)),
+    ("eyes", (4, 5)),
+    ("brows", (6, 7)),
+    ("ears", (8, 9)),
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class LabelSet:
     palette: tuple[tuple[int, int, int], ...]
     flip_pairs: tuple[tuple[int, int], ...] = ()
     name: str = "custom"
+    groups: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (name, class ids) edited together
 
     def __post_init__(self) -> None:
         if len(self.names) < 2:
@@ -78,8 +86,17 @@ class LabelSet:
                 raise UserError(f"part id {idx} is out of range 0..{self.num_classes - 1}")
             return idx
         if part not in self.names:
-            raise UserError(f"unknown part '{part}'; known parts: {', '.join(self.names)}")
+            groups = [name for name, _ in self.groups]
+            known = ", ".join([*self.names, *groups])
+            raise UserError(f"unknown part '{part}'; known parts: {known}")
         return self.names.index(part)
+
+    def ids_of(self, part: str | int) -> list[int]:
+        """Class ids of a class (name or id) or of a group name ("lips" -> u_lip, l_lip, mouth)."""
+        for name, ids in self.groups:
+            if part == name:
+                return list(ids)
+        return [self.id_of(part)]
 
     def palette_array(self) -> np.ndarray:
         return np.asarray(self.palette, dtype=np.uint8)  # (C, 3)
@@ -124,6 +141,7 @@ CELEBAMASK_HQ = LabelSet(
     palette=CELEBAMASK_HQ_PALETTE,
     flip_pairs=CELEBAMASK_HQ_FLIP_PAIRS,
     name="celebamask_hq",
+    groups=CELEBAMASK_HQ_GROUPS,
 )
 
 
@@ -161,7 +179,9 @@ def load_label_set(path: str | Path) -> LabelSet:
     pairs = content.get("flip_pairs") or []
     ids = {n: i for i, n in enumerate(names)}
     try:
-        flip_pairs = tuple((ids[a] if isinstance(a, str) else int(a), ids[b] if isinstance(b, str) else int(b)) for a, b in pairs)
+        flip_pairs = tuple(
+            (ids[a] if isinstance(a, str) else int(a), ids[b] if isinstance(b, str) else int(b)) for a, b in pairs
+        )
         palette = tuple(tuple(int(v) for v in c) for c in palette)
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"{path}: bad 'flip_pairs' or 'palette' entry ({err})") from None

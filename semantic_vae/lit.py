@@ -6,15 +6,22 @@ callbacks in `semantic_vae.callbacks`; this module only trains and evaluates.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
 
+from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
 from semantic_vae.losses import vae_loss
-from semantic_vae.metrics import SegmentationScores
+from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
 from semantic_vae.model import SemanticVAE, VAEConfig, one_hot
+
+
+class VAEOutput(NamedTuple):
+    logits: torch.Tensor  # (B, C, H, W)
+    mu: torch.Tensor  # (B, C, D)
+    logvar: torch.Tensor  # (B, C, D)
 
 
 class SemanticVAEModule(L.LightningModule):
@@ -29,6 +36,10 @@ class SemanticVAEModule(L.LightningModule):
         lr: Adam learning rate (reference code: 2e-4).
         betas: Adam betas (reference code: 0.5, 0.999).
         decay_start: fraction of training at a constant rate before a linear decay to zero (reference code: 0.5).
+        free_bits: nats of KL per class latent (batch mean) that cost nothing (Kingma et al. 2016); 0 is the
+            paper's loss. Keeps small parts' latents from collapsing onto the prior.
+        kl_warmup_steps: optimiser steps over which the KL weight rises linearly from 0 to `kl_weight`
+            (Bowman et al. 2016); 0 is the paper's constant weight.
         channels_last: run the decoder's convolutions in channels-last memory format (applied on CUDA only).
         compile: `torch.compile` the network in place.
     """
@@ -42,6 +53,8 @@ class SemanticVAEModule(L.LightningModule):
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         decay_start: float = 0.5,
+        free_bits: float = 0.0,
+        kl_warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -60,8 +73,13 @@ class SemanticVAEModule(L.LightningModule):
             self.vae.compile()  # in place: checkpoint keys keep their names
         # Eq. 1 weights; set from the DataModule at fit time, then stored in every checkpoint.
         self.register_buffer("class_weights", torch.ones(net.num_classes))
+        if free_bits < 0 or kl_warmup_steps < 0:
+            raise UserError(f"model.free_bits ({free_bits}) and model.kl_warmup_steps ({kl_warmup_steps}) must be >= 0")
         self.val_scores = SegmentationScores(net.num_classes)
         self.test_scores = SegmentationScores(net.num_classes)
+        self.val_latents = LatentStats(net.num_classes, net.latent_dim)
+        self.test_latents = LatentStats(net.num_classes, net.latent_dim)
+        self.train_moments = LatentMoments(net.num_classes, net.latent_dim)  # the data prior's fit
         self.test_results: dict[str, Any] = {}
 
     @property
@@ -73,9 +91,26 @@ class SemanticVAEModule(L.LightningModule):
         if self.hparams.channels_last and self.device.type == "cuda":
             # CUDA only: CPU GroupNorm on channels-last input rounds far worse (see BENCHMARKS.md)
             self.use_channels_last()
-        weights = getattr(getattr(self.trainer, "datamodule", None), "train_class_weights", None)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self._check_data(datamodule)
+        weights = getattr(datamodule, "train_class_weights", None)
         if stage == "fit" and weights is not None:
             self.class_weights.copy_(weights())
+
+    def _check_data(self, datamodule: Any) -> None:
+        """The data must be what the network was built for (a checkpoint of another setting, say)."""
+        names = getattr(datamodule, "class_names", None)
+        if names is not None and list(names) != self.class_names:
+            raise UserError(
+                f"the data has {len(names)} classes ({', '.join(names[:4])}, ...), the model {self.num_classes} "
+                f"({', '.join(self.class_names[:4])}, ...): a checkpoint of another label set?"
+            )
+        size = getattr(getattr(datamodule, "hparams", {}), "get", lambda *_: None)("image_size")
+        if size is not None and size != self.net_config.image_size:
+            raise UserError(
+                f"data.image_size is {size} but the model was built for {self.net_config.image_size}x"
+                f"{self.net_config.image_size} masks: a checkpoint of another resolution?"
+            )
 
     def use_channels_last(self) -> None:
         """Decoder convolutions in channels-last memory format (their outputs follow)."""
@@ -86,44 +121,80 @@ class SemanticVAEModule(L.LightningModule):
         x = one_hot(labels, self.num_classes)  # (B, C, H, W) built on the device
         return self.vae(x)
 
-    def _losses(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def kl_weight_now(self) -> float:
+        """lambda of Eq. 3 at this step: ramped up over `kl_warmup_steps`, then constant."""
+        warmup = self.hparams.kl_warmup_steps
+        ramp = 1.0 if warmup <= 0 else min(1.0, self.global_step / warmup)
+        return self.hparams.kl_weight * ramp
+
+    def _losses(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], VAEOutput]:
         logits, mu, logvar = self._forward(labels)
         weight = self.class_weights if self.hparams.weighted_ce else None
-        return vae_loss(logits, labels, mu, logvar, weight, self.hparams.kl_weight), logits
+        losses = vae_loss(logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits)
+        return losses, VAEOutput(logits, mu, logvar)
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        losses, _ = self._losses(labels)
+        losses, out = self._losses(labels)
+        self.train_moments.update(out.mu)
         batch = labels.shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch)
         self.log_dict({"train/ce": losses["ce"], "train/kl": losses["kl"]}, batch_size=batch)
+        if self.hparams.kl_warmup_steps:
+            self.log("train/kl_weight", self.kl_weight_now(), batch_size=batch)
         return losses["loss"]
 
+    def on_train_epoch_start(self) -> None:
+        self.train_moments.reset()
+
+    def on_train_epoch_end(self) -> None:
+        moments = self.train_moments.compute()  # summed across ranks
+        self.vae.prior.fit(moments["mean"], moments["covariance"])
+
     def validation_step(self, labels: torch.Tensor, batch_idx: int) -> None:
-        losses, logits = self._losses(labels)
-        self.val_scores.update(logits.argmax(1), labels.long())
-        # unequal batch counts per rank are possible (unpadded sampler): no per-step sync
-        self.log("val/loss", losses["loss"], batch_size=labels.shape[0])
+        losses, out = self._losses(labels)
+        self.val_scores.update(out.logits.argmax(1), labels.long())
+        self.val_latents.update(out.mu, out.logvar, labels)
+        # averaged over the epoch's batches, then across ranks, once at the epoch's end
+        self.log("val/loss", losses["loss"], batch_size=labels.shape[0], sync_dist=True)
 
     def test_step(self, labels: torch.Tensor, batch_idx: int) -> None:
-        logits, _, _ = self._forward(labels)
+        logits, mu, logvar = self._forward(labels)
         self.test_scores.update(logits.argmax(1), labels.long())
+        self.test_latents.update(mu, logvar, labels)
+
+    def _latent_logs(self, stage: str, latents: LatentStats) -> dict[str, dict[str, float]]:
+        """Log KL and active units per class as <stage>/kl/<class>, <stage>/active_units/<class>."""
+        stats = latents.compute()  # summed across ranks once
+        latents.reset()
+        per_class = {
+            "kl": {name: float(stats["kl"][i]) for i, name in enumerate(self.class_names)},
+            "active_units": {name: int(stats["active_units"][i]) for i, name in enumerate(self.class_names)},
+        }
+        for key, values in per_class.items():
+            self.log_dict({f"{stage}/{key}/{name}": float(v) for name, v in values.items()}, sync_dist=False)
+        per_class["presence"] = {name: float(stats["presence"][i]) for i, name in enumerate(self.class_names)}
+        self.latent_results = per_class
+        return per_class
 
     def on_validation_epoch_end(self) -> None:
         scores = self.val_scores.compute()  # summed across ranks once
         self.log_dict({"val/mIoU": scores["miou"], "val/acc": scores["acc"]}, prog_bar=True, sync_dist=False)
         self.val_scores.reset()
+        self._latent_logs("val", self.val_latents)
 
     def on_test_epoch_end(self) -> None:
         scores = self.test_scores.compute()
         per_class = {f"test/iou/{name}": scores["iou"][i] for i, name in enumerate(self.class_names)}
         self.log_dict({"test/mIoU": scores["miou"], "test/acc": scores["acc"]})
         self.log_dict({k: v for k, v in per_class.items() if not torch.isnan(v)})
+        self.test_scores.reset()
+        latents = self._latent_logs("test", self.test_latents)
         self.test_results = {
             "test/mIoU": float(scores["miou"]),
             "test/acc": float(scores["acc"]),
             "iou": {name: float(scores["iou"][i]) for i, name in enumerate(self.class_names)},
+            **latents,
         }
-        self.test_scores.reset()
 
     def predict_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
         """Reconstructed label maps (B, H, W) uint8; `callbacks.MaskPredictionWriter` writes them."""
@@ -134,7 +205,9 @@ class SemanticVAEModule(L.LightningModule):
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):
         fused = self.device.type == "cuda"
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=fused)
+        optimizer = torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=fused
+        )
         schedule: dict[str, int] = {}
 
         def constant_then_linear(step: int) -> float:

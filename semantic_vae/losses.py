@@ -5,6 +5,11 @@ Eq. 2  weighted CE        L_wCE = mean over pixels of -w[y] * log p_y
 Eq. 3  total              L = L_wCE + lambda * KL(N(mu, sigma^2) || N(0, I))
 
 The KL is summed over every class and latent dimension and averaged over the batch (reference code).
+
+Beyond the paper, two settings against posterior collapse of the small parts' latents (both off
+by default, so the paper's loss is unchanged): free bits per class (Kingma et al. 2016), a floor
+under each class latent's batch-mean KL below which it costs nothing, and a KL warm-up (Bowman et
+al. 2016), a weight ramped from 0 to lambda (applied by the LightningModule).
 """
 
 from __future__ import annotations
@@ -54,6 +59,15 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return kl_per_class(mu, logvar).sum(1).mean()
 
 
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """Sum over classes of max(free_bits, the class latent's KL averaged over the batch), in nats.
+
+    Below the floor a class latent's KL has no gradient, so the encoder gains nothing by
+    collapsing it onto the prior; with free_bits = 0 this equals `kl_divergence`.
+    """
+    return kl_per_class(mu, logvar).mean(0).clamp(min=free_bits).sum()
+
+
 def vae_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -61,8 +75,13 @@ def vae_loss(
     logvar: torch.Tensor,
     weight: torch.Tensor | None,
     kl_weight: float,
+    free_bits: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Eq. 3: {"loss": ce + kl_weight * kl, "ce": Eq. 2, "kl": the KL in nats per mask}."""
+    """Eq. 3: {"loss": ce + kl_weight * KL term, "ce": Eq. 2, "kl": the KL in nats per mask}.
+
+    The KL term is the KL itself (the paper), or with `free_bits` > 0 `free_bits_kl`.
+    """
     ce = weighted_cross_entropy(logits, target, weight)
     kl = kl_divergence(mu, logvar)
-    return {"loss": ce + kl_weight * kl, "ce": ce, "kl": kl}
+    penalty = kl if free_bits <= 0 else free_bits_kl(mu, logvar, free_bits)
+    return {"loss": ce + kl_weight * penalty, "ce": ce, "kl": kl}

@@ -8,6 +8,7 @@ and never predicted; 0 where it is absent from the ground truth but predicted).
 from __future__ import annotations
 
 import torch
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 
@@ -43,3 +44,82 @@ def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
     miou = iou[present].mean() if present.any() else torch.tensor(float("nan"), dtype=cm.dtype)
     acc = tp.sum() / cm.sum().clamp(min=1)
     return {"iou": iou.float(), "miou": miou.float(), "acc": acc.float()}
+
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a latent dim is active when Cov_x(E[z | x]) > 0.01
+
+
+class LatentStats(Metric):
+    """How much each class latent is used, over a split: KL per class and active units per class.
+
+    `compute()` returns:
+        kl: (C,) the KL(q(z_c | x) || N(0, I)) of each class latent in nats, summed over its
+            dims, averaged over the masks;
+        active_units: (C,) the dims of each class latent whose posterior mean varies across the
+            masks with (unbiased) variance above ACTIVE_UNIT_THRESHOLD;
+        mu_variance: (C, D) that variance;
+        presence: (C,) the share of masks that contain each class (when `update` is given labels).
+    Sums are kept in float64 and added across DDP ranks.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, latent_dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        c, d = num_classes, latent_dim
+        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("kl_sum", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("mu_sum", torch.zeros(c, d, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("mu_sq_sum", torch.zeros(c, d, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("present", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None) -> None:  # type: ignore[override]
+        """mu, logvar: (B, C, D) posterior parameters of a batch; labels: its (B, H, W) masks."""
+        from semantic_vae.losses import kl_per_class
+
+        mu64, logvar64 = mu.detach().double(), logvar.detach().double()
+        if labels is not None:
+            classes = torch.arange(mu.shape[1], device=labels.device)
+            self.present += (labels.flatten(1).unsqueeze(1) == classes.view(1, -1, 1)).any(-1).sum(0).double()
+        self.count += mu64.shape[0]
+        self.kl_sum += kl_per_class(mu64, logvar64).sum(0)
+        self.mu_sum += mu64.sum(0)
+        self.mu_sq_sum += mu64.pow(2).sum(0)
+
+    def compute(self) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        n = self.count.clamp(min=1)
+        variance = (self.mu_sq_sum - self.mu_sum.pow(2) / n) / (n - 1).clamp(min=1)
+        return {
+            "kl": (self.kl_sum / n).float(),
+            "active_units": (variance > ACTIVE_UNIT_THRESHOLD).sum(1),
+            "mu_variance": variance.float(),
+            "presence": (self.present / n).float(),
+        }
+
+
+class LatentMoments(Metric):
+    """Mean and covariance of each class's posterior mean mu over a split: the data prior's fit.
+
+    `compute()` returns mean (C, D) and covariance (C, D, D) (unbiased), in float64.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, latent_dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        c, d = num_classes, latent_dim
+        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("mu_sum", torch.zeros(c, d, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("outer_sum", torch.zeros(c, d, d, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, mu: torch.Tensor) -> None:  # type: ignore[override]
+        mu64 = mu.detach().double()  # (B, C, D)
+        self.count += mu64.shape[0]
+        self.mu_sum += mu64.sum(0)
+        self.outer_sum += torch.einsum("bcd,bce->cde", mu64, mu64)
+
+    def compute(self) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        n = self.count.clamp(min=1)
+        mean = self.mu_sum / n
+        covariance = (self.outer_sum - n * mean.unsqueeze(2) * mean.unsqueeze(1)) / (n - 1).clamp(min=1)
+        return {"mean": mean, "covariance": covariance}

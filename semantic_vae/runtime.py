@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
+import warnings
 from types import TracebackType
 
 import torch
@@ -66,8 +68,10 @@ class Progress:
     def line(self, elapsed: float) -> str:
         share = self.done / self.total
         left = elapsed / share - elapsed if share > 0 else float("nan")
-        return (f"{self.what}: {self.done}/{self.total} ({share:.0%}) in {format_seconds(elapsed)}, "
-                f"about {format_seconds(left)} left")
+        return (
+            f"{self.what}: {self.done}/{self.total} ({share:.0%}) in {format_seconds(elapsed)}, "
+            f"about {format_seconds(left)} left"
+        )
 
     def __enter__(self) -> Progress:
         return self
@@ -86,3 +90,21 @@ def format_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_library_notices() -> None:
+    """Silence notices of our libraries that a user of this project cannot act on.
+
+    - Lightning's "Tip: try installing litlogger" advertisement at every Trainer;
+    - torch's FutureWarning about `LeafSpec`, triggered inside Lightning's own code (not ours).
+    Each is matched exactly; every other warning still shows.
+    """
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+    )

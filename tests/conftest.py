@@ -77,13 +77,18 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_ckpt(tmp_path_factory, cache_dir) -> Path:
-    """A small paper-variant model trained for about a minute on synthetic 64x64 masks."""
+    """A small paper-variant model trained for about a minute on synthetic 64x64 masks.
+
+    SEMANTIC_VAE_TEST_CKPT names an existing one instead (to rerun a few tests quickly while editing).
+    """
     from semantic_vae.cli import cli_main
 
+    if os.environ.get("SEMANTIC_VAE_TEST_CKPT"):
+        return Path(os.environ["SEMANTIC_VAE_TEST_CKPT"])
     run = tmp_path_factory.mktemp("trained")
     args = tiny_args(run, cache_dir, epochs=6, size=64, count=1200)
     args += ["--model.net.lstm_hidden=64", "--model.net.ffn_hidden=256", "--model.net.encoder_hidden=[256,256,256]"]
-    cli = cli_main(["fit", *args])
+    cli_main(["fit", *args])
     return run / "checkpoints" / "last.ckpt"
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semantic_vae.runs import ablation
-from semantic_vae.runs.ablation import Row, plan, run_name, table_markdown
+from semantic_vae.callbacks import TestAfterFit
 from semantic_vae.cli import cli_main
 from semantic_vae.errors import UserError
-from semantic_vae.callbacks import TestAfterFit
+from semantic_vae.runs import ablation
+from semantic_vae.runs.ablation import Row, plan, run_name, table_markdown
 from semantic_vae.runs.sweep import agent_args, agent_command, expand_grid, sweep_root_dir
 from tests.conftest import EXPERIMENTS, ROOT, tiny_args
 
@@ -63,9 +63,22 @@ def test_grid_dedupes_values_like_wandb_and_rejects_distributions():
 
 def test_agent_args_and_command_macros():
     config = {"seed_everything": 1, "model": {"lstm_layers": 3}, "config": "row.yaml", "flag": False}
-    assert agent_args(config) == ["--config=row.yaml", "--flag=False", "--model={'lstm_layers': 3}", "--seed_everything=1"]
+    assert agent_args(config) == [
+        "--config=row.yaml",
+        "--flag=False",
+        "--model={'lstm_layers': 3}",
+        "--seed_everything=1",
+    ]
     argv = agent_command(["${env}", "${interpreter}", "-m", "pkg", "${args_no_boolean_flags}"], config)
-    assert argv == ["/usr/bin/env", "python", "-m", "pkg", "--config=row.yaml", "--model={'lstm_layers': 3}", "--seed_everything=1"]
+    assert argv == [
+        "/usr/bin/env",
+        "python",
+        "-m",
+        "pkg",
+        "--config=row.yaml",
+        "--model={'lstm_layers': 3}",
+        "--seed_everything=1",
+    ]
     assert agent_command(["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"], {"a": 1}, program="t.py") == [
         "/usr/bin/env", "python", "t.py", "a=1"
     ]  # fmt: skip
@@ -111,7 +124,12 @@ def test_nested_sweep_values_parse_as_the_agent_passes_them(tmp_path):
 def test_paper_setting_swaps_the_setting_files_and_adds_ddp(tmp_path, capsys):
     run = plan(SWEEP, tmp_path, data="/data/CelebAMask-HQ", gpus=8)[0]
     assert "experiments/paper.yaml" in run.command and not set(ablation.SMALL_SETTING) & set(run.command)
-    assert run.command[-5:-1] == ["--data.root=/data/CelebAMask-HQ", "--trainer.accelerator=gpu", "--trainer.devices=8", "--trainer.strategy=ddp"]
+    assert run.command[-5:-1] == [
+        "--data.root=/data/CelebAMask-HQ",
+        "--trainer.accelerator=gpu",
+        "--trainer.devices=8",
+        "--trainer.strategy=ddp",
+    ]
     with pytest.raises(SystemExit) as done:  # parse only: this machine has no GPU to instantiate a Trainer on
         cli_main([*run.command[4:], "--print_config"])
     assert done.value.code == 0
@@ -138,7 +156,10 @@ def _tiny_sweep(tmp_path: Path, cache_dir: Path, seeds: list[int]) -> Path:
     sweep = {
         "method": "grid",
         "metric": {"name": "test/mIoU", "goal": "maximize"},
-        "parameters": {"config": {"values": [str(EXPERIMENTS / "table1" / "ours.yaml")]}, "seed_everything": {"values": seeds}},
+        "parameters": {
+            "config": {"values": [str(EXPERIMENTS / "table1" / "ours.yaml")]},
+            "seed_everything": {"values": seeds},
+        },
         "command": command,
     }
     path = tmp_path / "sweep.yaml"
@@ -163,7 +184,9 @@ def test_rerun_skips_finished_runs_and_resumes_unfinished_ones(tmp_path, cache_d
 
     def fake_run(argv, cwd, env, stdout, stderr):
         calls.append(argv)
-        root = Path([a for a in argv if a.startswith("--trainer.default_root_dir=")][-1].split("=", 1)[1])  # the last wins
+        root = Path(
+            [a for a in argv if a.startswith("--trainer.default_root_dir=")][-1].split("=", 1)[1]
+        )  # the last wins
         (root / "metrics.json").write_text(json.dumps(_metrics(0.6)))
         return subprocess.CompletedProcess(argv, 0)
 
@@ -185,7 +208,12 @@ def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path, cache_dir, monkeypatch,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ablation.subprocess, "run", interrupted)
-    assert ablation.main(["--sweep", str(sweep), "--out", str(tmp_path / "results"), "--wandb_summary=false", "--jobs", "1"]) == 130
+    assert (
+        ablation.main(
+            ["--sweep", str(sweep), "--out", str(tmp_path / "results"), "--wandb_summary=false", "--jobs", "1"]
+        )
+        == 130
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
                    f"restart from their last.ckpt in {tmp_path / 'results' / 'runs'})"]  # fmt: skip
@@ -246,7 +274,13 @@ def test_table_writer_gives_the_expected_markdown():
 
 def test_effects_star_differences_beyond_the_seed_spread():
     rows = [
-        Row("lstm3_unidir_ce", "3 LSTMs w/o bidir, w/o weighted CE", miou=[50.0, 52.0], acc=[90.0, 90.2], paper=(67.35, 90.91)),
+        Row(
+            "lstm3_unidir_ce",
+            "3 LSTMs w/o bidir, w/o weighted CE",
+            miou=[50.0, 52.0],
+            acc=[90.0, 90.2],
+            paper=(67.35, 90.91),
+        ),
         Row("lstm3_bidir_ce", "3 LSTMs w/o weighted CE", miou=[55.0, 55.2], acc=[90.1, 90.3], paper=(69.56, 92.12)),
         Row("lstm3_unidir_wce", "3 LSTMs w/o bidir", miou=[], acc=[], paper=(68.34, 90.94)),
     ]
@@ -304,13 +338,13 @@ def wandb_keys(run_dir: Path) -> dict[str, set[str]]:
     for record in wandb_records(log):
         kind = record.WhichOneof("record_type")
         items = {
-            "history": ("history", lambda: record.history.item),
-            "summary": ("summary", lambda: record.summary.update),
-            "config": ("config", lambda: record.config.update),
-            "run": ("config", lambda: record.run.config.update),  # wandb.init(config=...) arrives with the run
+            "history": ("history", lambda r: r.history.item),
+            "summary": ("summary", lambda r: r.summary.update),
+            "config": ("config", lambda r: r.config.update),
+            "run": ("config", lambda r: r.run.config.update),  # wandb.init(config=...) arrives with the run
         }.get(kind)
         if items:
-            keys[items[0]] |= {item.key or "/".join(item.nested_key) for item in items[1]()}
+            keys[items[0]] |= {item.key or "/".join(item.nested_key) for item in items[1](record)}
     return keys
 
 

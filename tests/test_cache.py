@@ -7,16 +7,16 @@ import os
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from semantic_vae.data import cache as cache_module
 from semantic_vae.data.cache import CacheSpec, load_or_build_cache
-from semantic_vae.losses import class_weights
-from semantic_vae.data.io import read_label_png, write_label_png
+from semantic_vae.data.io import write_label_png
 from semantic_vae.errors import UserError
 from semantic_vae.labels import load_merge_map
+from semantic_vae.losses import class_weights
+
 
 @pytest.fixture()
 def folder(tmp_path, sample_masks) -> Path:

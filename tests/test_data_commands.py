@@ -11,9 +11,10 @@ from jsonargparse import CLI
 
 from semantic_vae.data.celebamask import make_raw_layout
 from semantic_vae.data.commands import COMMANDS, merge, prepare, preview
-from semantic_vae.data.io import read_label_png
+from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
+from semantic_vae.viz import LEGEND_MIN_WIDTH
 
 INDICES = (0, 1, 29986, 29987)
 
@@ -60,17 +61,22 @@ def test_prepare_lists_skipped_files(tmp_path, raw, capsys):
 def test_preview_grid_size(tmp_path, n, rows, cols):
     out = tmp_path / "grid.png"
     preview(n=n, size=16, out=str(out))
-    grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert grid.shape == (rows * 16 + (rows - 1) * 2, cols * 16 + (cols - 1) * 2, 3)
+    grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    height, width = rows * 16 + (rows - 1) * 2, cols * 16 + (cols - 1) * 2
+    assert grid.shape[1] == max(width, LEGEND_MIN_WIDTH) and grid.shape[0] > height  # the legend below the cells
     if cols > 1:
-        assert (grid[:, 16:18] == 255).all()  # the white separator between the first two columns
+        assert (grid[:height, 16:18] == 255).all()  # the white separator between the first two columns
+    shown = np.unique(generate_masks(0, 0, n, 16))
+    legend = grid[height:].reshape(-1, 3)
+    for class_id in shown:  # a colour swatch for every class in the grid
+        assert (legend == CELEBAMASK_HQ.palette[class_id]).all(1).any(), CELEBAMASK_HQ.names[class_id]
 
 
 def test_preview_of_a_celebamask_folder(tmp_path, raw, sample_masks):
     out = tmp_path / "real.png"
     preview(source="celebamask", root=str(raw), n=4, size=32, out=str(out))
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert grid.shape == (66, 66, 3)
+    assert grid.shape[1] == LEGEND_MIN_WIDTH and grid.shape[0] > 66
     first = sample_masks[0][::16, ::16]  # nearest-neighbour 512 -> 32
     assert np.array_equal(CELEBAMASK_HQ.decolorize(grid[:32, :32, ::-1]), first)  # the first cell, coloured
 
@@ -89,4 +95,5 @@ def test_bad_arguments_name_themselves(tmp_path):
 def test_functions_work_as_cli_subcommands(tmp_path):
     out = tmp_path / "cli.png"
     CLI(COMMANDS, args=["preview", "--n", "4", "--size", "8", "--out", str(out)], as_positional=False)
-    assert cv2.imread(str(out)).shape == (18, 18, 3)
+    image = cv2.imread(str(out))
+    assert image.shape[1] == LEGEND_MIN_WIDTH and (image[:18, :18] != 255).any()  # 2x2 cells of 8 px, a legend

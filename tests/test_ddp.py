@@ -30,7 +30,11 @@ class RankProbe(L.Callback):
 
     def _dump(self, trainer, pl_module, stage: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        record = {"world": trainer.world_size, "class_weights": pl_module.class_weights.tolist(), "test_masks": self.test_masks}
+        record = {
+            "world": trainer.world_size,
+            "class_weights": pl_module.class_weights.tolist(),
+            "test_masks": self.test_masks,
+        }
         (self.out / f"rank{trainer.global_rank}-{stage}.json").write_text(json.dumps(record))
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -42,7 +46,14 @@ class RankProbe(L.Callback):
 
 def _cli(subcommand: str, args: list[str]) -> None:
     env = {**os.environ, "WANDB_MODE": "offline"}
-    proc = subprocess.run([sys.executable, "-m", "semantic_vae", subcommand, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "semantic_vae", subcommand, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
@@ -57,7 +68,16 @@ def test_ddp_fit_and_test_match_one_process_exactly(tmp_path, cache_dir):
     probe = "--trainer.callbacks+=tests.test_ddp.RankProbe"
 
     # fit on two ranks, then test the best checkpoint on the same two ranks (as every sweep run does)
-    _cli("fit", [*args, *DDP, "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit", probe, f"--trainer.callbacks.out={tmp_path / 'ddp'}"])
+    _cli(
+        "fit",
+        [
+            *args,
+            *DDP,
+            "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit",
+            probe,
+            f"--trainer.callbacks.out={tmp_path / 'ddp'}",
+        ],
+    )
     ddp = json.loads((run / "metrics.json").read_text())
     (best,) = (run / "checkpoints").glob("best-*.ckpt")
 

@@ -26,7 +26,9 @@ def masks() -> np.ndarray:
 
 def test_same_seed_same_edit(editor, masks):
     assert np.array_equal(editor.generate(masks, "hair", seed=3), editor.generate(masks, "hair", seed=3))
-    assert np.array_equal(editor.perturb(masks, ["nose", 13], scale=2.0, seed=3), editor.perturb(masks, "nose,hair", scale=2.0, seed=3))
+    assert np.array_equal(
+        editor.perturb(masks, ["nose", 13], scale=2.0, seed=3), editor.perturb(masks, "nose,hair", scale=2.0, seed=3)
+    )
     assert not np.array_equal(editor.generate(masks, "hair", seed=3), editor.generate(masks, "hair", seed=4))
     assert np.array_equal(editor.sample(2, seed=1), editor.sample(2, seed=1))
 
@@ -40,28 +42,32 @@ def test_per_mask_seeds_equal_single_mask_calls(editor, masks):
 
 def test_generate_changes_the_part_more_inside_its_neighbourhood_than_outside(editor, masks):
     recon = editor.reconstruct(masks)
-    edits = np.concatenate([editor.generate(masks, "hair", seed=s) for s in range(3)])  # (12, 64, 64)
+    edits = np.concatenate([editor.generate(masks, "hair", seed=s, keep="none") for s in range(3)])  # (12, 64, 64)
     before = np.concatenate([recon] * 3)
-    changed, outside = locality_counts(before, edits, HAIR, radius=3)
-    assert changed > 0 and changed - outside > outside
+    changed, inside = locality_counts(before, edits, HAIR, radius=3)
+    assert changed > 0 and inside > changed - inside
     assert any(not np.array_equal(b == HAIR, e == HAIR) for b, e in zip(before, edits))  # the part itself moved
 
 
 def test_interpolate_endpoints_are_reconstruct_and_swap(editor, masks):
     target = masks[::-1].copy()
-    path = editor.interpolate(masks, target, "nose,hair", [0.0, 0.5, 1.0])  # (3, 4, 64, 64)
+    path = editor.interpolate(masks, target, "nose,hair", [0.0, 0.5, 1.0], keep="none")  # (3, 4, 64, 64)
     assert path.shape == (3, 4, 64, 64)
     assert np.array_equal(path[0], editor.reconstruct(masks))
-    assert np.array_equal(path[2], editor.swap(masks, target, "nose,hair"))
-    assert np.array_equal(editor.interpolate(masks, target, "hair", 0.0), editor.reconstruct(masks))
+    assert np.array_equal(path[2], editor.swap(masks, target, "nose,hair", keep="none"))
+    assert np.array_equal(editor.interpolate(masks, target, "hair", 0.0, keep="none"), editor.reconstruct(masks))
     # one target for every source
     assert np.array_equal(editor.swap(masks, target[0], "hair")[0], editor.swap(masks[0], target[0], "hair"))
 
 
 def test_outputs_are_label_maps_at_the_input_size_that_round_trip(editor, masks, tmp_path):
     big = generate_masks(0, 10_000_000, 2, 96)[:, :, 8:88]  # (2, 96, 80): not the model's size, not square
-    for out in (editor.reconstruct(big), editor.generate(big, "nose", seed=0), editor.perturb(big, 2, seed=0),
-                editor.swap(big, big[::-1].copy(), "hair")):
+    for out in (
+        editor.reconstruct(big),
+        editor.generate(big, "nose", seed=0),
+        editor.perturb(big, 2, seed=0),
+        editor.swap(big, big[::-1].copy(), "hair"),
+    ):
         assert out.dtype == np.uint8 and out.shape == (2, 96, 80) and out.max() <= 18
         write_label_png(tmp_path / "m.png", out[0])
         write_color_png(tmp_path / "c.png", out[1])
@@ -111,10 +117,81 @@ def test_a_checkpoint_that_is_not_ours(tmp_path, trained_ckpt):
         assert str(path) in str(err.value) and "\n" not in str(err.value)
     # right keys, wrong shapes: a checkpoint of another configuration of the model
     checkpoint = torch.load(trained_ckpt, map_location="cpu", weights_only=True)
-    checkpoint["hyper_parameters"]["latent_dim"] = 64
+    checkpoint["hyper_parameters"]["net"]["latent_dim"] = 64
     torch.save(checkpoint, tmp_path / "shapes.ckpt")
     with pytest.raises(UserError, match="not a checkpoint of this Semantic-VAE"):
         MaskEditor.from_checkpoint(tmp_path / "shapes.ckpt")
+
+
+def _changed_pixels_lie_in_the_region(before: np.ndarray, after: np.ndarray, parts: list[int], radius: int) -> bool:
+    """By hand: every pixel where `after` differs from `before` is within `radius` (Chebyshev) of a part pixel."""
+    near = np.zeros(before.shape, bool)
+    part = np.isin(before, parts) | np.isin(after, parts)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            near |= np.roll(np.roll(part, dy, axis=-2), dx, axis=-1)  # masks have background at the border
+    return bool(((before != after) <= near).all())
+
+
+@pytest.mark.parametrize("size", [64, 512])
+def test_keep_input_changes_nothing_outside_the_parts_neighbourhood(editor, size):
+    masks = generate_masks(0, 10_000_000, 4, size)
+    radius = 2 * size // 64  # 2 model pixels, in the input's pixels
+    for parts in ("nose", "lips", "hair"):
+        ids = editor.part_ids(parts)
+        out = editor.generate(masks, parts, seed=1, keep="input", radius=2)
+        assert out.shape == masks.shape
+        assert _changed_pixels_lie_in_the_region(masks, out, ids, radius), parts
+        assert (out != masks).any()  # and the edit did something
+        raw = editor.generate(masks, parts, seed=1, keep="none", radius=2)
+        drawn = np.isin(out, ids)
+        assert (out[drawn] == raw[drawn]).mean() > 0.95  # the part is the model's (but for islands filled)
+    recon = editor.reconstruct(masks)
+    kept = editor.perturb(masks, "nose", scale=2.0, seed=0, keep="reconstruction", radius=1)
+    assert _changed_pixels_lie_in_the_region(recon, kept, [2], size // 64)
+    swapped = editor.swap(masks, masks[::-1].copy(), "lips", keep="input", radius=2)
+    assert _changed_pixels_lie_in_the_region(masks, swapped, [10, 11, 12], radius)
+
+
+def test_part_groups_and_the_data_prior(editor, masks, trained_ckpt):
+    assert editor.part_ids("lips") == [10, 11, 12] and editor.part_ids("nose,eyes") == [2, 4, 5]
+    prior = editor.vae.prior
+    assert bool(prior.fitted) and prior.mean.abs().sum() > 0  # fitted at the end of each training epoch
+    stored = torch.load(trained_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert torch.equal(stored["vae.prior.mean"], prior.mean) and torch.equal(
+        stored["vae.prior.scale_tril"], prior.scale_tril
+    )
+    a = editor.generate(masks, "nose", seed=4, prior="data", keep="none")
+    assert np.array_equal(a, editor.generate(masks, "nose", seed=4, prior="data", keep="none"))
+    assert not np.array_equal(a, editor.generate(masks, "nose", seed=4, prior="normal", keep="none"))
+    # the data prior's draws: mean + L @ eps, for the chosen part only
+    eps = torch.randn(5000, 1, editor.latent_dim, generator=torch.Generator().manual_seed(0))
+    draws = prior.transform(eps, [2])[:, 0].double()
+    assert torch.allclose(draws.mean(0), prior.mean[2].double(), atol=0.1)
+    cov = prior.scale_tril[2].double() @ prior.scale_tril[2].double().T
+    assert torch.allclose(torch.cov(draws.T), cov, atol=0.1 * cov.diagonal().max().item())
+    prior.fitted.fill_(False)
+    try:
+        with pytest.raises(UserError, match="no data prior"):
+            editor.generate(masks, "nose", prior="data")
+    finally:
+        prior.fitted.fill_(True)
+
+
+def test_bad_edit_options_are_one_line_errors(editor, masks):
+    for call, words in [
+        (lambda: editor.generate(masks, "nose", keep="everything"), "keep: unknown mode 'everything'"),
+        (lambda: editor.generate(masks, "nose", radius=-1), "radius must be"),
+        (lambda: editor.generate(masks, "nose", prior="uniform"), "prior: unknown 'uniform'"),
+        (lambda: editor.generate(masks, "nose", seed=-3), "seed must be a whole number in 0..2\\*\\*63-1"),
+        (lambda: editor.generate(masks, "nose", seed=2**64), "seed must be"),
+        (lambda: editor.perturb(masks, "nose", scale=float("nan")), "scale must be a finite number"),
+        (lambda: editor.perturb(masks, "nose", scale=float("inf")), "scale must be a finite number"),
+        (lambda: editor.interpolate(masks, masks, "nose", 1.5), r"alpha must lie in \[0, 1\]"),
+        (lambda: editor.interpolate(masks, masks, "nose", [0.0, float("nan")]), "alpha must lie"),
+    ]:
+        with pytest.raises(UserError, match=words):
+            call()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

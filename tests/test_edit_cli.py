@@ -46,7 +46,21 @@ def assert_label_png(path: Path, shape=(96, 96)) -> np.ndarray:
 def test_generate_and_perturb_write_labels_colours_and_fig3(trained_ckpt, inputs, tmp_path):
     for op, extra in (("generate", []), ("perturb", ["--scale", "2"])):
         out = tmp_path / op
-        run("edit", op, "--ckpt", trained_ckpt, "--input", inputs, "--parts", "nose,hair", "--out", out, "--seed", "7", *extra)
+        run(
+            "edit",
+            op,
+            "--ckpt",
+            trained_ckpt,
+            "--input",
+            inputs,
+            "--parts",
+            "nose,hair",
+            "--out",
+            out,
+            "--seed",
+            "7",
+            *extra,
+        )
         for name in ("a.png", "b.png", "c.png"):
             assert_label_png(out / name)
         assert (out / "fig3_nose-hair.png").is_file()
@@ -57,10 +71,39 @@ def test_generate_and_perturb_write_labels_colours_and_fig3(trained_ckpt, inputs
 
 
 def test_interpolate_swap_and_reconstruct(trained_ckpt, inputs, tmp_path):
-    run("edit", "interpolate", "--ckpt", trained_ckpt, "--input", inputs, "--target", inputs / "b.png",
-        "--parts", "hair", "--steps", "3", "--out", tmp_path / "interp")
-    run("edit", "swap", "--ckpt", trained_ckpt, "--input", inputs, "--target", inputs / "b.png", "--parts", "[hair]", "--out", tmp_path / "swap")
-    run("edit", "reconstruct", "--ckpt", trained_ckpt, "--input", inputs, "--out", tmp_path / "rec", "--figure", "false")
+    run(
+        "edit",
+        "interpolate",
+        "--ckpt",
+        trained_ckpt,
+        "--input",
+        inputs,
+        "--target",
+        inputs / "b.png",
+        "--parts",
+        "hair",
+        "--steps",
+        "3",
+        "--out",
+        tmp_path / "interp",
+    )
+    run(
+        "edit",
+        "swap",
+        "--ckpt",
+        trained_ckpt,
+        "--input",
+        inputs,
+        "--target",
+        inputs / "b.png",
+        "--parts",
+        "[hair]",
+        "--out",
+        tmp_path / "swap",
+    )
+    run(
+        "edit", "reconstruct", "--ckpt", trained_ckpt, "--input", inputs, "--out", tmp_path / "rec", "--figure", "false"
+    )
     for stem in "abc":
         first = assert_label_png(tmp_path / "interp" / f"{stem}_a0.00.png")
         last = assert_label_png(tmp_path / "interp" / f"{stem}_a1.00.png")
@@ -72,8 +115,22 @@ def test_interpolate_swap_and_reconstruct(trained_ckpt, inputs, tmp_path):
 
 
 def test_augment_is_deterministic_and_traceable(trained_ckpt, inputs, tmp_path):
-    args = ["edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--parts", "nose,hair,mouth",
-            "--operations", "generate,perturb,swap,interpolate", "--variants", "3", "--seed", "1"]
+    args = [
+        "edit",
+        "augment",
+        "--ckpt",
+        trained_ckpt,
+        "--input",
+        inputs,
+        "--parts",
+        "nose,hair,mouth",
+        "--operations",
+        "generate,perturb,swap,interpolate",
+        "--variants",
+        "3",
+        "--seed",
+        "1",
+    ]
     run(*args, "--out", tmp_path / "one")
     run(*args, "--out", tmp_path / "two", "--batch_size", "2", "--color", "false")
     rows = list(csv.DictReader((tmp_path / "one" / "manifest.csv").open()))
@@ -138,13 +195,33 @@ def test_bad_input_through_the_real_command_line(trained_ckpt, inputs, bad_files
     """Subprocesses (in parallel): one line on stderr, exit code 2, no traceback."""
     base = [sys.executable, "-m", "semantic_vae", "edit"]
     cases = {
-        "not_ours.ckpt: not a readable PyTorch checkpoint": ["generate", "--ckpt", bad_files / "not_ours.ckpt", "--input", inputs,
-                                                             "--parts", "nose", "--out", bad_files / "o1"],
-        "bad.png: label value 19 is beyond the last id 18": ["perturb", "--ckpt", trained_ckpt, "--input", bad_files / "bad.png",
-                                                             "--parts", "nose", "--out", bad_files / "o2"],
+        "not_ours.ckpt: not a readable PyTorch checkpoint": [
+            "generate",
+            "--ckpt",
+            bad_files / "not_ours.ckpt",
+            "--input",
+            inputs,
+            "--parts",
+            "nose",
+            "--out",
+            bad_files / "o1",
+        ],
+        "bad.png: label value 19 is beyond the last id 18": [
+            "perturb",
+            "--ckpt",
+            trained_ckpt,
+            "--input",
+            bad_files / "bad.png",
+            "--parts",
+            "nose",
+            "--out",
+            bad_files / "o2",
+        ],
     }
     procs = {
-        expected: subprocess.Popen([*base, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        expected: subprocess.Popen(
+            [*base, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for expected, args in cases.items()
     }
     for expected, proc in procs.items():
@@ -156,11 +233,18 @@ def test_bad_input_through_the_real_command_line(trained_ckpt, inputs, bad_files
 @pytest.mark.parametrize("case", ["unknown part", "size mismatch", "target count"])
 def test_bad_input_in_process(trained_ckpt, inputs, bad_files, capsys, case):
     args, expected = {
-        "unknown part": (["generate", "--input", inputs, "--parts", "noze"], "unknown part 'noze'; known parts: background, skin"),
-        "size mismatch": (["swap", "--input", inputs / "a.png", "--target", bad_files / "small.png", "--parts", "nose"],
-                          "a.png: size 96x96 differs from its target"),
-        "target count": (["interpolate", "--input", inputs, "--target", bad_files, "--parts", "nose"],
-                         "--target has 2 PNGs for 3 inputs"),
+        "unknown part": (
+            ["generate", "--input", inputs, "--parts", "noze"],
+            "unknown part 'noze'; known parts: background, skin",
+        ),
+        "size mismatch": (
+            ["swap", "--input", inputs / "a.png", "--target", bad_files / "small.png", "--parts", "nose"],
+            "a.png: size 96x96 differs from its target",
+        ),
+        "target count": (
+            ["interpolate", "--input", inputs, "--target", bad_files, "--parts", "nose"],
+            "--target has 2 PNGs for 3 inputs",
+        ),
     }[case]
     with pytest.raises(SystemExit) as exit_info:
         run("edit", *args, "--ckpt", trained_ckpt, "--out", bad_files / "out")

@@ -5,6 +5,7 @@ import pytest
 
 from semantic_vae.edit.metrics import (
     ABSENT_FILL,
+    EditSettings,
     diversity,
     evaluate_editor,
     format_table,
@@ -12,10 +13,12 @@ from semantic_vae.edit.metrics import (
     frechet_distance,
     geometric_features,
     iou,
+    islands_added,
     locality,
     locality_counts,
     neighbourhood,
     pairwise_part_iou,
+    part_change,
     stray_islands,
     validity,
 )
@@ -33,7 +36,7 @@ def test_neighbourhood_is_the_union_dilated_by_a_square():
     assert np.array_equal(neighbourhood(before, after, 2, radius=0), (before == 2) | (after == 2))
 
 
-def test_locality_counts_changes_outside_the_neighbourhood():
+def test_locality_counts_changes_inside_the_neighbourhood():
     before = np.zeros((10, 10), np.uint8)
     before[4:6, 4:6] = 2  # the part: a 2x2 block
     after = before.copy()
@@ -41,11 +44,30 @@ def test_locality_counts_changes_outside_the_neighbourhood():
     after[3, 3] = 1  # next to the part (within radius 1): inside
     after[0, 0] = 1  # far away: outside
     after[9, 5] = 1  # far away: outside
-    assert locality_counts(before, after, part=2, radius=1) == (4, 2)
-    assert locality(before, after, part=2, radius=1) == pytest.approx(0.5)
-    # batched: counts pool over masks (4 + 0 changed, 2 + 0 outside)
-    assert locality(np.stack([before, before]), np.stack([after, before]), 2, radius=1) == pytest.approx(0.5)
+    after[8, 8] = 1  # far away: outside
+    assert locality_counts(before, after, part=2, radius=1) == (5, 2)  # (changed, inside)
+    assert locality(before, after, part=2, radius=1) == pytest.approx(2 / 5)
+    # batched: counts pool over masks (5 + 0 changed, 2 + 0 inside)
+    assert locality(np.stack([before, before]), np.stack([after, before]), 2, radius=1) == pytest.approx(2 / 5)
     assert np.isnan(locality(before, before, 2))
+    # a group of classes is one part: the neighbourhood of {2, 1} also holds the pixel (3, 3) and the far ones
+    assert locality(before, after, part=[1, 2], radius=0) == pytest.approx(1.0)
+
+
+def test_part_change_and_added_islands_by_hand():
+    before = np.zeros((6, 6), np.uint8)
+    before[1:3, 1:3] = 2  # a 2x2 part
+    after = before.copy()
+    after[1:3, 3] = 2  # grows to 2x3: IoU 4/6
+    assert part_change(before, after, 2) == pytest.approx(1 - 4 / 6)
+    assert part_change(before, before, [2, 3]) == 0.0
+    assert part_change(np.zeros((3, 3), np.uint8), np.zeros((3, 3), np.uint8), 2) == 0.0  # absent in both: IoU 1
+    speckled = after.copy()
+    speckled[5, 5] = 2  # a second piece of the part: one stray island more than `before`
+    speckled[0, 5] = 1  # a new class in one piece: no island
+    assert islands_added(before, speckled, 3) == 1.0
+    assert islands_added(speckled, before, 3) == 0.0  # removing islands adds none
+    assert islands_added(np.stack([before, before]), np.stack([speckled, after]), 3) == pytest.approx(0.5)
 
 
 def test_fragments_and_stray_islands():
@@ -66,7 +88,9 @@ def test_fragments_and_stray_islands():
     assert stats["stray_islands_per_mask"] == pytest.approx(1.5)
     # (mask: 1 + 2 + 3 components over 3 present classes) + (clean: 1 + 1 over 2) = 8 / 5
     assert stats["fragments"] == pytest.approx(8 / 5)
-    assert stats["fragments_per_class"][:3] == pytest.approx([1.0, 1.5, 3.0]) and np.isnan(stats["fragments_per_class"][3])
+    assert stats["fragments_per_class"][:3] == pytest.approx([1.0, 1.5, 3.0]) and np.isnan(
+        stats["fragments_per_class"][3]
+    )
 
 
 def test_geometric_features_by_hand():
@@ -119,16 +143,16 @@ class ShiftEditor:
         out[:, 0, 0] = 1
         return out
 
-    def generate(self, masks, part, seed=0):
+    def generate(self, masks, part, seed=0, prior="normal", keep="none", radius=3):
         return self._paint(masks)
 
-    def perturb(self, masks, part, scale=1.0, seed=0):
+    def perturb(self, masks, part, scale=1.0, seed=0, keep="none", radius=3):
         return self._paint(masks)
 
-    def swap(self, masks, targets, part):
+    def swap(self, masks, targets, part, keep="none", radius=3):
         return self._paint(masks)
 
-    def interpolate(self, masks, targets, part, alpha):
+    def interpolate(self, masks, targets, part, alpha, keep="none", radius=3):
         return self._paint(masks)
 
 
@@ -136,17 +160,52 @@ def test_evaluate_editor_protocol_on_a_fake_editor():
     masks = np.zeros((2, 12, 12), np.uint8)
     masks[:, 5:8, 5:8] = 2  # a nose far from pixel (0, 0)
     masks[1, 6, 6] = 1
-    results = evaluate_editor(ShiftEditor(), masks, parts=[2], seeds=2, radius=2)
+    results = evaluate_editor(
+        ShiftEditor(), masks, {"nose": [2]}, settings=EditSettings(seeds=2, radius=2, keep="none")
+    )
+    assert results["keep"] == "none" and results["radius"] == 2 and results["seeds"] == 2
     assert results["reconstruct"]["pixel_accuracy"] == 1.0
     assert results["reconstruct"]["fd"] == pytest.approx(0.0, abs=1e-12)
     assert results["real"]["stray_islands_per_mask"] == 0.0
     for op in ("generate", "perturb", "swap", "interpolate"):
         m = results["operations"][op]["nose"]
-        assert m["locality"] == 1.0  # the only change is outside the nose's neighbourhood
+        assert m["locality"] == 0.0  # the only change is outside the nose's neighbourhood
         assert m["changed"] == pytest.approx(1 / 144)
-        assert m["part_iou"] == 1.0
+        assert m["part_change"] == 0.0
         # mask 0: the painted pixel is its only skin (no stray); mask 1: a second skin piece (1 stray)
         assert m["stray_islands_per_mask"] == pytest.approx(0.5)
+        assert m["islands_added"] == pytest.approx(0.5)
     assert results["operations"]["generate"]["nose"]["diversity"] == 1.0  # identical across seeds
     assert results["operations"]["swap"]["nose"]["diversity"] is None
     assert "generate    nose" in format_table(results)
+
+
+def test_compose_keeps_the_input_outside_and_fills_new_islands_by_hand():
+    from semantic_vae.edit.region import compose, remove_islands
+
+    base = np.zeros((7, 9), np.uint8)
+    base[:, 4:] = 1  # background left, skin right
+    base[2:4, 5:7] = 2  # the nose, a 2x2 block in the skin
+    edited = np.full((7, 9), 3, np.uint8)  # the model drew class 3 everywhere...
+    edited[2:5, 5:7] = 2  # ...and the nose one row longer
+    edited[3, 4] = 1  # with a one-pixel crumb of skin inside the nose's region
+    out = compose(edited, base, [2], radius=0)
+    expected = base.copy()
+    expected[4, 5:7] = 2  # only the parts' pixels (before and after) take the model's labels
+    assert np.array_equal(out, expected)
+    # radius 1: the ring around the nose takes the model's class 3, and the crumb of skin at (3, 4), now an
+    # island of skin, takes the class that borders it most: background, 3 of its 8 neighbours (nose ties at 3;
+    # the lower id wins)
+    out = compose(edited, base, [2], radius=1)
+    assert out[3, 4] == 0 and set(np.unique(np.delete(out[1:6, 4:8].ravel(), 2 * 4))) == {2, 3}
+    assert np.array_equal(out[:, :4], base[:, :4]) and np.array_equal(out[:, 8], base[:, 8])
+    # a piece partly outside the region is not the composition's to fill
+    labels = np.zeros((5, 5), np.uint8)
+    labels[0, :] = 1  # class 1: the main piece along the top...
+    labels[4, 0:2] = 1  # ...and a stray piece at the bottom left
+    inside = np.zeros((5, 5), bool)
+    inside[3:, :] = True
+    assert (remove_islands(labels, inside)[4, 0:2] == 0).all()  # wholly inside: filled with its surroundings
+    inside[3:, 1:] = True
+    inside[4, 0] = False
+    assert (remove_islands(labels, inside)[4, 0:2] == 1).all()  # not wholly inside: left alone

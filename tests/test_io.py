@@ -20,6 +20,7 @@ from semantic_vae.data.io import (
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 
+
 @pytest.fixture(scope="module")
 def mask(sample_masks) -> np.ndarray:
     """A 512x512 face mask with every common class (synthetic: the tests run from a plain clone)."""

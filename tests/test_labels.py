@@ -38,8 +38,10 @@ def test_part_names_and_ids():
 
 def test_label_set_from_yaml(tmp_path):
     path = tmp_path / "lapa.yaml"
-    path.write_text("names: [background, skin, l_brow, r_brow, l_eye, r_eye, nose, u_lip, mouth, l_lip, hair]\n"
-                    "flip_pairs: [[l_brow, r_brow], [4, 5]]\n")
+    path.write_text(
+        "names: [background, skin, l_brow, r_brow, l_eye, r_eye, nose, u_lip, mouth, l_lip, hair]\n"
+        "flip_pairs: [[l_brow, r_brow], [4, 5]]\n"
+    )
     lapa = load_label_set(path)
     assert lapa.num_classes == 11 and lapa.name == "lapa"
     assert lapa.flip_pairs == ((2, 3), (4, 5))

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -26,7 +25,14 @@ def test_table1_has_six_distinct_rows():
         cli = cli_main(["--config", str(EXPERIMENTS / "base.yaml"), "--config", str(row)], run=False)
         net, hp = cli.model.net_config, cli.model.hparams
         switches.add((net.lstm_layers, net.bidirectional if net.lstm_layers else None, hp.weighted_ce))
-    assert switches == {(0, None, False), (1, False, False), (3, False, False), (3, False, True), (3, True, False), (3, True, True)}
+    assert switches == {
+        (0, None, False),
+        (1, False, False),
+        (3, False, False),
+        (3, False, True),
+        (3, True, False),
+        (3, True, True),
+    }
 
 
 @pytest.mark.parametrize("row", TABLE1, ids=[p.stem for p in TABLE1])
@@ -49,7 +55,10 @@ def test_every_experiment_config_runs_one_step(row, tmp_path, cache_dir):
 def test_settings_parse(name):
     out = subprocess.run(
         [sys.executable, "-m", "semantic_vae", "fit", *config_args("base.yaml", name), "--print_config"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "lstm_layers: 3" in out.stdout
@@ -58,13 +67,26 @@ def test_settings_parse(name):
 def test_fit_then_test_in_subprocess_writes_checkpoint_and_metrics(tmp_path, cache_dir):
     args = tiny_args(tmp_path / "run", cache_dir)
     env = {**os.environ, "WANDB_MODE": "offline"}
-    fit = subprocess.run([sys.executable, "-m", "semantic_vae", "fit", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    fit = subprocess.run(
+        [sys.executable, "-m", "semantic_vae", "fit", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in ckpts and any(n.startswith("best-") for n in ckpts)
     assert (tmp_path / "run" / "config.yaml").is_file()
-    test = subprocess.run([sys.executable, "-m", "semantic_vae", "test", *args, "--ckpt_path", "last"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    test = subprocess.run(
+        [sys.executable, "-m", "semantic_vae", "test", *args, "--ckpt_path", "last"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert test.returncode == 0, test.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert set(metrics) == {"test/mIoU", "test/acc", "iou"}
@@ -127,9 +149,20 @@ def test_same_seed_same_training_curve(tmp_path, cache_dir):
 
 def test_bad_config_value_is_one_line(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "semantic_vae", "fit", *config_args("base.yaml"), "--data.source=celebamask",
-         f"--data.root={tmp_path / 'nowhere'}", "--trainer.fast_dev_run=1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "semantic_vae",
+            "fit",
+            *config_args("base.yaml"),
+            "--data.source=celebamask",
+            f"--data.root={tmp_path / 'nowhere'}",
+            "--trainer.fast_dev_run=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert out.returncode != 0
     assert "nowhere" in out.stderr and "Traceback" not in out.stderr
@@ -140,7 +173,11 @@ def test_progress_bar_refreshes_every_n_steps_unless_configured(tmp_path, cache_
     bar = cli_main(args, run=False).trainer.progress_bar_callback
     assert isinstance(bar, TQDMProgressBar) and bar.refresh_rate == PROGRESS_BAR_REFRESH_STEPS > 1
     assert cli_main([*args, "--trainer.enable_progress_bar=false"], run=False).trainer.progress_bar_callback is None
-    mine = [*args, "--trainer.callbacks+=lightning.pytorch.callbacks.TQDMProgressBar", "--trainer.callbacks.refresh_rate=3"]
+    mine = [
+        *args,
+        "--trainer.callbacks+=lightning.pytorch.callbacks.TQDMProgressBar",
+        "--trainer.callbacks.refresh_rate=3",
+    ]
     assert cli_main(mine, run=False).trainer.progress_bar_callback.refresh_rate == 3
 
 
@@ -155,8 +192,16 @@ def test_predict_writes_reconstructions_where_the_command_line_says(tmp_path, ca
     for i, mask in enumerate(masks):
         write_label_png(tmp_path / "in" / f"face{i}.png", mask)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    cli_main(["predict", *args, f"--ckpt_path={ckpt}", f"--data.predict_root={tmp_path / 'in'}",
-              f"--prediction_writer.output_dir={tmp_path / 'out'}", f"--metrics_file.path={tmp_path / 'm.json'}"])
+    cli_main(
+        [
+            "predict",
+            *args,
+            f"--ckpt_path={ckpt}",
+            f"--data.predict_root={tmp_path / 'in'}",
+            f"--prediction_writer.output_dir={tmp_path / 'out'}",
+            f"--metrics_file.path={tmp_path / 'm.json'}",
+        ]
+    )
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["face0.png", "face1.png", "face2.png"]
     expected = MaskEditor.from_checkpoint(ckpt, device="cpu").reconstruct(masks)

@@ -2,10 +2,11 @@
 
 import math
 
+import pytest
 import torch
 
-from semantic_vae.losses import kl_divergence, weighted_cross_entropy
-from semantic_vae.metrics import SegmentationScores, scores_from_confusion
+from semantic_vae.losses import free_bits_kl, kl_divergence, kl_per_class, vae_loss, weighted_cross_entropy
+from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores, scores_from_confusion
 
 
 def test_kl_matches_the_closed_form():
@@ -49,3 +50,80 @@ def test_accumulated_over_batches_not_averaged_per_batch():
     s = metric.compute()
     assert torch.isclose(s["iou"][1], torch.tensor(1 / 2))  # one of two class-1 pixels found, no false 1s
     assert torch.isclose(s["acc"], torch.tensor(4 / 5))
+
+
+def test_kl_per_class_and_active_units_by_hand():
+    # 3 masks, 2 classes, 2 dims. KL of N(mu, e^lv) to N(0, 1) per dim: 0.5 * (mu^2 + e^lv - 1 - lv)
+    mu = torch.tensor([[[0.0, 1.0], [0.0, 0.0]], [[0.0, -1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.3]]])
+    logvar = torch.zeros(3, 2, 2)
+    logvar[:, 1, 0] = math.log(4.0)  # class 1, dim 0: sigma^2 = 4 -> 0.5 * (4 - 1 - ln 4) per mask
+    assert torch.allclose(kl_per_class(mu, logvar)[:, 0], torch.tensor([0.5, 0.5, 0.0]))
+    stats = LatentStats(num_classes=2, latent_dim=2)
+    stats.update(mu[:2], logvar[:2])  # two batches: sums pool
+    stats.update(mu[2:], logvar[2:])
+    out = stats.compute()
+    class1 = 0.5 * (4 - 1 - math.log(4)) + 0.5 * 0.3**2 / 3  # every mask's dim 0, plus mask 2's dim 1
+    assert torch.allclose(out["kl"], torch.tensor([1.0 / 3, class1]), atol=1e-6)
+    # class 0, dim 1: values 1, -1, 0 -> unbiased variance 1 (> 0.01, active); dim 0 constant (inactive).
+    # class 1, dim 1: 0, 0, 0.3 -> variance 0.03 (active); dim 0 constant.
+    assert out["active_units"].tolist() == [1, 1]
+    assert torch.allclose(out["mu_variance"], torch.tensor([[0.0, 1.0], [0.0, 0.03]]), atol=1e-6)
+    assert kl_divergence(mu, logvar) == pytest.approx(float(kl_per_class(mu, logvar).sum(1).mean()), rel=1e-6)
+
+
+def test_free_bits_floor_each_class_latent_by_hand():
+    mu = torch.zeros(2, 3, 4)
+    mu[:, 0, 0] = 2.0  # class 0: KL 2 nats per mask; classes 1, 2: 0
+    mu[0, 1, :] = 1.0  # class 1: 2 nats in mask 0, 0 in mask 1 -> batch mean 1
+    logvar = torch.zeros(2, 3, 4)
+    assert float(free_bits_kl(mu, logvar, 0.0)) == pytest.approx(2.0 + 1.0 + 0.0)
+    assert float(free_bits_kl(mu, logvar, 1.5)) == pytest.approx(2.0 + 1.5 + 1.5)  # max(1.5, mean) per class
+    mu.requires_grad_(True)
+    free_bits_kl(mu, logvar, 1.5).backward()
+    assert mu.grad[:, 1].abs().sum() == 0 and mu.grad[:, 0].abs().sum() > 0  # below the floor: no gradient
+    logits = torch.zeros(2, 3, 2, 2)
+    target = torch.zeros(2, 2, 2, dtype=torch.long)
+    loss = vae_loss(logits, target, mu, logvar, None, kl_weight=0.1, free_bits=1.5)
+    assert float(loss["kl"]) == pytest.approx(3.0)  # the reported KL is the real one
+    assert float(loss["loss"]) == pytest.approx(math.log(3) + 0.1 * 5.0, rel=1e-6)
+
+
+def test_latent_moments_are_the_mean_and_covariance():
+    mu = torch.randn(50, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    moments = LatentMoments(num_classes=2, latent_dim=3)
+    moments.update(mu[:20])
+    moments.update(mu[20:])
+    out = moments.compute()
+    for c in range(2):
+        assert torch.allclose(out["mean"][c], mu[:, c].mean(0))
+        assert torch.allclose(out["covariance"][c], torch.cov(mu[:, c].T))
+
+
+# Loss of each Table 1 row on a fixed batch, recorded at commit cd79291 (before free bits, warm-up and the
+# data prior existed): the paper's method must give these values whatever options are added beside it.
+TABLE1_LOSSES = {
+    "no_lstm": (0, True, False, 3.061821460723877),
+    "lstm1_unidir_ce": (1, False, False, 3.0004281997680664),
+    "lstm3_unidir_ce": (3, False, False, 3.114980459213257),
+    "lstm3_unidir_wce": (3, False, True, 2.1785976886749268),
+    "lstm3_bidir_ce": (3, True, False, 2.9665591716766357),
+    "ours": (3, True, True, 2.087667465209961),
+}
+
+
+@pytest.mark.parametrize("row", sorted(TABLE1_LOSSES))
+def test_table1_rows_give_the_recorded_loss_on_a_fixed_batch(row):
+    from semantic_vae.data.synthetic import generate_masks
+    from semantic_vae.lit import SemanticVAEModule
+    from semantic_vae.model import VAEConfig
+
+    layers, bidirectional, weighted, expected = TABLE1_LOSSES[row]
+    labels = torch.from_numpy(generate_masks(seed=0, start=0, count=4, size=32))
+    torch.manual_seed(0)
+    net = VAEConfig(image_size=32, encoder_hidden=(32, 32), lstm_layers=layers, bidirectional=bidirectional,
+                    lstm_hidden=16, ffn_hidden=32, decoder_width=8)  # fmt: skip
+    module = SemanticVAEModule(net, weighted_ce=weighted)
+    module.class_weights.copy_(torch.linspace(0.5, 1.0, 19))
+    torch.manual_seed(1)  # the reparameterisation noise
+    losses, _ = module._losses(labels)
+    assert float(losses["loss"]) == pytest.approx(expected, rel=1e-6, abs=0)

@@ -33,7 +33,9 @@ def lstm_params(layers: int, bidirectional: bool, d_in: int = 256, hidden: int =
 @pytest.mark.parametrize("layers,bidir", VARIANTS)
 def test_output_shapes(size, width, layers, bidir):
     torch.manual_seed(0)
-    model = SemanticVAE(VAEConfig(num_classes=19, image_size=size, lstm_layers=layers, bidirectional=bidir, decoder_width=width))
+    model = SemanticVAE(
+        VAEConfig(num_classes=19, image_size=size, lstm_layers=layers, bidirectional=bidir, decoder_width=width)
+    )
     labels = torch.randint(0, 19, (2, size, size))
     logits, mu, logvar = model(one_hot(labels, 19))
     assert logits.shape == (2, 19, size, size)
@@ -76,7 +78,9 @@ def test_no_lstm_variant_has_no_recurrent_weights():
 
 
 def test_reference_code_encoder_variant():
-    model = SemanticVAE(VAEConfig(image_size=256, encoder_hidden=(1024, 512, 256), encoder_input_size=128, decoder_width=8))
+    model = SemanticVAE(
+        VAEConfig(image_size=256, encoder_hidden=(1024, 512, 256), encoder_input_size=128, decoder_width=8)
+    )
     assert model.encoder.mlp[0].in_features == 128 * 128
     assert [m.out_features for m in model.encoder.mlp if isinstance(m, torch.nn.Linear)] == [1024, 512, 256]
     mu, _ = model.encode(one_hot(torch.randint(0, 19, (1, 256, 256)), 19))

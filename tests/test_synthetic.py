@@ -89,7 +89,7 @@ def test_rare_parts_appear_about_as_often_as_in_the_dataset(pixel_counts: np.nda
     assert 0.04 <= present[16] <= 0.12  # necklace, ~8%
     assert 0.25 <= present[10] <= 0.75  # open mouth
     assert present[[4, 5, 6, 7]].min() >= 0.8  # eyes and brows usually visible
-    assert 0.2 <= present[[8, 9]].min() and present[[8, 9]].max() <= 0.6  # ears often hidden
+    assert present[[8, 9]].min() >= 0.2 and present[[8, 9]].max() <= 0.6  # ears often hidden
 
 
 def test_mouth_only_between_the_lips(calibration_masks: np.ndarray, pixel_counts: np.ndarray) -> None:
@@ -105,7 +105,7 @@ def test_left_parts_are_on_the_image_right(calibration_masks: np.ndarray, pixel_
     for left, right in ((4, 5), (6, 7), (8, 9)):
         both = (pixel_counts[:, left] > 20) & (pixel_counts[:, right] > 20)
         masks = calibration_masks[both]
-        mean_x = lambda label: ((masks == label) * columns).sum((1, 2)) / (masks == label).sum((1, 2))  # noqa: E731
+        mean_x = lambda label, masks=masks: ((masks == label) * columns).sum((1, 2)) / (masks == label).sum((1, 2))  # noqa: E731
         assert both.sum() > 100 and (mean_x(left) > mean_x(right)).all()
 
 

@@ -1,6 +1,6 @@
-"""`python -m semantic_vae.bench`: see semantic_vae/bench/runner.py."""
+"""`python -m semantic_vae.bench`: see semantic_vae/bench/report.py."""
 
-from semantic_vae.bench.runner import main
+from semantic_vae.bench.report import main
 
 if __name__ == "__main__":
     main()

@@ -10,10 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semantic_vae.bench.context import Context
-from semantic_vae.bench.settings import NUM_CLASSES
-from semantic_vae.bench.timing import _round, _skipped, _sync
-
+from semantic_vae.bench.core import Context, sig, skipped, sync
 
 LOADER_KEYS = ("masks_per_s", "first_batch_s", "workers", "pin_memory")
 
@@ -28,32 +25,38 @@ def measure_loader(ctx: Context, cache_masks: np.ndarray, workers: int, pin: boo
     from semantic_vae.data.datamodule import MaskDataset, collate_masks
     from semantic_vae.data.samplers import ShuffledShardSampler
 
-    if pin and ctx.device.type != "cuda":
-        s = ctx.settings
-        return _skipped(LOADER_KEYS, "pinned memory only speeds host-to-GPU copies; no GPU here", batch=s.loader_batch,
-                        masks=None)
     s = ctx.settings
+    if pin and ctx.device.type != "cuda":
+        return skipped(
+            LOADER_KEYS, "pinned memory only speeds host-to-GPU copies; no GPU here", batch=s.loader_batch, masks=None
+        )
     n = len(cache_masks)
     loader = DataLoader(
-        MaskDataset(cache_masks, np.arange(n)), batch_size=s.loader_batch, sampler=ShuffledShardSampler(n, 0),
-        collate_fn=collate_masks, num_workers=workers, pin_memory=pin, persistent_workers=False, drop_last=False,
+        MaskDataset(cache_masks, np.arange(n)),
+        batch_size=s.loader_batch,
+        sampler=ShuffledShardSampler(n, 0),
+        collate_fn=collate_masks,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        drop_last=False,
         generator=torch.Generator().manual_seed(0),
     )
     begin = time.perf_counter()
     iterator = iter(loader)
     first = next(iterator).to(ctx.device, non_blocking=pin)
-    _sync(ctx.device)
+    sync(ctx.device)
     started = time.perf_counter()
     count = 0
     for batch in iterator:
         batch = batch.to(ctx.device, non_blocking=pin)
         count += batch.shape[0]
-    _sync(ctx.device)
+    sync(ctx.device)
     elapsed = time.perf_counter() - started
     del iterator, loader
     return {
-        "masks_per_s": _round(count / elapsed) if count else None,
-        "first_batch_s": _round(started - begin),
+        "masks_per_s": sig(count / elapsed) if count else None,
+        "first_batch_s": sig(started - begin),
         "workers": workers,
         "pin_memory": pin,
         "batch": s.loader_batch,
@@ -62,7 +65,8 @@ def measure_loader(ctx: Context, cache_masks: np.ndarray, workers: int, pin: boo
     }
 
 
-def _touch(masks: np.ndarray, chunk: int = 1024) -> None:
+def touch(masks: np.ndarray, chunk: int = 1024) -> None:
+    """Read every mask once: the page cache warm, as from a training run's second epoch on."""
     for start in range(0, len(masks), chunk):
         np.asarray(masks[start : start + chunk]).max()
 
@@ -78,18 +82,26 @@ def batched_read_rate(masks: np.ndarray, batch: int) -> float:
 
 
 def measure_data(ctx: Context, cache_dir: Path) -> dict[str, Any]:
+    """The synthetic cache (built once, then reused), the loaders reading it, the bare batched read
+    and synthetic generation; the same cache as `measure_train_lightning`'s DataModule."""
     from semantic_vae.data.cache import CacheSpec, load_or_build_cache
     from semantic_vae.data.synthetic import generation_rate
 
     s = ctx.settings
     begin = time.perf_counter()
     cache = load_or_build_cache(
-        CacheSpec(source="synthetic", image_size=s.image_size, synthetic_count=s.data_count,
-                  synthetic_test=s.train_batch, workers=s.loader_workers),
-        cache_dir, progress=False,
+        CacheSpec(
+            source="synthetic",
+            image_size=s.image_size,
+            synthetic_count=s.data_count,
+            synthetic_test=s.train_batch,
+            workers=s.loader_workers,
+        ),
+        cache_dir,
+        progress=False,
     )
     cache_s = time.perf_counter() - begin
-    _touch(cache.masks)  # page cache warm, as from the second epoch on: the first pass would pay disk reads
+    touch(cache.masks)  # the first pass would pay disk reads
     loaders = {
         "workers_0": measure_loader(ctx, cache.masks, 0, False),
         "workers_n": measure_loader(ctx, cache.masks, s.loader_workers, False),
@@ -98,12 +110,12 @@ def measure_data(ctx: Context, cache_dir: Path) -> dict[str, Any]:
     return {
         "loader": loaders,
         "cache_masks": s.data_count,
-        "cache_load_or_build_s": _round(cache_s),
+        "cache_load_or_build_s": sig(cache_s),
         "cache_build_s": cache.manifest.get("build_seconds"),
-        "batched_read_masks_per_s_per_process": _round(batched_read_rate(cache.masks, s.loader_batch)),
-        "synthetic_masks_per_s_per_process": _round(generation_rate(s.image_size, s.synthetic_count)),
+        "batched_read_masks_per_s_per_process": sig(batched_read_rate(cache.masks, s.loader_batch)),
+        "synthetic_masks_per_s_per_process": sig(generation_rate(s.image_size, s.synthetic_count)),
         "bytes_per_mask_uint8": s.image_size * s.image_size,
-        "bytes_per_mask_onehot_fp32": s.image_size * s.image_size * NUM_CLASSES * 4,
+        "bytes_per_mask_onehot_fp32": s.image_size * s.image_size * ctx.net.num_classes * 4,
     }
 
 
@@ -113,6 +125,7 @@ def measure_merge(ctx: Context, work: Path) -> dict[str, Any]:
     in one process."""
     from semantic_vae.data.celebamask import make_raw_layout, open_root, read_masks
     from semantic_vae.data.synthetic import generate_masks
+    from semantic_vae.labels import CELEBAMASK_HQ
 
     s = ctx.settings
     keys = ("masks_per_s_per_process", "parts_per_mask")
@@ -121,13 +134,18 @@ def measure_merge(ctx: Context, work: Path) -> dict[str, Any]:
     found = open_root(root)
     parts = sum(len(item.parts) for item in found.items) / max(1, len(found.items))
     begin = time.perf_counter()
-    merged = list(read_masks(found, size=s.image_size, num_classes=NUM_CLASSES, workers=1))
+    merged = list(read_masks(found, size=s.image_size, num_classes=CELEBAMASK_HQ.num_classes, workers=1))
     elapsed = time.perf_counter() - begin
     if len(merged) != s.merge_count:
-        return _skipped(keys, f"read {len(merged)} of {s.merge_count} masks", masks=len(merged),
-                        source_size=s.merge_size, out_size=s.image_size)
+        return skipped(
+            keys,
+            f"read {len(merged)} of {s.merge_count} masks",
+            masks=len(merged),
+            source_size=s.merge_size,
+            out_size=s.image_size,
+        )
     return {
-        "masks_per_s_per_process": _round(len(merged) / elapsed),
+        "masks_per_s_per_process": sig(len(merged) / elapsed),
         "parts_per_mask": round(parts, 2),
         "masks": len(merged),
         "source_size": s.merge_size,

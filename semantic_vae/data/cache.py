@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
 import warnings
@@ -81,12 +82,13 @@ def _check_spec(spec: CacheSpec) -> LabelSet:
         raise UserError(f"image_size must be positive, got {spec.image_size}")
     if spec.workers < 1:
         raise UserError(f"workers must be at least 1, got {spec.workers}")
-    if spec.source == "synthetic":
-        if spec.synthetic_count < 1 or not 0 <= spec.synthetic_test <= spec.synthetic_count:
-            raise UserError(
-                f"synthetic_count {spec.synthetic_count} / synthetic_test {spec.synthetic_test}: "
-                "need count >= 1 and 0 <= test <= count"
-            )
+    if spec.source == "synthetic" and (
+        spec.synthetic_count < 1 or not 0 <= spec.synthetic_test <= spec.synthetic_count
+    ):
+        raise UserError(
+            f"synthetic_count {spec.synthetic_count} / synthetic_test {spec.synthetic_test}: "
+            "need count >= 1 and 0 <= test <= count"
+        )
     if spec.merge_map is not None:
         target = spec.merge_map.target
         if (spec.label_set.names, spec.label_set.palette) != (target.names, target.palette):
@@ -154,7 +156,7 @@ def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
     from semantic_vae.data.synthetic import generate_masks
 
     n, size, lut = spec.synthetic_count, spec.image_size, None if spec.merge_map is None else spec.merge_map.lut
-    masks = np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+    masks = allocate_npy(tmp / "masks.npy", (n, size, size))
     counts = np.zeros((n, spec.label_set.num_classes), dtype=np.int64)
     with Progress(n, "generating masks", enabled=progress) as bar:
         for start in range(0, n, SYNTHETIC_CHUNK):
@@ -175,7 +177,7 @@ def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
 
 def _build_celebamask(spec: CacheSpec, found: MaskFolder, file_labels: LabelSet, tmp: Path, progress: bool) -> dict:
     n_max, size, classes = len(found.items), spec.image_size, spec.label_set.num_classes
-    masks = np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n_max, size, size))
+    masks = allocate_npy(tmp / "masks.npy", (n_max, size, size))
     counts = np.zeros((n_max, classes), dtype=np.int64)
     names: list[str] = []
     summary = ReadSummary()
@@ -199,7 +201,7 @@ def _build_celebamask(spec: CacheSpec, found: MaskFolder, file_labels: LabelSet,
         raise UserError(f"{found.folder}: every mask was bad ({len(summary.bad)} skipped; first: {summary.bad[0]})")
     masks.flush()
     if n < n_max:  # bad files were skipped: keep only the rows written
-        kept = np.lib.format.open_memmap(tmp / "masks.kept.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+        kept = allocate_npy(tmp / "masks.kept.npy", (n, size, size))
         for start in range(0, n, 1024):
             stop = min(n, start + 1024)
             kept[start:stop] = masks[start:stop]
@@ -237,12 +239,36 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def allocate_npy(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A uint8 .npy memmap whose disk blocks are reserved now: a full disk is an OSError here, not a
+    SIGBUS later when a page of the memmap is first written."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return array
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _remove_stale_partials(cache_dir: Path, key: str) -> None:
-    """Partial builds left by killed processes (a normal failure removes its own)."""
+    """Partial builds left by killed processes (a normal failure removes its own): those of this machine
+    whose process is gone, and any older than STALE_PARTIAL_S (another machine's, on a shared disk)."""
     now = time.time()
     for path in cache_dir.glob(f".{key}.*.partial"):
+        host, _, rest = path.name[len(key) + 2 :].partition("@")
+        pid = rest.split("-", 1)[0]
         with contextlib.suppress(FileNotFoundError):
-            if now - path.stat().st_mtime > STALE_PARTIAL_S:
+            dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+            if dead or now - path.stat().st_mtime > STALE_PARTIAL_S:
                 _remove(path)
 
 
@@ -284,7 +310,8 @@ def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", p
 
     ensure_dir(cache_dir, "cache folder")
     _remove_stale_partials(cache_dir, key)
-    tmp = cache_dir / f".{key}.{uuid.uuid4().hex[:12]}.partial"  # not mkdtemp: it would be private (0700)
+    # <host>@<pid>-<random>: a rerun can tell a killed build's folder. Not mkdtemp: it would be private (0700).
+    tmp = cache_dir / f".{key}.{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
     tmp.mkdir()
     try:
         started = time.perf_counter()

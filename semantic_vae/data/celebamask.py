@@ -78,7 +78,7 @@ class MaskFolder:
     folder: Path  # the CelebAMask-HQ-mask-anno folder, or the folder of merged PNGs
     items: tuple[MaskItem, ...]
     fingerprint: str  # hash of the sorted file names, sizes and mtimes
-    stray: tuple[str, ...] = ()  # PNGs in the raw layout not named <index>_<part>.png
+    stray: tuple[str, ...] = ()  # one line per bad PNG of the raw layout: misnamed, or a part given twice
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -106,6 +106,7 @@ def scan_raw(anno_dir: str | Path) -> MaskFolder:
     parts: dict[int, list[tuple[int, str]]] = {}
     stats: list[tuple[str, int, int]] = []
     stray: list[str] = []
+    seen: dict[tuple[int, int], str] = {}
     with os.scandir(anno_dir) as top:
         subdirs = sorted((e for e in top if e.is_dir()), key=lambda e: _natural_key(e.name))
     for sub in subdirs:
@@ -117,8 +118,15 @@ def scan_raw(anno_dir: str | Path) -> MaskFolder:
                 stats.append((f"{sub.name}/{entry.name}", st.st_size, st.st_mtime_ns))
                 index, _, part = entry.name[:-4].partition("_")
                 if not index.isdigit() or part not in PART_IDS:
-                    stray.append(entry.path)
+                    stray.append(
+                        f"{entry.path}: not a CelebAMask-HQ part file (expected <index>_<part>.png with a known part)"
+                    )
                     continue
+                key = (int(index), PART_IDS[part])
+                if key in seen:  # e.g. the same mask's part in two numbered folders: which one is right?
+                    stray.append(f"{entry.path}: part '{part}' of mask {int(index)} is given twice (also {seen[key]})")
+                    continue
+                seen[key] = entry.path
                 parts.setdefault(int(index), []).append((PART_IDS[part], entry.path))
     items = tuple(RawMask(str(i), tuple(sorted(parts[i]))) for i in sorted(parts))
     return MaskFolder("raw", anno_dir, items, _fingerprint(stats), tuple(sorted(stray)))
@@ -360,8 +368,7 @@ def _run(
     progress: bool,
     limit: int | None,
 ) -> Iterator[MaskResult]:
-    for path in found.stray:
-        message = f"{path}: not a CelebAMask-HQ part file (expected <index>_<part>.png with a known part)"
+    for message in found.stray:
         if not skip_bad:
             raise UserError(message)
         summary.bad.append(message)

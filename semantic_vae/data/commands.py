@@ -14,7 +14,6 @@ from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
 from semantic_vae.runtime import cpu_count
 
-
 DEFAULT_WORKERS = cpu_count()
 
 

@@ -88,6 +88,13 @@ class FaceMaskDataModule(L.LightningDataModule):
         super().__init__()
         if source == "celebamask" and not root:
             raise UserError("data.root: source 'celebamask' needs the path of a CelebAMask-HQ folder")
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("image_size", image_size, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UserError(f"data.{name} must be a whole number >= {low}, got {value!r}")
         if not 0.0 < val_fraction < 1.0:
             raise UserError(
                 f"data.val_fraction must be in (0, 1), got {val_fraction}: the validation split chooses the "
@@ -140,7 +147,7 @@ class FaceMaskDataModule(L.LightningDataModule):
             self._cache = load_or_build_cache(self._cache_spec(), self.hparams.cache_dir, progress=False)
             train_all = np.flatnonzero(~self._cache.test)
             rng = np.random.default_rng(self.hparams.seed)
-            n_val = max(1, int(round(len(train_all) * self.hparams.val_fraction)))
+            n_val = max(1, round(len(train_all) * self.hparams.val_fraction))
             val = np.sort(rng.choice(train_all, size=min(n_val, len(train_all)), replace=False))
             self.splits = {
                 "train": np.setdiff1d(train_all, val),
@@ -160,6 +167,11 @@ class FaceMaskDataModule(L.LightningDataModule):
 
         self.setup()
         return torch.from_numpy(class_weights(self._cache.class_counts[self.splits["train"]])).float()
+
+    def split_masks(self, split: str, count: int) -> np.ndarray:
+        """The first `count` label maps (N, H, W) uint8 of a split ("train", "val", "test"), in split order."""
+        self.setup()
+        return np.asarray(self._cache.masks[self.splits[split][:count]])
 
     def _loader(self, split: str) -> DataLoader:
         self.setup()
@@ -205,7 +217,10 @@ class FaceMaskDataModule(L.LightningDataModule):
         if not files:
             raise UserError(f"{root}: no PNG files to predict")
         if self.merge is not None:  # inputs are CelebAMask-HQ maps, folded like the training data
-            items = [(self.merge.apply(read_label_png(f, CELEBAMASK_HQ, size=self.hparams.image_size)), f.name) for f in files]
+            items = [
+                (self.merge.apply(read_label_png(f, CELEBAMASK_HQ, size=self.hparams.image_size)), f.name)
+                for f in files
+            ]
         else:
             items = [(read_label_png(f, self.label_set, size=self.hparams.image_size), f.name) for f in files]
         return DataLoader(

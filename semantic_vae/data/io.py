@@ -112,13 +112,13 @@ def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.n
     """Decoded PNG pixels -> (H, W) uint8 labels, checked against the label set."""
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
+    if image.dtype != np.uint8:
+        raise UserError(f"{path}: a label PNG must be 8-bit, got {8 * image.dtype.itemsize}-bit")
     if image.ndim == 2:
         _check_range(image, label_set, path)
-        return image.astype(np.uint8, copy=False)
+        return image
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise UserError(f"{path}: expected a grayscale or RGB label PNG, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise UserError(f"{path}: a colour label PNG must be 8-bit, got {image.dtype}")
     bgr = image[..., :3]  # an alpha channel carries no label
     if _is_gray(bgr):
         gray = bgr[..., 0]

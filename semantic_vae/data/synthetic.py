@@ -126,7 +126,9 @@ class _Yaw:
         return _points(self.cx + x * self.cos + depth * self.sin - self.radius * self.sin * 0.35, points[:, 1])
 
 
-def _face_outline(cx: float, cy: float, rx: float, ry_top: float, ry_bottom: float, jaw: float, square: float) -> np.ndarray:
+def _face_outline(
+    cx: float, cy: float, rx: float, ry_top: float, ry_bottom: float, jaw: float, square: float
+) -> np.ndarray:
     u, v = _CIRCLE[:, 0], _CIRCLE[:, 1]
     below = np.maximum(v, 0.0) * np.maximum(v, 0.0)
     taper = 1.0 - jaw * ((1.0 - square) * below + square * below * below)
@@ -138,7 +140,9 @@ def _eye(cx: float, cy: float, half_w: float, half_h: float, outward: float, dro
     return _points(cx + half_w * _CIRCLE[:, 0], cy + half_h * v * (1.0 - 0.3 * u) + droop * u * u)
 
 
-def _brow(inner_x: float, outer_x: float, y: float, arch: float, tilt: float, thick_in: float, thick_out: float) -> np.ndarray:
+def _brow(
+    inner_x: float, outer_x: float, y: float, arch: float, tilt: float, thick_in: float, thick_out: float
+) -> np.ndarray:
     t = _T9
     centre = _points(inner_x + (outer_x - inner_x) * t, y - arch * 4.0 * t * (1.0 - t) * (1.3 - 0.6 * t) + tilt * t)
     return _band(centre, (thick_in + (thick_out - thick_in) * t) / 2.0)
@@ -153,7 +157,9 @@ def _nose(cx: float, top: float, bottom: float, bridge: float, wing: float, tip:
     return np.concatenate([right, cap, left])
 
 
-def _lips(cx: float, y: float, half_w: float, upper: float, lower: float, smile: float, bow: float, gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _lips(
+    cx: float, y: float, half_w: float, upper: float, lower: float, smile: float, bow: float, gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Upper lip, lower lip and (when `gap` > 0) the open mouth between them."""
     x = _LIP_X
     xs = cx + half_w * x
@@ -222,7 +228,11 @@ def _draw_body(s: _Sketch, f: _Face) -> None:
         s.add(18, np.array(outline), body=True)
     if u() < 0.08:
         sag, y = u(8, 22), f.chin - u(2, 10)
-        s.add(16, _band(_points(cx + w * 1.02 * _NECKLACE_X, y + sag * (1.0 - _NECKLACE_X * _NECKLACE_X)), u(0.6, 1.3)), body=True)
+        s.add(
+            16,
+            _band(_points(cx + w * 1.02 * _NECKLACE_X, y + sag * (1.0 - _NECKLACE_X * _NECKLACE_X)), u(0.6, 1.3)),
+            body=True,
+        )
 
 
 def _draw_back_hair(s: _Sketch, f: _Face) -> None:
@@ -236,7 +246,12 @@ def _draw_back_hair(s: _Sketch, f: _Face) -> None:
         fall = [[cx + mid, cy + 50], [cx + out, end_y], [cx + gap_w, end_y], [cx + gap_w, gap_top], [cx - gap_w, gap_top], [cx - gap_w, end_y], [cx - out, end_y], [cx - mid, cy + 50]]  # fmt: skip
         s.add(13, np.concatenate([f.hair_arc(), fall]))
     elif f.hair_style == "short":
-        s.add(13, np.concatenate([f.hair_arc(), [[cx + f.hair_w * 0.97, cy + u(0, 20)], [cx - f.hair_w * 0.97, cy + u(0, 20)]]]))
+        s.add(
+            13,
+            np.concatenate(
+                [f.hair_arc(), [[cx + f.hair_w * 0.97, cy + u(0, 20)], [cx - f.hair_w * 0.97, cy + u(0, 20)]]]
+            ),
+        )
     else:  # bald: a thin rim of hair round the top of the head
         scalp = _UPPER_ARC * np.array([f.rx + u(1, 4), f.ry_top + u(1, 6)]) + np.array([cx, cy - u(2, 10)])
         s.add(13, np.concatenate([scalp, [[cx + f.rx, cy + u(-25, 0)], [cx - f.rx, cy + u(-25, 0)]]]))
@@ -265,7 +280,9 @@ def _draw_head(s: _Sketch, f: _Face) -> None:
             x0, x1, y = cx + side * (eye_dx + lens_w - 2), cx + side * (f.rx + 3), lens_y - lens_h * 0.55
             s.add(3, yaw(np.array([[x0, y - 1.8], [x1, y + 1.0], [x1, y + 4.5], [x0, y + 1.8]])))  # arm
         y = lens_y - lens_h * u(0.2, 0.6)
-        s.add(3, yaw(np.array([[cx - eye_dx, y - 2], [cx + eye_dx, y - 2], [cx + eye_dx, y + 2], [cx - eye_dx, y + 2]])))  # bridge
+        s.add(
+            3, yaw(np.array([[cx - eye_dx, y - 2], [cx + eye_dx, y - 2], [cx + eye_dx, y + 2], [cx - eye_dx, y + 2]]))
+        )  # bridge
     eye_w, eye_h, droop = u(7.5, 11.5), u(2.6, 4.6), u(-1.5, 1.5)
     brow_y, brow_in, brow_len = eye_y - u(13, 21), u(6, 14), u(32, 46)
     arch, tilt, thick_in, thick_out = u(1, 6), u(-5, 3), u(6, 10), u(3, 5.5)
@@ -278,7 +295,9 @@ def _draw_head(s: _Sketch, f: _Face) -> None:
             s.add(label, yaw(_brow(inner, inner + side * brow_len, brow_y + u(-1, 1), arch, tilt, thick_in, thick_out)))
 
     gap = u(4, 15) if u() < 0.5 else 0.0
-    u_lip, l_lip, mouth = _lips(cx, nose_bottom + u(11, 20), u(19, 30), u(4.5, 8.5), u(6.5, 12), u(-2, 4), u(0, 0.35), gap)
+    u_lip, l_lip, mouth = _lips(
+        cx, nose_bottom + u(11, 20), u(19, 30), u(4.5, 8.5), u(6.5, 12), u(-2, 4), u(0, 0.35), gap
+    )
     if mouth is not None:
         s.add(10, yaw(mouth))
     s.add(11, yaw(u_lip))
@@ -352,7 +371,13 @@ def generate_masks(seed: int, start: int, count: int, size: int = 256, workers: 
     chunks = np.array_split(np.arange(start, start + count), min(workers * 4, count))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = pool.map(_generate_range, [seed] * len(chunks), [int(c[0]) for c in chunks], [len(c) for c in chunks], [size] * len(chunks))
+        parts = pool.map(
+            _generate_range,
+            [seed] * len(chunks),
+            [int(c[0]) for c in chunks],
+            [len(c) for c in chunks],
+            [size] * len(chunks),
+        )
         return np.concatenate(list(parts))
 
 

@@ -70,18 +70,28 @@ def by_shape(masks: Sequence[np.ndarray]) -> dict[tuple[int, ...], list[int]]:
     return groups
 
 
-def run_grouped(masks: Sequence[np.ndarray], fn: Callable[[np.ndarray, list[int]], np.ndarray], axis: int = 0) -> list[np.ndarray]:
+def run_grouped(
+    masks: Sequence[np.ndarray], fn: Callable[[np.ndarray, list[int]], np.ndarray], axis: int = 0
+) -> list[np.ndarray]:
     """fn(batch (b, H, W), indices) per group of equal-size masks; results back in input order.
 
     `axis` is the batch axis of fn's result (1 for interpolate's (A, b, H, W)).
     """
     out: list[np.ndarray | None] = [None] * len(masks)
-    for shape, idx in by_shape(masks).items():
+    for idx in by_shape(masks).values():
         result = fn(np.stack([masks[i] for i in idx]), idx)
         for j, i in enumerate(idx):
             out[i] = np.take(result, j, axis=axis)
     return out  # type: ignore[return-value]
 
+
+def choices(value: str | list[str], allowed: Sequence[str], flag: str) -> list[str]:
+    """A comma list (or a list) of names, each one of `allowed`; a UserError naming the flag otherwise."""
+    chosen = split_list(value)
+    unknown = [name for name in chosen if name not in allowed]
+    if unknown or not chosen:
+        raise UserError(f"{flag}: unknown '{','.join(unknown)}'; choose from {', '.join(allowed)}")
+    return chosen
 
 
 def split_list(value: str | list[str]) -> list[str]:

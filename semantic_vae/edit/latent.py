@@ -54,7 +54,9 @@ def perturb_parts(z: torch.Tensor, parts: Sequence[int], noise: torch.Tensor, sc
     return out
 
 
-def interpolate_parts(z_source: torch.Tensor, z_target: torch.Tensor, parts: Sequence[int], alpha: float) -> torch.Tensor:
+def interpolate_parts(
+    z_source: torch.Tensor, z_target: torch.Tensor, parts: Sequence[int], alpha: float
+) -> torch.Tensor:
     """Eq. 4 per chosen part: m_c = alpha * m_c^target + (1 - alpha) * m_c^source; others from the source.
 
     alpha = 0 reconstructs the source, alpha = 1 swaps the parts in from the target.

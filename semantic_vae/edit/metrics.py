@@ -1,28 +1,41 @@
 """Edit metrics: what the paper only shows in figures, measured (locality, validity, realism, diversity).
 
 All functions take integer label maps, (H, W) or (N, H, W) numpy arrays, and are exact
-functions of them (no model, no randomness), so they can be checked by hand.
+functions of them (no model, no randomness), so they can be checked by hand. A part is one
+class id or several edited together (the "lips" group: u_lip, l_lip, mouth).
 
-* Locality: of the pixels an edit changes against the reconstruction, the share that lies
-  outside the edited part's neighbourhood. Lower is more local.
-* Validity: connected components (8-connectivity) per class and stray islands per mask.
+Each edit is compared with its baseline: the input for keep="input", otherwise the model's
+reconstruction (what the raw edit would be without the edit).
+
+* Locality: of the pixels an edit changes, the share inside the part's neighbourhood (the part
+  in the baseline or the edit, dilated by a radius). Higher is more local.
+* Part change: 1 - IoU of the part before and after. Higher: the edit acts on the part.
+* Validity: connected components (8-connectivity) per class, stray islands per mask, and the
+  islands an edit adds to its baseline.
 * Realism: a Fréchet distance between per-mask geometric feature vectors of two mask sets.
 * Diversity: mean pairwise IoU of the edited part across seeds. Lower is more diverse.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from semantic_vae.edit.region import KEEP_RADIUS, part_region
+
 if TYPE_CHECKING:
     from semantic_vae.edit.editor import MaskEditor
 
 FEATURES_PER_CLASS = 5  # area, centroid y, centroid x, bounding-box height, bounding-box width
 ABSENT_FILL = 0.0  # every feature of a class absent from a mask (zero area, zero extent, centroid at the origin)
+METRIC_RADIUS = 4  # pixels around a part (at the compared masks' size) that count as its neighbourhood
+
+Part = int | Sequence[int]
 
 
 def _batch(masks: np.ndarray) -> np.ndarray:
@@ -34,36 +47,36 @@ def _batch(masks: np.ndarray) -> np.ndarray:
     return masks
 
 
+def _ids(part: Part) -> list[int]:
+    return [int(part)] if isinstance(part, (int, np.integer)) else [int(p) for p in part]
+
+
 # -- locality ---------------------------------------------------------------------------
-def neighbourhood(before: np.ndarray, after: np.ndarray, part: int, radius: int = 3) -> np.ndarray:
-    """(H, W) bool: the part's pixels in `before` or `after`, dilated by `radius` pixels.
-
-    The dilation uses a (2r+1) x (2r+1) square, i.e. every pixel within Chebyshev distance r.
-    """
-    region = ((before == part) | (after == part)).astype(np.uint8)
-    if radius > 0:
-        region = cv2.dilate(region, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
-    return region.astype(bool)
+def neighbourhood(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> np.ndarray:
+    """(H, W) bool: the part's pixels in `before` or `after`, dilated by `radius` pixels (`region.part_region`)."""
+    return part_region(before, after, _ids(part), radius)
 
 
-def locality_counts(before: np.ndarray, after: np.ndarray, part: int, radius: int = 3) -> tuple[int, int]:
-    """(changed pixels, changed pixels outside the part's neighbourhood), summed over a batch.
-
-    `before` is the reconstruction of the input (what the edit is compared against), `after` the
-    edited mask; the neighbourhood is that of `neighbourhood(before, after, part, radius)`.
-    """
-    changed_total = outside_total = 0
+def locality_counts(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> tuple[int, int]:
+    """(changed pixels, changed pixels inside the part's neighbourhood), summed over a batch."""
+    changed_total = inside_total = 0
     for b, a in zip(_batch(before), _batch(after), strict=True):
         changed = b != a
         changed_total += int(changed.sum())
-        outside_total += int((changed & ~neighbourhood(b, a, part, radius)).sum())
-    return changed_total, outside_total
+        inside_total += int((changed & neighbourhood(b, a, part, radius)).sum())
+    return changed_total, inside_total
 
 
-def locality(before: np.ndarray, after: np.ndarray, part: int, radius: int = 3) -> float:
-    """Share of changed pixels outside the part's neighbourhood, pooled over the batch; NaN if nothing changed."""
-    changed, outside = locality_counts(before, after, part, radius)
-    return outside / changed if changed else float("nan")
+def locality(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> float:
+    """Share of changed pixels inside the part's neighbourhood, pooled over the batch; NaN if nothing changed."""
+    changed, inside = locality_counts(before, after, part, radius)
+    return inside / changed if changed else float("nan")
+
+
+def part_change(before: np.ndarray, after: np.ndarray, part: Part) -> float:
+    """Mean over the batch of 1 - IoU of the part's region before and after."""
+    ids = _ids(part)
+    return float(np.mean([1.0 - iou(np.isin(b, ids), np.isin(a, ids)) for b, a in zip(_batch(before), _batch(after))]))
 
 
 # -- validity ---------------------------------------------------------------------------
@@ -80,6 +93,12 @@ def fragments_per_class(mask: np.ndarray, num_classes: int) -> np.ndarray:
 def islands(fragment_counts: np.ndarray) -> np.ndarray:
     """(..., C) components per class -> (...) components beyond one per present class."""
     return fragment_counts.sum(-1) - np.count_nonzero(fragment_counts, axis=-1)
+
+
+def islands_added(before: np.ndarray, after: np.ndarray, num_classes: int) -> float:
+    """Mean over the batch of the stray islands `after` has beyond those of `before` (0 when it has fewer)."""
+    pairs = zip(_batch(before), _batch(after), strict=True)
+    return float(np.mean([max(0, stray_islands(a, num_classes) - stray_islands(b, num_classes)) for b, a in pairs]))
 
 
 def stray_islands(mask: np.ndarray, num_classes: int) -> int:
@@ -172,15 +191,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return np.count_nonzero(a & b) / union if union else 1.0
 
 
-def pairwise_part_iou(variants: np.ndarray, part: int) -> float:
+def pairwise_part_iou(variants: np.ndarray, part: Part) -> float:
     """Mean IoU of the part's region over all pairs of K >= 2 edits (K, H, W) of one input."""
-    regions = [v == part for v in variants]
+    regions = [np.isin(v, _ids(part)) for v in variants]
     if len(regions) < 2:
         raise ValueError("diversity needs at least 2 variants")
     return float(np.mean([iou(x, y) for x, y in combinations(regions, 2)]))
 
 
-def diversity(variants: np.ndarray, part: int) -> float:
+def diversity(variants: np.ndarray, part: Part) -> float:
     """(K, N, H, W): K seeds of the same N inputs -> mean over inputs of the mean pairwise part IoU."""
     variants = np.asarray(variants)
     if variants.ndim == 3:
@@ -196,45 +215,64 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _edit_set(editor: MaskEditor, op: str, masks: np.ndarray, targets: np.ndarray, part: int,
-              seeds: int, seed: int, scale: float, alpha: float) -> np.ndarray:
-    """(K, N, H, W) edits of the N masks: K = `seeds` for the random operations, 1 otherwise.
+def _edit_set(
+    editor: MaskEditor,
+    op: str,
+    masks: np.ndarray,
+    targets: np.ndarray,
+    part: list[int],
+    settings: EditSettings,
+) -> np.ndarray:
+    """(K, N, H, W) edits of the N masks: K = `settings.seeds` for the random operations, 1 otherwise.
 
     The K copies go through the model as one batch (few large forward passes are much faster
     than many small ones, the LSTM above all); copy k of mask i has its own seed, seed + k*N + i.
     """
-    n = len(masks)
+    n, k = len(masks), settings.seeds
+    keep = {"keep": settings.keep, "radius": settings.keep_radius}
     if op in ("generate", "perturb"):
-        copies = np.concatenate([masks] * seeds)  # (K*N, H, W)
-        per_mask = [seed + i for i in range(seeds * n)]
+        copies = np.concatenate([masks] * k)  # (K*N, H, W)
+        per_mask = [settings.seed + i for i in range(k * n)]
         if op == "generate":
-            edits = editor.generate(copies, part, seed=per_mask)
+            edits = editor.generate(copies, part, seed=per_mask, prior=settings.prior, **keep)
         else:
-            edits = editor.perturb(copies, part, scale=scale, seed=per_mask)
-        return edits.reshape(seeds, *masks.shape)
+            edits = editor.perturb(copies, part, scale=settings.scale, seed=per_mask, **keep)
+        return edits.reshape(k, *masks.shape)
     if op == "swap":
-        return editor.swap(masks, targets, part)[None]
+        return editor.swap(masks, targets, part, **keep)[None]
     if op == "interpolate":
-        return editor.interpolate(masks, targets, part, alpha)[None]
+        return editor.interpolate(masks, targets, part, settings.alpha, **keep)[None]
     raise ValueError(f"unknown operation '{op}'; known: {', '.join(OPERATIONS)}")
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """How `evaluate_editor` edits: seeds per mask, noise, prior, what is kept, the metric's radius."""
+
+    seeds: int = 4
+    seed: int = 0
+    scale: float = 1.0
+    alpha: float = 0.5
+    prior: str = "normal"
+    keep: str = "input"
+    keep_radius: int = KEEP_RADIUS
+    radius: int = METRIC_RADIUS
 
 
 def evaluate_editor(
     editor: MaskEditor,
     masks: np.ndarray,
-    parts: list[int],
+    parts: dict[str, list[int]],
     operations: tuple[str, ...] = OPERATIONS,
-    seeds: int = 4,
-    seed: int = 0,
-    scale: float = 1.0,
-    alpha: float = 0.5,
-    radius: int = 3,
+    settings: EditSettings = EditSettings(),
 ) -> dict:
     """Every edit metric for each operation and part on N >= 2 masks (N, H, W); JSON-ready (NaN -> None).
 
-    generate / perturb run K = `seeds` times per mask (diversity over those K); swap and
-    interpolate (at `alpha`) take mask i-1 as the target of mask i. Realism compares against the
-    input masks themselves (the real test masks); the reconstruction's distance is the floor.
+    `parts` maps a name to the class ids edited together ({"nose": [2], "lips": [10, 11, 12]}).
+    generate / perturb run K = `settings.seeds` times per mask (diversity over those K); swap and
+    interpolate (at `alpha`) take mask i-1 as the target of mask i. Each edit is compared with its
+    baseline: the input for keep="input", otherwise the reconstruction. Realism compares against
+    the input masks themselves (the real test masks); the reconstruction's distance is the floor.
     """
     masks = _batch(masks)
     n, h, w = masks.shape
@@ -242,16 +280,14 @@ def evaluate_editor(
         raise ValueError(f"the edit metrics need at least 2 masks, got {n}")
     c = editor.num_classes
     recon = editor.reconstruct(masks)  # (N, H, W)
+    baseline = masks if settings.keep == "input" else recon
     real_features = geometric_features(masks, c)
     real_validity = validity(masks, c)
     recon_validity = validity(recon, c)
     results: dict = {
         "count": n,
         "size": [h, w],
-        "radius": radius,
-        "seeds": seeds,
-        "scale": scale,
-        "alpha": alpha,
+        **asdict(settings),
         "real": {k: real_validity[k] for k in ("fragments", "stray_islands_per_mask")},
         "reconstruct": {
             "pixel_accuracy": float((recon == masks).mean()),
@@ -264,17 +300,18 @@ def evaluate_editor(
     targets = np.roll(masks, 1, axis=0)
     for op in operations:
         per_part: dict = {}
-        for part in parts:
-            edits = _edit_set(editor, op, masks, targets, part, seeds, seed, scale, alpha)  # (K, N, H, W)
+        for name, part in parts.items():
+            edits = _edit_set(editor, op, masks, targets, part, settings)  # (K, N, H, W)
             flat = edits.reshape(-1, h, w)
-            before = np.broadcast_to(recon, edits.shape).reshape(-1, h, w)
+            before = np.broadcast_to(baseline, edits.shape).reshape(-1, h, w)
             edit_validity = validity(flat, c)
-            per_part[editor.class_names[part]] = {
-                "locality": _nan_to_none(locality(before, flat, part, radius)),
+            per_part[name] = {
+                "locality": _nan_to_none(locality(before, flat, part, settings.radius)),
                 "changed": float(np.count_nonzero(before != flat)) / flat.size,
-                "part_iou": float(np.mean([iou(b == part, a == part) for b, a in zip(before, flat)])),
+                "part_change": part_change(before, flat, part),
                 "fragments": edit_validity["fragments"],
                 "stray_islands_per_mask": edit_validity["stray_islands_per_mask"],
+                "islands_added": islands_added(before, flat, c),
                 "fd": frechet_distance(geometric_features(flat, c), real_features),
                 "diversity": diversity(edits, part) if len(edits) >= 2 else None,
             }
@@ -288,24 +325,35 @@ def format_table(results: dict) -> str:
     def cell(value: float | None, fmt: str = "{:.3f}") -> str:
         return "-" if value is None else fmt.format(value)
 
-    header = f"{'operation':<12}{'part':<9}{'locality':>9}{'changed':>9}{'part IoU':>9}{'frag/cls':>9}{'stray/mask':>11}{'FD':>9}{'div IoU':>9}"
-    lines = [header, "-" * len(header)]
+    columns = ("locality", "changed", "part chg", "frag/cls", "stray/mask", "+islands", "FD", "div IoU")
+    header = f"{'operation':<12}{'part':<9}" + "".join(f"{c:>11}" for c in columns)
+    lines = [
+        f"keep={results['keep']} (radius {results['keep_radius']}), prior={results['prior']}, "
+        f"{results['count']} masks at {results['size'][0]}x{results['size'][1]}, {results['seeds']} seeds",
+        header,
+        "-" * len(header),
+    ]
     real, recon = results["real"], results["reconstruct"]
-    lines.append(f"{'real':<12}{'':<9}{'-':>9}{'-':>9}{'-':>9}{real['fragments']:>9.3f}{real['stray_islands_per_mask']:>11.2f}{'0':>9}{'-':>9}")
     lines.append(
-        f"{'reconstruct':<12}{'':<9}{'-':>9}{1 - recon['pixel_accuracy']:>9.3f}{'-':>9}{recon['fragments']:>9.3f}"
-        f"{recon['stray_islands_per_mask']:>11.2f}{recon['fd']:>9.4f}{'-':>9}"
+        f"{'real':<12}{'':<9}{'-':>11}{'-':>11}{'-':>11}{real['fragments']:>11.3f}{real['stray_islands_per_mask']:>11.2f}"
+        f"{'-':>11}{'0':>11}{'-':>11}"
+    )
+    lines.append(
+        f"{'reconstruct':<12}{'':<9}{'-':>11}{1 - recon['pixel_accuracy']:>11.3f}{'-':>11}{recon['fragments']:>11.3f}"
+        f"{recon['stray_islands_per_mask']:>11.2f}{'-':>11}{recon['fd']:>11.4f}{'-':>11}"
     )
     for op, per_part in results["operations"].items():
         for part, m in per_part.items():
             lines.append(
-                f"{op:<12}{part:<9}{cell(m['locality']):>9}{m['changed']:>9.3f}{m['part_iou']:>9.3f}{m['fragments']:>9.3f}"
-                f"{m['stray_islands_per_mask']:>11.2f}{m['fd']:>9.4f}{cell(m['diversity']):>9}"
+                f"{op:<12}{part:<9}{cell(m['locality']):>11}{m['changed']:>11.3f}{m['part_change']:>11.3f}"
+                f"{m['fragments']:>11.3f}{m['stray_islands_per_mask']:>11.2f}{m['islands_added']:>11.2f}"
+                f"{m['fd']:>11.4f}{cell(m['diversity']):>11}"
             )
     lines.append(
-        "locality: share of changed pixels outside the part's neighbourhood (lower = more local); "
-        "changed: share of pixels changed vs the reconstruction (for 'reconstruct': vs the input); "
-        "part IoU: the part before vs after; FD: Fréchet distance of geometric features to the real masks; "
+        f"locality: share of changed pixels within {results['radius']} px of the part (higher = more local); "
+        "changed: share of pixels changed vs the baseline (the input for keep=input, else the reconstruction; "
+        "for 'reconstruct': vs the input); part chg: 1 - IoU of the part before and after; +islands: stray "
+        "islands added to the baseline per edit; FD: Fréchet distance of geometric features to the real masks; "
         "div IoU: mean pairwise IoU of the part across seeds (lower = more diverse)"
     )
     return "\n".join(lines)

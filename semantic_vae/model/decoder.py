@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -48,7 +49,7 @@ class MaskDecoder(nn.Module):
         n_blocks = int(math.log2(config.image_size // self.side))
         widths = [config.decoder_width * 8 // 2**i for i in range(n_blocks + 1)]  # e.g. 512,256,128,64,32
         self.stem = nn.Conv2d(config.num_classes, widths[0], 1)
-        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in zip(widths, widths[1:])))
+        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in itertools.pairwise(widths)))
         self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], config.num_classes, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,9 @@ class LatentMixer(nn.Module):
                 batch_first=True,
             )
             width = config.lstm_hidden * (2 if config.bidirectional else 1)
-        self.ffn = nn.Sequential(nn.Linear(width, config.ffn_hidden), nn.GELU(), nn.Linear(config.ffn_hidden, config.latent_dim))
+        self.ffn = nn.Sequential(
+            nn.Linear(width, config.ffn_hidden), nn.GELU(), nn.Linear(config.ffn_hidden, config.latent_dim)
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.lstm is not None:

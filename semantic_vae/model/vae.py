@@ -9,6 +9,7 @@ from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
 from semantic_vae.model.encoder import ClassEncoder
 from semantic_vae.model.mixer import LatentMixer
+from semantic_vae.model.prior import PartPrior
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -39,6 +40,7 @@ class SemanticVAE(nn.Module):
         self.encoder = ClassEncoder(self.config)
         self.mixer = LatentMixer(self.config)
         self.decoder = MaskDecoder(self.config)
+        self.prior = PartPrior(self.config)  # buffers only: the data prior of `generate(prior="data")`
 
     def encode(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(onehot)

@@ -1,19 +1,23 @@
-"""`make ablation`: the Table 1 sweep run locally, resumably, then the table, the chart and a W&B summary.
+"""`make ablation`: a W&B sweep file run locally, as W&B's controller and agent would, without a server;
+then the table, the chart and a W&B summary run.
 
-    python -m semantic_vae.runs.ablation                                   # synthetic, small CPU setting
+    python -m semantic_vae.runs.ablation                                   # Table 1, synthetic, small CPU setting
     python -m semantic_vae.runs.ablation --data /path/to/CelebAMask-HQ --gpus 8   # paper setting, DDP
+    python -m semantic_vae.runs.ablation --sweep sweeps/remedies.yaml --out results/remedies
 
-Every run of the sweep's grid (`sweeps/table1.yaml`, expanded as W&B does) is a subprocess with the
-command line `wandb agent` would build, plus `--trainer.default_root_dir=<out>/runs/<row>-seed<k>`;
-on CPU, one run per core at a time (one thread each), with GPUs one run at a time on all of them.
-A rerun skips runs with a metrics.json and resumes the others from their last.ckpt. The paper setting
-swaps the sweep command's setting files (small.yaml, ablation_small.yaml) for experiments/paper.yaml
-and adds the data root and devices.
+The sweep's runs (`grid` in W&B's order, or `random` drawn from --seed) are subprocesses with the
+command line `wandb agent` would build, plus `--trainer.default_root_dir=<out>/runs/<name>`; on CPU,
+one run per core at a time (one thread each), with GPUs one run at a time on all of them. All runs
+share one sweep id (`local-<hash>` of the file and the setting), recorded in each run's config, and
+one W&B group. A rerun skips runs with a metrics.json and resumes the others from their last.ckpt.
+The paper setting swaps the sweep command's setting files (small.yaml, ablation_small.yaml) for
+experiments/paper.yaml and adds the data root and devices.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -33,10 +37,10 @@ from typing import Any
 import yaml
 
 from semantic_vae.errors import UserError
-from semantic_vae.files import write_text_atomic
+from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.runs import checkout_root
-from semantic_vae.runs.sweep import agent_command, expand_grid
-from semantic_vae.runtime import cpu_count
+from semantic_vae.runs.sweep import agent_command, sweep_runs
+from semantic_vae.runtime import cpu_count, format_seconds
 
 # The sweep command's setting files, swapped for PAPER_SETTING by --data.
 SMALL_SETTING = ("experiments/small.yaml", "experiments/ablation_small.yaml")
@@ -53,6 +57,7 @@ PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
     "lstm3_bidir_ce": ("3 LSTMs w/o weighted CE", 69.56, 92.12),
     "ours": ("Ours", 70.31, 92.39),
 }
+EXTRA_ROWS: dict[str, str] = {"recommended": "Ours + recommended (free bits; beyond the paper)"}
 
 # The paper's comparisons between Table 1 rows: (what changes, row A, row B); a difference is A - B.
 EFFECTS: tuple[tuple[str, str, str], ...] = (
@@ -112,7 +117,9 @@ def setting_args(command: list[str], data: str | None, gpus: int | None) -> list
     if data:
         pairs = [i for i in range(len(command) - 1) if command[i] == "--config" and command[i + 1] in SMALL_SETTING]
         if len(pairs) != len(SMALL_SETTING):
-            raise UserError(f"--data needs the sweep command to stack {' and '.join(SMALL_SETTING)} (swapped for {PAPER_SETTING})")
+            raise UserError(
+                f"--data needs the sweep command to stack {' and '.join(SMALL_SETTING)} (swapped for {PAPER_SETTING})"
+            )
         command[pairs[0] + 1] = PAPER_SETTING
         for i in reversed(pairs[1:]):
             del command[i : i + 2]
@@ -123,18 +130,32 @@ def setting_args(command: list[str], data: str | None, gpus: int | None) -> list
     return command + extra
 
 
-def plan(sweep: Mapping[str, Any], runs_dir: Path, data: str | None = None, gpus: int | None = None) -> list[Run]:
-    """The grid's runs in W&B order, each with its own directory under `runs_dir`."""
+def plan(
+    sweep: Mapping[str, Any],
+    runs_dir: Path,
+    data: str | None = None,
+    gpus: int | None = None,
+    seed: int = 0,
+    count: int | None = None,
+    source: str = "the sweep file",
+) -> list[Run]:
+    """The sweep's runs in W&B order, each with its own directory under `runs_dir`."""
     runs = []
-    for config in expand_grid(sweep["parameters"]):
+    for config in sweep_runs(sweep, source, seed, count):
         directory = runs_dir / run_name(config)
         command = agent_command(sweep["command"], config, program=sweep.get("program"))
         command = setting_args(command, data, gpus) + [f"--trainer.default_root_dir={directory}"]
         runs.append(Run(config, directory, command))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        raise UserError("two grid points of the sweep map to the same run directory")
+        raise UserError("two runs of the sweep map to the same run directory (a random sweep drew a point twice?)")
     return runs
+
+
+def sweep_id(sweep_text: str, data: str | None, gpus: int | None, seed: int, count: int | None) -> str:
+    """A local sweep id: the same file, setting and draw give the same id, so a rerun continues the sweep."""
+    key = json.dumps([sweep_text, data, gpus, seed, count])
+    return "local-" + hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def check_command(run: Run) -> None:
@@ -154,10 +175,12 @@ def execute(run: Run, env: Mapping[str, str]) -> int:
     with open(run.directory / "run.log", "a") as log:
         log.write(f"\n$ {' '.join(run.argv())}\n")
         log.flush()
-        return subprocess.run(run.argv(), cwd=checkout_root(), env=dict(env), stdout=log, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(
+            run.argv(), cwd=checkout_root(), env=dict(env), stdout=log, stderr=subprocess.STDOUT
+        ).returncode
 
 
-def child_env(group: str, threads: int | None = None) -> dict[str, str]:
+def child_env(group: str, sweep: str, threads: int | None = None) -> dict[str, str]:
     """The agent's environment: this interpreter's bin first on PATH (`${interpreter}` is `python`).
 
     `threads` caps each run's OpenMP threads when runs share the CPU: the small networks scale poorly
@@ -169,6 +192,7 @@ def child_env(group: str, threads: int | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("WANDB_RUN_GROUP", group)
+    env["SEMANTIC_VAE_SWEEP_ID"] = sweep  # recorded in every run's config (`sweep_id`)
     if threads:
         env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
@@ -185,6 +209,8 @@ class Row:
     acc: list[float] = field(default_factory=list)
     iou: list[dict[str, float]] = field(default_factory=list)
     paper: tuple[float, float] | None = None
+    edits: list[dict] = field(default_factory=list)  # per seed: edit_metrics.json (keep -> part -> metrics)
+    latents: list[dict] = field(default_factory=list)  # per seed: kl, active_units, presence per class
 
 
 def collect(runs: Sequence[Run]) -> list[Row]:
@@ -195,14 +221,73 @@ def collect(runs: Sequence[Run]) -> list[Row]:
         key = run_name(config)
         if key not in rows:
             paper = PAPER_TABLE1.get(Path(str(config.get(ROW_KEY, ""))).stem)
-            rows[key] = Row(key, paper[0], paper=paper[1:]) if paper else Row(key, key)
+            stem = Path(str(config.get(ROW_KEY, ""))).stem
+            rows[key] = Row(key, paper[0], paper=paper[1:]) if paper else Row(key, EXTRA_ROWS.get(stem, key))
         row = rows[key]
         if run.finished:
             metrics = json.loads((run.directory / "metrics.json").read_text())
             row.miou.append(100 * metrics["test/mIoU"])
             row.acc.append(100 * metrics["test/acc"])
             row.iou.append(metrics["iou"])
+            if "kl" in metrics:
+                row.latents.append({k: metrics[k] for k in ("kl", "active_units", "presence")})
+            edits = run.directory / "edit_metrics.json"
+            if edits.is_file():
+                row.edits.append(json.loads(edits.read_text()))
     return list(rows.values())
+
+
+FREQUENT = 0.3  # a class present in at least this share of test masks counts as frequent
+
+
+def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
+    """Per seed: `generate`'s metrics averaged over the measured parts, for one keep mode."""
+    out: dict[str, list[float]] = {"locality": [], "part_change": [], "diversity": [], "islands_added": []}
+    for edits in row.edits:
+        per_part = edits.get(keep, {})
+        for name in out:
+            values = [m[name] for m in per_part.values() if m.get(name) is not None]
+            if values:
+                out[name].append(statistics.fmean(values))
+    return out
+
+
+def latent_summary(row: Row) -> dict[str, list[float]]:
+    """Per seed: the smallest KL and active-unit count over the classes in >= 30% of test masks."""
+    out: dict[str, list[float]] = {"min_kl": [], "min_active_units": []}
+    for latents in row.latents:
+        frequent = [c for c, share in latents["presence"].items() if share >= FREQUENT]
+        out["min_kl"].append(min(latents["kl"][c] for c in frequent))
+        out["min_active_units"].append(min(latents["active_units"][c] for c in frequent))
+    return out
+
+
+def editing_markdown(rows: Sequence[Row]) -> str:
+    """Per row: generate's locality, part change, diversity (raw edit) and the latents' health."""
+    measured = [row for row in rows if row.edits or row.latents]
+    if not measured:
+        return ""
+    lines = [
+        "## Editing: `generate` on the first 64 test masks, 4 seeds, raw model output (keep=none)",
+        "",
+        "Means over the parts nose, lips, eyes, brows, hair; ± the std over training seeds.",
+        "",
+        "| Configuration | Locality | Part change | Diversity IoU | +islands (keep=input) | min KL (nats) | min active units |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in measured:
+        raw, kept, latents = edit_summary(row, "none"), edit_summary(row, "input"), latent_summary(row)
+        cells = [_cell(raw["locality"], 3), _cell(raw["part_change"], 3), _cell(raw["diversity"], 3),
+                 _cell(kept["islands_added"], 2), _cell(latents["min_kl"], 1), _cell(latents["min_active_units"], 0)]  # fmt: skip
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Locality: share of changed pixels within 4 px of the part (higher = more local). Part change: "
+        "1 - IoU of the part before and after. Diversity: mean pairwise IoU of the part across seeds (lower = "
+        f"more diverse). KL and active units: the smallest over the classes in at least {FREQUENT:.0%} of the "
+        "test masks.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float] | None:
@@ -211,11 +296,11 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float] | None:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _cell(values: Sequence[float]) -> str:
+def _cell(values: Sequence[float], digits: int = 2) -> str:
     stats = _mean_std(values)
     if stats is None:
         return "–"
-    return f"{stats[0]:.2f} ± {stats[1]:.2f}" if len(values) > 1 else f"{stats[0]:.2f}"
+    return f"{stats[0]:.{digits}f} ± {stats[1]:.{digits}f}" if len(values) > 1 else f"{stats[0]:.{digits}f}"
 
 
 def table_markdown(rows: Sequence[Row], title: str) -> str:
@@ -228,7 +313,9 @@ def table_markdown(rows: Sequence[Row], title: str) -> str:
     ]
     for row in rows:
         paper = [f"{v:.2f}" for v in row.paper] if row.paper else ["–", "–"]
-        lines.append(f"| {row.label} | {_cell(row.miou)} | {_cell(row.acc)} | {len(row.miou)} | {paper[0]} | {paper[1]} |")
+        lines.append(
+            f"| {row.label} | {_cell(row.miou)} | {_cell(row.acc)} | {len(row.miou)} | {paper[0]} | {paper[1]} |"
+        )
     means = [statistics.fmean(r.miou) for r in rows if r.miou]
     stds = [statistics.stdev(r.miou) for r in rows if len(r.miou) > 1]
     if len(means) > 1 and stds:
@@ -236,8 +323,8 @@ def table_markdown(rows: Sequence[Row], title: str) -> str:
             "",
             f"mIoU: rows span {max(means) - min(means):.2f} points; the largest seed-to-seed std is {max(stds):.2f}.",
         ]
-    effects = effects_markdown(rows)
-    return "\n".join(lines) + "\n" + (f"\n{effects}" if effects else "")
+    sections = [s for s in (effects_markdown(rows), editing_markdown(rows)) if s]
+    return "\n".join(lines) + "\n" + "".join(f"\n{s}" for s in sections)
 
 
 def _difference(a: Sequence[float], b: Sequence[float]) -> str:
@@ -282,7 +369,9 @@ def _csv_pair(pair: Sequence[float] | None) -> list[str]:
 def table_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["configuration", "label", "seeds", "miou_mean", "miou_std", "acc_mean", "acc_std", "paper_miou", "paper_acc"])
+    writer.writerow(
+        ["configuration", "label", "seeds", "miou_mean", "miou_std", "acc_mean", "acc_std", "paper_miou", "paper_acc"]
+    )
     for row in rows:
         pairs = [_mean_std(row.miou), _mean_std(row.acc), row.paper]
         writer.writerow([row.key, row.label, len(row.miou), *(c for pair in pairs for c in _csv_pair(pair))])
@@ -317,16 +406,20 @@ def write_results(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]
     return paths
 
 
-def log_summary(rows: Sequence[Row], paths: Mapping[str, Path], out: Path, group: str, config: Mapping[str, Any]) -> str:
-    """One W&B run (offline unless logged in) holding the table and the chart; returns its directory."""
+def log_summary(
+    rows: Sequence[Row], paths: Mapping[str, Path], out: Path, group: str, config: Mapping[str, Any]
+) -> str:
+    """One W&B run holding the table and the chart (W&B's mode as for every run); returns its directory or why none."""
     import wandb
 
-    from semantic_vae.loggers import wandb_logged_in
+    from semantic_vae.loggers import PROJECT, wandb_mode
 
-    run = wandb.init(
-        project="semantic-vae", name=f"{group}-summary", group=group, job_type="ablation-summary",
-        dir=str(out), mode="online" if wandb_logged_in() else "offline", config=dict(config),
-    )  # fmt: skip
+    mode = wandb_mode()
+    if mode == "disabled":
+        return "none (WANDB_MODE=disabled)"
+    extra = {"mode": mode} if mode and "WANDB_MODE" not in os.environ else {}  # W&B reads a user's WANDB_MODE
+    run = wandb.init(project=PROJECT, name=f"{group}-summary", group=group, job_type="ablation-summary", dir=str(out),
+                     config=dict(config), **extra)  # fmt: skip
     try:
         columns = ["configuration", "seeds", "miou_mean", "miou_std", "acc_mean", "acc_std", "paper_miou", "paper_acc"]
         data = []
@@ -357,28 +450,44 @@ def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]
     """Runs the unfinished runs, `jobs` at a time; returns the names of those that failed."""
     index = {run.name: i for i, run in enumerate(runs, 1)}
     lock = threading.Lock()
+    started = time.monotonic()
+    for run in runs:
+        if run.finished:
+            print(f"[{index[run.name]}/{len(runs)}] {run.name}: finished earlier, skipped", flush=True)
+    todo = [run for run in runs if not run.finished]
+    durations: list[float] = []
 
     def say(line: str) -> None:
         with lock:  # whole lines from concurrent runs
             print(line, flush=True)
+
+    def progress() -> str:
+        """The sweep as a whole: runs finished, time so far, and a guess at what is left."""
+        done = sum(run.finished for run in runs)
+        left = len(todo) - len(durations)
+        guess = format_seconds(statistics.fmean(durations) * math.ceil(left / max(1, jobs))) if durations else "?"
+        return f"sweep: {done}/{len(runs)} runs finished, {format_seconds(time.monotonic() - started)} so far, about {guess} left"
 
     def one(run: Run) -> bool:
         head = f"[{index[run.name]}/{len(runs)}] {run.name}"
         say(f"{head}: {'resuming from last.ckpt' if run.resumable else 'starting'} (log: {run.directory / 'run.log'})")
         start = time.monotonic()
         code = execute(run, env)
-        minutes = (time.monotonic() - start) / 60
+        seconds = time.monotonic() - start
+        with lock:
+            durations.append(seconds)
         if code == 0 and run.finished:
             metrics = json.loads((run.directory / "metrics.json").read_text())
-            say(f"{head}: done in {minutes:.1f} min, test mIoU {metrics['test/mIoU']:.4f}, acc {metrics['test/acc']:.4f}")
+            say(
+                f"{head}: done in {format_seconds(seconds)}, test mIoU {metrics['test/mIoU']:.4f}, "
+                f"acc {metrics['test/acc']:.4f} | {progress()}"
+            )
             return True
-        say(f"{head}: FAILED (exit {code}) after {minutes:.1f} min; see {run.directory / 'run.log'}")
+        say(
+            f"{head}: FAILED (exit {code}) after {format_seconds(seconds)}; see {run.directory / 'run.log'} | {progress()}"
+        )
         return False
 
-    for run in runs:
-        if run.finished:
-            print(f"[{index[run.name]}/{len(runs)}] {run.name}: finished earlier, skipped", flush=True)
-    todo = [run for run in runs if not run.finished]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = list(pool.map(one, todo))
     return [run.name for run, ok in zip(todo, done) if not ok]
@@ -390,49 +499,64 @@ def ablation(
     sweep: str = "sweeps/table1.yaml",
     out: str | None = None,
     jobs: int | None = None,
+    seed: int = 0,
+    count: int | None = None,
     wandb_summary: bool = True,
 ) -> int:
-    """Run Table 1 (the sweep's grid) locally and resumably, then write the table and the chart.
+    """Run a W&B sweep file locally and resumably (Table 1 by default), then write the table and the chart.
 
     Args:
         data: CelebAMask-HQ folder: run the paper setting (experiments/paper.yaml) on it.
         gpus: devices per run, with DDP when more than one.
-        sweep: the W&B sweep file (grid), relative to the checkout.
+        sweep: the W&B sweep file (method grid or random), relative to the checkout.
         out: results folder (default: results, or results/paper with --data).
         jobs: runs at once (default: one per CPU core, one thread each; 1 with GPUs).
+        seed: the draw of a random sweep.
+        count: runs of a random sweep (default: the file's run_cap).
         wandb_summary: log the table and the chart to one W&B summary run.
     """
     root = checkout_root()
     sweep_file = root / sweep
     if not sweep_file.is_file():
         raise UserError(f"--sweep {sweep}: file not found")
-    sweep_config = yaml.safe_load(sweep_file.read_text())
-    if sweep_config.get("method") != "grid":
-        raise UserError(f"{sweep}: not a grid sweep (method: {sweep_config.get('method')})")
+    text = sweep_file.read_text()
+    try:
+        sweep_config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"{sweep}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(sweep_config, dict):
+        raise UserError(f"{sweep}: expected a mapping at the top level")
     setting = "paper" if data else "small"
     results = Path(out or ("results/paper" if data else "results")).resolve()
     group = f"{sweep_config.get('name', Path(sweep).stem)}-{setting}"
-    runs = plan(sweep_config, results / "runs", data, gpus)
+    runs = plan(sweep_config, results / "runs", data, gpus, seed, count, source=sweep)
+    identity = sweep_id(text, data, gpus, seed, count)
     for run in runs:  # before anything runs: no directory of another setting is skipped, resumed or tabled
         check_command(run)
+    write_json_atomic(results / "sweep.json", {"id": identity, "name": group, "method": sweep_config["method"],
+                                               "file": sweep, "runs": [{"name": r.name, "config": r.config} for r in runs]})  # fmt: skip
+    print(f"sweep {identity} ({group}, {sweep_config['method']}): {len(runs)} runs in {results / 'runs'}", flush=True)
     cpus = cpu_count()
     jobs = jobs or default_jobs(cpus, len(runs), accelerated=bool(gpus or data))
     try:
-        failed = run_all(runs, child_env(group, threads=max(1, cpus // jobs) if jobs > 1 else None), jobs)
+        env = child_env(group, identity, threads=max(1, cpus // jobs) if jobs > 1 else None)
+        failed = run_all(runs, env, jobs)
     except KeyboardInterrupt:
         print(f"ablation: interrupted; rerun the same command to resume (finished runs are kept, unfinished ones "
               f"restart from their last.ckpt in {results / 'runs'})", file=sys.stderr)  # fmt: skip
         return 130
 
     rows = collect(runs)
-    title = f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if data else 'synthetic masks'}), test split, percent"
+    title = (
+        f"Table 1 ablation ({setting} setting: {'CelebAMask-HQ' if data else 'synthetic masks'}), test split, percent"
+    )
     paths = write_results(rows, results, title)
     print(Path(paths["md"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if wandb_summary:
         from semantic_vae.cli import code_version
 
-        config = {"sweep": str(sweep), "setting": setting, "data": data or "synthetic", "gpus": gpus,
+        config = {"sweep": str(sweep), "sweep_id": identity, "setting": setting, "data": data or "synthetic", "gpus": gpus,
                   "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip
         print(f"W&B summary run: {log_summary(rows, paths, results, group, config)}")
     if failed:
@@ -445,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jsonargparse import CLI
 
     try:
-        return CLI(ablation, args=argv, prog="python -m semantic_vae.runs.ablation")
+        return CLI(ablation, args=argv, prog="python -m semantic_vae.runs.ablation", allow_abbrev=False)
     except UserError as err:
         print(f"ablation: error: {err}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import torch
 from semantic_vae.cli import cli_main
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
-from semantic_vae.edit.metrics import evaluate_editor, format_table
+from semantic_vae.edit.metrics import EditSettings, evaluate_editor, format_table
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.runs import checkout_root
 
@@ -36,70 +36,85 @@ def main() -> None:
     print(f"\nDemo test split: mIoU {metrics['test/mIoU']:.4f}  pixel accuracy {metrics['test/acc']:.4f}")
     if edit_summary:
         print(edit_summary)
-    print(f"Outputs in {OUT}/: metrics.json, reconstructions.png, iou_per_class.png, edits/")
+    print(f"Outputs in {OUT}/: metrics.json, reconstructions.png, iou_per_class.png, latents.png, edits/")
 
 
 def write_figures(cli, metrics: dict) -> None:
+    """Reconstructions (labelled), per-class IoU bars and the latent-usage bars of the test split."""
+    from semantic_vae.data.io import write_rgb_png
     from semantic_vae.model import one_hot
-    from semantic_vae.viz import iou_bar_chart, rows_grid, save_rgb_png
+    from semantic_vae.viz import iou_bar_chart, labelled_grid, latent_chart
 
     datamodule, module = cli.datamodule, cli.model.eval()
-    masks = next(iter(datamodule.test_dataloader()))[:8]
+    masks = next(iter(datamodule.test_dataloader()))[:FIGURE_COLUMNS]
     with torch.inference_mode():
         logits, _, _ = module.vae(one_hot(masks.to(module.device), module.num_classes))
     recon = logits.argmax(1).cpu().numpy().astype(np.uint8)
-    rows = [[m, r] for m, r in zip(masks.numpy(), recon)]
-    save_rgb_png(OUT / "reconstructions.png", rows_grid(rows, datamodule.label_set))
+    grid = labelled_grid([list(masks.numpy()), list(recon)], datamodule.label_set, ["test input", "reconstruction"])
+    write_rgb_png(OUT / "reconstructions.png", grid)
     names = list(metrics["iou"])
-    iou_bar_chart({"demo (paper model, 64x64)": [metrics["iou"][n] for n in names]}, names, OUT / "iou_per_class.png",
-                  title=f"Test IoU per class (mIoU {metrics['test/mIoU']:.3f})")
+    iou_bar_chart(
+        {"demo": [metrics["iou"][n] for n in names]},
+        names,
+        OUT / "iou_per_class.png",
+        title=f"Test IoU per class (mIoU {metrics['test/mIoU']:.3f})",
+    )
+    latent_chart(metrics["kl"], metrics["active_units"], module.net_config.latent_dim, OUT / "latents.png",
+                 title="Test split: KL to the prior and active units of each part's latent")  # fmt: skip
 
 
 def run_edits(cli, ckpt: str) -> str:
-    """Fig. 3-style grid and edit metrics (from the editing module)."""
-    from semantic_vae.edit import MaskEditor
-
+    """Edit figures and metrics on 32 test masks (`demo_edits`)."""
     editor = MaskEditor.from_checkpoint(ckpt)
-    masks = np.stack([cli.datamodule.test_dataloader().dataset[i].numpy() for i in range(16)])
+    masks = np.stack([cli.datamodule.test_dataloader().dataset[i].numpy() for i in range(DEMO_EDIT_MASKS)])
     summary = demo_edits(editor, masks, OUT / "edits")
-    return json.dumps(summary, indent=1)[:2000]
+    return json.dumps(summary, indent=1)
+
+
+DEMO_EDIT_MASKS = 32
+DEMO_PARTS = "nose,lips,eyes,brows,hair"
 
 
 def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> dict:
-    """`make demo`: a Fig. 3-style grid, a Fig. 5-style grid and edit_metrics.json in out_dir.
+    """`make demo`: labelled edit figures and the edit metrics in out_dir.
 
-    Fig. 3 rows: input, reconstruction, generation, perturbation of the nose (the first 8 masks,
-    seeds 0..7); Fig. 5: each mask's nose interpolated towards the next mask's. The metrics use
-    every mask (>= 2) with 3 seeds. Returns a compact summary for printing.
+    - fig3_<part>.png: input, reconstruction, generation and perturbation of the nose (keep="input");
+    - before_after.png: the first masks and each part of DEMO_PARTS generated (keep="input");
+    - fig5_<part>.png: each mask's nose interpolated towards the next mask's;
+    - edit_metrics_<keep>.json / .txt for keep="none" (the paper's raw edit) and keep="input".
+    Returns a compact summary of generate's figures for printing.
     """
+    from semantic_vae.edit.editor import part_units
+
     dest = Path(out_dir)
     masks = np.asarray(masks)
-    wanted = [p for p in ("nose", "hair", "mouth") if p in editor.class_names] or [editor.class_names[1]]
-    figure_part = wanted[0]
-    fig3 = save_figure(dest / f"fig3_{figure_part}.png", fig3_rows(editor, list(masks), figure_part, 0, 1.0), editor)
+    units = part_units(editor, DEMO_PARTS) if "nose" in editor.class_names else {editor.class_names[1]: [1]}
+    figure_part = next(iter(units))
+    rows, labels = fig3_rows(editor, list(masks), figure_part, 0, {"keep": "input"})
+    fig3 = save_figure(dest / f"fig3_{figure_part}.png", rows, editor, labels)
     n = min(len(masks), FIGURE_COLUMNS)
+    before_after = [list(masks[:n])]
+    for ids in units.values():
+        before_after.append(list(editor.generate(masks[:n], ids, seed=list(range(n)), keep="input")))
+    save_figure(dest / "before_after.png", before_after, editor,
+                ["input", *(f"generate {name}, keep=input" for name in units)])  # fmt: skip
     targets = np.roll(masks, -1, axis=0)[:n]
-    steps = editor.interpolate(masks[:n], targets, figure_part, np.linspace(0.0, 1.0, 5).tolist())  # (5, n, H, W)
-    fig5 = save_figure(dest / f"fig5_{figure_part}.png", fig5_rows(list(masks[:n]), list(targets), list(steps.transpose(1, 0, 2, 3))), editor)
-    results = evaluate_editor(editor, masks, editor.part_ids(wanted), seeds=3)
-    metrics_path = dest / "edit_metrics.json"
-    write_json_atomic(metrics_path, results)
-    write_text_atomic(dest / "edit_metrics.txt", format_table(results) + "\n")
-
-    def short(v: float | None) -> float | None:
-        return None if v is None else round(v, 4)
-
-    return {
-        "figures": [str(fig3), str(fig5)],
-        "metrics": str(metrics_path),
-        "reconstruction_fd": short(results["reconstruct"]["fd"]),
-        "edits": {
-            f"{op}/{part}": {k: short(m[k]) for k in ("locality", "fd", "diversity")}
-            for op, per_part in results["operations"].items()
-            for part, m in per_part.items()
-        },
-    }
-
+    alphas = np.linspace(0.0, 1.0, 5).tolist()
+    steps = editor.interpolate(masks[:n], targets, figure_part, alphas)  # (5, n, H, W)
+    rows, labels = fig5_rows([f"test mask {i}" for i in range(n)], list(masks[:n]), list(targets),
+                             [list(s) for s in steps.transpose(1, 0, 2, 3)], alphas)  # fmt: skip
+    fig5 = save_figure(dest / f"fig5_{figure_part}.png", rows, editor, labels)
+    summary: dict = {"figures": [str(fig3), str(dest / "before_after.png"), str(fig5)]}
+    for keep in ("none", "input"):
+        settings = EditSettings(seeds=4, keep=keep)
+        results = evaluate_editor(editor, masks, units, ("generate", "perturb", "swap"), settings)
+        write_json_atomic(dest / f"edit_metrics_{keep}.json", results)
+        write_text_atomic(dest / f"edit_metrics_{keep}.txt", format_table(results) + "\n")
+        summary[f"generate, keep={keep}"] = {
+            part: {k: None if m[k] is None else round(m[k], 3) for k in ("locality", "part_change", "islands_added")}
+            for part, m in results["operations"]["generate"].items()
+        }
+    return summary
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""W&B sweeps without the `sweeps` package: grid expansion, the agent's command line, and a sweep entry point.
+"""W&B sweeps without the `sweeps` package or a server: grid and seeded random search, the agent's
+command line, and a sweep entry point.
+
+`sweep_runs` proposes the run configs of a sweep file as W&B's controller would: `grid` in W&B's
+order, `random` drawn from a seed (`run_cap` runs). Other methods (`bayes`) need W&B's sweep server:
+they are refused with one line that points to `wandb sweep`.
 
 `python -m semantic_vae.runs.sweep fit ...` is the LightningCLI (`python -m semantic_vae fit ...`) with one
 difference: when a W&B agent started it (WANDB_SWEEP_ID and WANDB_RUN_ID in the environment) and the
@@ -14,12 +19,16 @@ and in `<default_root_dir>/metrics.json`, and the sweep's metric `test/mIoU` exi
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import random
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
+
+from semantic_vae.errors import UserError
 
 SWEEP_ROOT = "outputs/sweeps"
 
@@ -31,13 +40,15 @@ def _leaves(parameters: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list
     for name, spec in sorted(parameters.items()):
         path = (*prefix, str(name))
         if not isinstance(spec, Mapping):
-            raise ValueError(f"sweep parameter {'.'.join(path)}: expected a mapping, got {spec!r}")
-        if "value" in spec or "values" in spec:
-            leaves.append((path, dict(spec)))
-        elif "parameters" in spec:
+            raise UserError(f"sweep parameter {'.'.join(path)}: expected a mapping, got {spec!r}")
+        if "parameters" in spec:
             leaves += _leaves(spec["parameters"], path)
+        elif {"value", "values", "distribution", "min", "max"} & set(spec):
+            leaves.append((path, dict(spec)))
         else:
-            raise ValueError(f"sweep parameter {'.'.join(path)}: grid search needs 'value', 'values' or nested 'parameters'")
+            raise UserError(
+                f"sweep parameter {'.'.join(path)}: needs 'value', 'values', a distribution or nested 'parameters'"
+            )
     return leaves
 
 
@@ -59,8 +70,12 @@ def expand_grid(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
     leaves = _leaves(parameters)
     choices: list[list[Any]] = []  # per leaf, in sorted order; a constant is a one-value axis
     for path, spec in leaves:
-        if "probabilities" in spec or spec.get("distribution", "categorical") not in ("categorical", "constant"):
-            raise ValueError(f"sweep parameter {'.'.join(path)}: grid search takes only 'value' and 'values'")
+        if (
+            not {"value", "values"} & set(spec)
+            or "probabilities" in spec
+            or spec.get("distribution", "categorical") not in ("categorical", "constant")
+        ):
+            raise UserError(f"sweep parameter {'.'.join(path)}: grid search takes only 'value' and 'values'")
         if "values" in spec:
             unique = {_value_key(v): v for v in spec["values"]}  # W&B: first position, last value
             choices.append(list(unique.values()))
@@ -76,6 +91,67 @@ def expand_grid(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
             node[path[-1]] = value
         runs.append(config)
     return runs
+
+
+def _sample(path: tuple[str, ...], spec: Mapping[str, Any], rng: random.Random) -> Any:
+    """One draw of a parameter for random search (the distributions W&B documents, by name)."""
+    name = ".".join(path)
+    if "value" in spec:
+        return spec["value"]
+    if "values" in spec:
+        values = list(spec["values"])
+        weights = spec.get("probabilities")
+        if weights is not None and len(weights) != len(values):
+            raise UserError(f"sweep parameter {name}: {len(weights)} probabilities for {len(values)} values")
+        return rng.choices(values, weights=weights)[0]
+    kind = spec.get("distribution", "uniform" if isinstance(spec.get("min"), float) else "int_uniform")
+    low, high = spec.get("min"), spec.get("max")
+    if low is None or high is None:
+        raise UserError(f"sweep parameter {name}: random search needs 'values', 'value' or 'min' and 'max'")
+    if kind == "uniform":
+        return rng.uniform(float(low), float(high))
+    if kind == "int_uniform":
+        return rng.randint(int(low), int(high))
+    if kind == "log_uniform_values":
+        return math.exp(rng.uniform(math.log(float(low)), math.log(float(high))))
+    raise UserError(f"sweep parameter {name}: distribution '{kind}' is not run locally; use `wandb sweep`")
+
+
+def random_runs(parameters: Mapping[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` run configs of a random search, drawn from `seed` (the same seed, the same runs)."""
+    rng = random.Random(seed)
+    leaves = _leaves(parameters)
+    runs = []
+    for _ in range(count):
+        config: dict[str, Any] = {}
+        for path, spec in leaves:
+            node = config
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = _sample(path, spec, rng)
+        runs.append(config)
+    return runs
+
+
+LOCAL_METHODS = ("grid", "random")
+
+
+def sweep_runs(sweep: Mapping[str, Any], source: str, seed: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+    """The run configs of the sweep file `source`, run locally: grid, or random (`count` or `run_cap` runs)."""
+    method = sweep.get("method")
+    if method not in LOCAL_METHODS:
+        raise UserError(
+            f"{source}: method '{method}' needs W&B's sweep server; run `wandb sweep {source}` and then "
+            f"`wandb agent <entity>/<project>/<sweep id>` (locally: {' or '.join(LOCAL_METHODS)})"
+        )
+    if not isinstance(sweep.get("parameters"), Mapping) or not isinstance(sweep.get("command"), list):
+        raise UserError(f"{source}: a sweep file needs 'parameters' (a mapping) and 'command' (a list)")
+    if method == "grid":
+        return expand_grid(sweep["parameters"])
+    runs = count or sweep.get("run_cap")
+    if not runs or int(runs) < 1:
+        raise UserError(f"{source}: a random sweep needs 'run_cap' in the file or --count")
+    return random_runs(sweep["parameters"], int(runs), seed)
 
 
 # -- the agent's command line ----------------------------------------------------------------
@@ -111,7 +187,7 @@ def agent_command(
         if chunk.startswith("${") and chunk.endswith("}"):
             name = chunk[2:-1]
             if name not in macros:
-                raise ValueError(f"sweep command: unsupported macro {chunk}")
+                raise UserError(f"sweep command: unsupported macro {chunk}")
             argv += macros[name]
         else:
             argv.append(chunk)

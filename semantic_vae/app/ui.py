@@ -1,0 +1,210 @@
+"""`semantic-vae app`: the mask editor as a web page (Gradio), on a trained checkpoint.
+
+    semantic-vae app --ckpt outputs/demo/run/checkpoints/last.ckpt      # then open http://127.0.0.1:7860
+
+Every handler goes through `_guard`: a bad upload or a bad setting becomes a message in the page,
+the session keeps its masks, and the server keeps serving.
+"""
+
+# No `from __future__ import annotations`: Gradio reads the `gr.SelectData` annotation of a click handler
+# at run time to pass it the click.
+import html
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from semantic_vae.app.session import EditSession, example_masks
+from semantic_vae.edit.editor import DEFAULT_PRIOR, KEEP_RADIUS, MaskEditor
+from semantic_vae.edit.region import KEEP_MODES
+from semantic_vae.errors import UserError
+
+try:
+    import gradio as gr
+except ImportError:  # the optional extra
+    raise UserError("the web editor needs Gradio: pip install -e '.[app]' (or make app)") from None
+
+OPERATIONS = ("generate", "perturb", "interpolate", "swap")
+MAX_SEED = 2**31 - 1
+
+
+def legend_html(editor: MaskEditor) -> str:
+    """Class names with their palette colours."""
+    items = []
+    for i, (name, rgb) in enumerate(zip(editor.label_set.names, editor.label_set.palette)):
+        swatch = f"<span style='display:inline-block;width:14px;height:14px;background:rgb{tuple(rgb)};border:1px solid #666;vertical-align:middle'></span>"
+        items.append(f"<span style='margin-right:10px;white-space:nowrap'>{swatch} {i} {html.escape(name)}</span>")
+    return "<div id='legend' style='line-height:1.9'>" + " ".join(items) + "</div>"
+
+
+def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
+    examples = example_masks()
+    downloads_root = Path(tempfile.mkdtemp(prefix="semantic-vae-app-"))
+
+    def session_of(state: EditSession | None) -> EditSession:
+        return state if state is not None else EditSession.open(editor, checkpoint)
+
+    def views(session: EditSession) -> list[Any]:
+        if not session.loaded:
+            return [None, None, None, None, None, None]
+        files = session.downloads(Path(tempfile.mkdtemp(dir=downloads_root)))
+        return [session.colour(session.previous), session.colour(session.current), session.overlay(),
+                str(files["labels"]), str(files["colour"]), str(files["recipe"])]  # fmt: skip
+
+    outputs_views = []  # filled below; the handlers return [state, status, *views, parts]
+
+    def respond(state: EditSession | None, handler: Callable[[EditSession], tuple[EditSession, str, Any]]) -> list[Any]:
+        """Run a handler; on any error keep the session as it was and show one line in the page."""
+        try:
+            session, message, parts = handler(session_of(state))
+            shown = views(session)
+        except UserError as err:
+            return [state, f"**Error:** {err}", *[gr.update() for _ in outputs_views], gr.update()]
+        except Exception as err:  # the page must not die on anything: say what happened in one line
+            text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            return [
+                state,
+                f"**Error:** {type(err).__name__}: {text}",
+                *[gr.update() for _ in outputs_views],
+                gr.update(),
+            ]
+        return [session, message, *shown, gr.update(value=parts) if parts is not None else gr.update()]
+
+    def _guard(handler: Callable[..., tuple[EditSession, str, Any]]) -> Callable[..., list[Any]]:
+        """The Gradio callback of a handler whose last argument is the session (the `state` input)."""
+
+        def run(*args):
+            return respond(args[-1], lambda session: handler(*args[:-1], session))
+
+        return run
+
+    def pick_part(parts: list[str], state: EditSession | None, evt: gr.SelectData) -> list[Any]:
+        """A click on the current mask toggles the part under the cursor."""
+
+        def toggle(session: EditSession):
+            x, y = (int(v) for v in evt.index)
+            name = session.part_at(x, y)
+            chosen = [p for p in parts if p != name] if name in parts else [*parts, name]
+            return session, f"{'Removed' if name in parts else 'Picked'} {name}.", chosen
+
+        return respond(state, toggle)
+
+    def load_file(file: str | None, session: EditSession):
+        if not file:
+            raise UserError("no file was uploaded")
+        session.load(session.read(file))
+        return session, f"Loaded {Path(file).name}: {session.current.shape[1]}x{session.current.shape[0]}.", []
+
+    def load_example(name: str, session: EditSession):
+        if name not in examples:
+            raise UserError(f"unknown example '{name}'")
+        session.load(examples[name])
+        return session, f"Loaded {name}.", []
+
+    def sample(seed: float, prior: str, session: EditSession):
+        session.sample(int(seed), prior)
+        return session, f"Sampled a new face (seed {int(seed)}, {prior} prior).", []
+
+    def target_file(file: str | None, session: EditSession):
+        if not file:
+            raise UserError("no target file was uploaded")
+        session.set_target(session.read(file))
+        return session, f"Target for interpolate and swap: {Path(file).name}.", None
+
+    def target_example(name: str, session: EditSession):
+        if name not in examples:
+            raise UserError(f"unknown example '{name}'")
+        session.set_target(examples[name])
+        return session, f"Target for interpolate and swap: {name}.", None
+
+    def apply(operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession):
+        step = session.step(operation, list(parts), seed, prior, scale, alpha, keep, radius)
+        session.apply(step)
+        changed = int((session.previous != session.current).sum())
+        return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
+
+    def undo(session: EditSession):
+        session.undo()
+        return session, "Undone.", None
+
+    def redo(session: EditSession):
+        session.redo()
+        return session, "Redone.", None
+
+    names = list(editor.class_names)
+    with gr.Blocks(title="semantic-vae mask editor") as page:
+        gr.Markdown(
+            "## semantic-vae mask editor\nLoad a face mask, pick parts (click on the current mask or tick them), edit, download."
+        )
+        state = gr.State(None)
+        status = gr.Markdown("Load a mask to start.", elem_id="status")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                upload = gr.File(
+                    label="Upload a mask (label PNG or colour PNG)",
+                    file_types=["image"],
+                    type="filepath",
+                    elem_id="upload",
+                )
+                example = gr.Dropdown(list(examples), label="...or an example", value=None, elem_id="example")
+                with gr.Row():
+                    sample_seed = gr.Number(0, label="sample seed", precision=0, minimum=0, maximum=MAX_SEED)
+                    sample_button = gr.Button("Sample a new face", elem_id="sample")
+                parts = gr.CheckboxGroup(names, label="Parts", elem_id="parts")
+                operation = gr.Radio(list(OPERATIONS), value="generate", label="Operation", elem_id="operation")
+                with gr.Row():
+                    seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
+                    new_seed = gr.Button("New seed", elem_id="new-seed")
+                prior = gr.Radio(["normal", "data"], value=DEFAULT_PRIOR, label="prior (generate)")
+                scale = gr.Slider(0.0, 5.0, value=1.0, step=0.1, label="scale (perturb)")
+                alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="alpha (interpolate)")
+                keep = gr.Radio(list(KEEP_MODES), value="input", label="keep outside the parts")
+                radius = gr.Slider(0, 16, value=KEEP_RADIUS, step=1, label="radius (model pixels)")
+                target_upload = gr.File(label="Target for interpolate / swap", file_types=["image"], type="filepath")
+                target_pick = gr.Dropdown(list(examples), label="...or an example target", value=None)
+                with gr.Row():
+                    apply_button = gr.Button("Apply", variant="primary", elem_id="apply")
+                    undo_button = gr.Button("Undo", elem_id="undo")
+                    redo_button = gr.Button("Redo", elem_id="redo")
+            with gr.Column(scale=3):
+                with gr.Row():
+                    before = gr.Image(label="Before the last edit", interactive=False, elem_id="before")
+                    current = gr.Image(
+                        label="Current mask (click to pick a part)", interactive=False, elem_id="current"
+                    )
+                    changes = gr.Image(label="Changed pixels (magenta)", interactive=False, elem_id="changes")
+                gr.HTML(legend_html(editor))
+                with gr.Row():
+                    label_png = gr.DownloadButton("Label PNG (mode L)", elem_id="download-labels")
+                    colour_png = gr.DownloadButton("Colour PNG", elem_id="download-colour")
+                    recipe = gr.DownloadButton("Recipe JSON", elem_id="download-recipe")
+        outputs_views.extend([before, current, changes, label_png, colour_png, recipe])
+        outputs = [state, status, *outputs_views, parts]
+        upload.upload(_guard(load_file), [upload, state], outputs, api_name="load_file")
+        example.input(_guard(load_example), [example, state], outputs, api_name="load_example")
+        sample_button.click(_guard(sample), [sample_seed, prior, state], outputs, api_name="sample")
+        target_upload.upload(_guard(target_file), [target_upload, state], outputs, api_name="load_target")
+        target_pick.input(_guard(target_example), [target_pick, state], outputs, api_name="target_example")
+        current.select(pick_part, [parts, state], outputs, api_name=False)
+        settings = [operation, parts, seed, prior, scale, alpha, keep, radius, state]
+        apply_button.click(_guard(apply), settings, outputs, api_name="apply")
+        undo_button.click(_guard(undo), [state], outputs, api_name="undo")
+        redo_button.click(_guard(redo), [state], outputs, api_name="redo")
+        new_seed.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False)
+    return page
+
+
+def app(ckpt: str, host: str = "127.0.0.1", port: int = 7860, device: str | None = None) -> None:
+    """Serve the interactive mask editor in the browser.
+
+    Args:
+        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`, e.g. outputs/demo/run/checkpoints/last.ckpt).
+        host: the address to listen on (127.0.0.1: this machine only; 0.0.0.0: the network).
+        port: the port (0: any free one).
+        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
+    """
+    editor = MaskEditor.from_checkpoint(ckpt, device=device, batch_size=8)
+    page = build(editor, ckpt)
+    print(f"semantic-vae app: serving {ckpt} on http://{host}:{port or '<a free port>'} (Ctrl-C to stop)", flush=True)
+    page.launch(server_name=host, server_port=port or None, show_error=False, quiet=True)

@@ -1,0 +1,87 @@
+"""Where an edit acts: the edited parts' region, and the `keep` modes that leave the rest untouched.
+
+The region of an edit is the union of the edited parts' pixels before and after the edit,
+dilated by a radius (a (2r+1) x (2r+1) square: every pixel within Chebyshev distance r). The
+edit metrics measure locality against this region, and `keep` composes an edited mask from it:
+
+- "input": the input's own pixels outside the region (the default: fine contours survive);
+- "reconstruction": the model's reconstruction outside the region;
+- "none": the raw model output everywhere (the paper's edit).
+
+Where the model's pixels meet the kept ones, a class can end up in pieces (a sliver of skin cut off
+at the region's edge, a crumb of the new part). `remove_islands` gives every such piece inside the
+region the class that surrounds it, so a composed edit has no stray islands its input did not have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Keep = Literal["input", "reconstruction", "none"]
+KEEP_MODES: tuple[str, ...] = ("input", "reconstruction", "none")
+# Model pixels around the edited parts (before and after) where the model may also redraw their neighbours.
+# 1 measured best (README, "Part edits"): wider lets neighbours adapt but adds seams.
+KEEP_RADIUS = 1
+
+
+def dilate(region: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) or (N, H, W) bool -> the same, grown by `radius` pixels (square structuring element)."""
+    if radius <= 0:
+        return region.astype(bool)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    if region.ndim == 2:
+        return cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
+    return np.stack([cv2.dilate(r.astype(np.uint8), kernel) for r in region]).astype(bool)
+
+
+def part_region(before: np.ndarray, after: np.ndarray, parts: Sequence[int], radius: int) -> np.ndarray:
+    """The parts' pixels in `before` or `after`, dilated by `radius`: (H, W) or (N, H, W) bool."""
+    ids = np.asarray(list(parts))
+    return dilate(np.isin(before, ids) | np.isin(after, ids), radius)
+
+
+def scaled_radius(radius: int, shape: tuple[int, ...], model_size: int) -> int:
+    """A radius given in the model's pixels, in pixels of a mask of `shape` (..., H, W)."""
+    return math.ceil(radius * max(shape[-2], shape[-1]) / model_size) if radius > 0 else 0
+
+
+def remove_islands(labels: np.ndarray, region: np.ndarray, passes: int = 3) -> np.ndarray:
+    """(H, W) labels whose pieces that lie wholly inside `region` and are not their class's largest piece take
+    the class that borders them most (8-connectivity). Nothing outside the region changes."""
+    out = labels.copy()
+    for _ in range(passes):  # a fill can join pieces of another class; a few passes settle it
+        changed = False
+        for c in np.unique(out[region]):
+            count, pieces, stats, _ = cv2.connectedComponentsWithStats((out == c).astype(np.uint8), connectivity=8)
+            if count <= 2:  # background label 0 plus one piece: nothing stray
+                continue
+            largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            for k in range(1, count):
+                x, y, w, h = stats[k, :4]
+                ys, xs = slice(max(0, y - 1), y + h + 1), slice(max(0, x - 1), x + w + 1)  # the piece's box + 1 px
+                piece = pieces[ys, xs] == k
+                if k == largest or not region[ys, xs][piece].all():
+                    continue
+                ring = dilate(piece, 1) & ~piece
+                out[ys, xs][piece] = np.bincount(out[ys, xs][ring]).argmax()
+                changed = True
+        if not changed:
+            break
+    return out
+
+
+def compose(edited: np.ndarray, base: np.ndarray, parts: Sequence[int], radius: int) -> np.ndarray:
+    """`edited` inside the parts' region (of `base` and `edited`), `base` everywhere else; (B, H, W) or (H, W).
+
+    New stray islands inside the region are removed (`remove_islands`).
+    """
+    region = part_region(base, edited, parts, radius)
+    composed = np.where(region, edited, base).astype(np.uint8)
+    if composed.ndim == 2:
+        return remove_islands(composed, region)
+    return np.stack([remove_islands(c, r) for c, r in zip(composed, region)])
