@@ -47,6 +47,9 @@ GPUS ?=
 ablation: install  ## Table 1 as a local W&B sweep (DATA=/path/to/CelebAMask-HQ GPUS=8 for paper scale)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m semantic_vae.runs.ablation $(if $(DATA),--data $(DATA),) $(if $(GPUS),--gpus $(GPUS),)
 
+gpu-check: install  ## on a GPU machine: every GPU path checked (< 8 min), then `make bench`
+	$(PY) -m semantic_vae.runs.gpu_check
+
 CKPT ?= $(firstword $(wildcard outputs/demo/run/checkpoints/best-*.ckpt) $(wildcard outputs/demo/run/checkpoints/last.ckpt))
 HOST ?= 127.0.0.1
 PORT ?= 7860

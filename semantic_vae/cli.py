@@ -131,19 +131,23 @@ class SemanticVAECLI(LightningCLI):
                 checkpoint.dirpath = str(Path(root) / "checkpoints")
         return trainer
 
-    def _check_checkpoint(self) -> None:
-        """A checkpoint file given with --ckpt_path is ours and loads with weights_only=True, or one line says why."""
-        path = self.config_init[self.subcommand].get("ckpt_path")
-        if (
-            path
-            and path not in ("last", "best", "hpc", "registry")
-            and not str(path).startswith(("http://", "https://"))
-        ):
+    def _parse_ckpt_path(self) -> None:
+        """Before LightningCLI reads a checkpoint's hyperparameters: a checkpoint file given with --ckpt_path
+        is ours and loads with weights_only=True, or one line says why."""
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        named = path in ("last", "best", "hpc", "registry") or str(path).startswith(("http://", "https://"))
+        if path and not named:
             from semantic_vae.edit.editor import read_checkpoint
 
-            read_checkpoint(path)
-
-    before_fit = before_validate = before_test = before_predict = _check_checkpoint
+            net = read_checkpoint(path)["hyper_parameters"].get("net", {})
+            size = self.config[subcommand].get("data", {}).get("image_size")
+            if net.get("image_size") and size and net["image_size"] != size:
+                raise UserError(
+                    f"{path}: the model was trained on {net['image_size']}x{net['image_size']} masks but "
+                    f"data.image_size is {size}; give --data.image_size={net['image_size']}"
+                )
+        super()._parse_ckpt_path()
 
     def add_arguments_to_parser(self, parser) -> None:
         from semantic_vae.callbacks import MaskPredictionWriter, MetricsFile

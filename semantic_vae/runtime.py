@@ -21,6 +21,19 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (PermissionError: it does, as another user's)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The given device ("cpu", "cuda", "cuda:1", "auto"/None: CUDA when available); a UserError for one this machine lacks."""
     if device is None or device == "auto":
@@ -61,7 +74,8 @@ class Progress:
             self._bar.update(n)
             return
         now = time.monotonic()
-        if self.enabled and (now - self._last >= self.interval_s or self.done >= self.total):
+        long_job = now - self._start >= self.interval_s  # a short job prints nothing at all
+        if self.enabled and long_job and (now - self._last >= self.interval_s or self.done >= self.total):
             self._last = now
             print(self.line(now - self._start), file=sys.stderr, flush=True)
 
@@ -101,10 +115,12 @@ def quiet_library_notices() -> None:
     """Silence notices of our libraries that a user of this project cannot act on.
 
     - Lightning's "Tip: try installing litlogger" advertisement at every Trainer;
-    - torch's FutureWarning about `LeafSpec`, triggered inside Lightning's own code (not ours).
+    - torch's FutureWarning about `LeafSpec`, triggered inside Lightning's own code (not ours);
+    - Lightning's note that a checkpoint from another run folder does not bring its best-k list along.
     Each is matched exactly; every other warning still shows.
     """
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
     warnings.filterwarnings(
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")

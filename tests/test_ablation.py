@@ -151,7 +151,8 @@ def _tiny_sweep(tmp_path: Path, cache_dir: Path, seeds: list[int]) -> Path:
     command = [
         "${env}", "${interpreter}", "-m", "semantic_vae.runs.sweep", "fit",
         *tiny_args(tmp_path / "unused", cache_dir, epochs=2),
-        "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit", "${args}",
+        "--trainer.callbacks+=semantic_vae.callbacks.TestAfterFit",
+        "--trainer.callbacks+=semantic_vae.callbacks.EditMetrics", "--trainer.callbacks.count=8", "${args}",
     ]  # fmt: skip
     sweep = {
         "method": "grid",
@@ -359,16 +360,22 @@ def test_end_to_end_run_and_summary_write_wandb_offline_records(tmp_path, cache_
     run_dir = out / "runs" / "ours-seed0"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert len(metrics["iou"]) == 19
-    assert (out / "table1.md").read_text().count("| Ours |") == 1 and (out / "table1.csv").is_file()
+    table = (out / "table1.md").read_text()
+    assert table.count("| Ours |") == 2 and (out / "table1.csv").is_file()  # Table 1 and the editing table
+    assert "## Editing: `generate`" in table and "min active units" in table
+    assert set(json.loads((run_dir / "edit_metrics.json").read_text())) == {"none", "input"}
+    sweep_record = json.loads((out / "sweep.json").read_text())
+    assert sweep_record["id"].startswith("local-") and [r["name"] for r in sweep_record["runs"]] == ["ours-seed0"]
 
     keys = wandb_keys(run_dir / "wandb")
-    for key in ("train/loss", "val/mIoU", "test/mIoU", "test/acc", "test/iou/skin"):
+    for key in ("train/loss", "val/mIoU", "test/mIoU", "test/acc", "test/iou/skin", "val/kl/nose", "lr-Adam",
+                "val/active_units/mouth", "edit/none/nose/locality"):  # fmt: skip
         assert key in keys["history"], key
     for media in ("val/reconstructions/all_masks", "test/iou_chart_table/path"):  # media are stored as nested keys
         assert any(k.startswith(media) for k in keys["history"]), media
     assert {"test/mIoU", "test/iou/hair"} <= keys["summary"]
     # each hyperparameter once, nested as in the YAML: no flat copies, no LightningCLI internals
-    assert {"seed_everything", "code_version", "model", "data", "trainer"} <= keys["config"]
+    assert {"seed_everything", "code_version", "model", "data", "trainer", "sweep_id"} <= keys["config"]
     assert not {"lstm_layers", "weighted_ce", "source", "_instantiator", "_class_path"} & keys["config"]
 
     summary = wandb_keys(out / "wandb")

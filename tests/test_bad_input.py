@@ -9,10 +9,8 @@ complete (no finished outputs in the output path the command was given).
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,22 +28,11 @@ from semantic_vae.errors import UserError
 from tests.conftest import ROOT, config_args
 
 COMPLETE_MARKERS = ("*.png", "manifest.csv", "metrics.json", "edit_metrics.json", "*.ckpt", "masks.npy")
+INFO_LINES = ("Seed set to", "GPU available", "TPU available", "wandb:")  # informational, before any error
 
 
 def png_with_bit_depth_16(path: Path, labels: np.ndarray) -> None:
     cv2.imwrite(str(path), labels.astype(np.uint16) * 257)
-
-
-def write_png_bytes(path: Path, width: int, height: int, raw: bytes, colour_type: int = 0, depth: int = 8) -> None:
-    """A hand-made PNG (for shapes OpenCV will not write)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +79,6 @@ def world(tmp_path_factory, trained_ckpt) -> dict[str, Path]:
         write_label_png(p, labels)
 
     bad_folder("label19", above)
-    bad_folder("two_channel", lambda p: write_png_bytes(p, 4, 4, (b"\x00" + b"\x00\x10" * 4) * 4, colour_type=4))
 
     raw = w / "raw"
     make_raw_layout(masks[:2], raw)
@@ -133,7 +119,7 @@ def expect_cli_error(argv: list[str], words: list[str], out: Path | None, capsys
     with pytest.raises(SystemExit) as done:
         main([str(a) for a in argv])
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("wandb:")]
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(INFO_LINES)]
     assert done.value.code == 2, err
     assert len(lines) == 1 and lines[0].startswith("semantic-vae: error: "), err
     assert "Traceback" not in err
@@ -173,7 +159,7 @@ def lightning_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]
         ("test-ckpt-random", ["test", *base, *TINY, cache, run("t3"), f"--ckpt_path={w['random_ckpt']}"], ["random.ckpt"]),
         ("test-ckpt-plain-dict", ["test", *base, *TINY, cache, run("t4"), f"--ckpt_path={w['dict_ckpt']}"], ["dict.ckpt", "not a Lightning checkpoint"]),
         ("test-ckpt-pickled-object", ["test", *base, *TINY, cache, run("t5"), f"--ckpt_path={w['pickled_ckpt']}"], ["pickled.ckpt", "refused"]),
-        ("test-ckpt-other-resolution", ["test", *base, *TINY, cache, run("t6"), f"--ckpt_path={w['ckpt']}"], ["image_size is 32", "64x64"]),
+        ("test-ckpt-other-resolution", ["test", *base, *TINY, cache, run("t6"), f"--ckpt_path={w['ckpt']}"], ["trained on 64x64 masks", "data.image_size is 32"]),
         ("predict-root-missing", ["predict", *base, *TINY, cache, run("p1"), f"--ckpt_path={w['ckpt']}", "--data.image_size=64", f"--data.predict_root={w['w'] / 'nowhere'}"], ["nowhere"]),
         ("predict-root-empty", ["predict", *base, *TINY, cache, run("p2"), f"--ckpt_path={w['ckpt']}", "--data.image_size=64", f"--data.predict_root={w['empty']}"], [str(w["empty"]), "no PNG"]),
         ("predict-truncated-png", ["predict", *base, *TINY, cache, run("p3"), f"--ckpt_path={w['ckpt']}", "--data.image_size=64", f"--data.predict_root={w['truncated']}"], ["1.png", "truncated or corrupt"]),
@@ -182,7 +168,7 @@ def lightning_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]
 
 
 def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
-    ckpt, out = w["ckpt"], w["w"] / "out"
+    ckpt, out = w["ckpt"], w["out"]  # one output folder per case: nothing may be finished in it afterwards
     edit = lambda op, *more: ["edit", op, "--ckpt", ckpt, "--out", out, *more]  # noqa: E731
     return [
         ("merge-root-missing", ["data", "merge", "--root", w["w"] / "nowhere", "--out", out], ["nowhere", "not found"]),
@@ -196,7 +182,7 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("prepare-16-bit", ["data", "prepare", "--root", w["bit16"], "--size", "32", "--cache_dir", out], ["1.png", "16-bit"]),
         ("prepare-off-palette", ["data", "prepare", "--root", w["colours"], "--size", "32", "--cache_dir", out], ["1.png", "(1,2,3)", "not in the"]),
         ("prepare-label-19", ["data", "prepare", "--root", w["label19"], "--size", "32", "--cache_dir", out], ["1.png", "label value 19"]),
-        ("prepare-two-channels", ["data", "prepare", "--root", w["two_channel"], "--size", "32", "--cache_dir", out], ["1.png", "grayscale"]),
+        ("prepare-root-is-a-file", ["data", "prepare", "--root", w["a_file"], "--size", "32", "--cache_dir", out], [str(w["a_file"]), "not a folder"]),
         ("prepare-size-0", ["data", "prepare", "--root", w["good"], "--size", "0", "--cache_dir", out], ["size must be positive"]),
         ("preview-n-0", ["data", "preview", "--n", "0", "--out", out / "p.png"], ["n must be at least 1"]),
         ("preview-out-is-a-folder", ["data", "preview", "--n", "2", "--size", "32", "--out", w["empty"]], [str(w["empty"]), "is a folder"]),
@@ -213,15 +199,15 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("edit-huge-seed", edit("generate", "--input", w["good"], "--parts", "nose", "--seed", str(2**64)), ["seed"]),
         ("edit-unknown-keep", edit("generate", "--input", w["good"], "--parts", "nose", "--keep", "all"), ["keep", "all"]),
         ("edit-unknown-prior", edit("generate", "--input", w["good"], "--parts", "nose", "--prior", "flat"), ["prior", "flat"]),
-        ("perturb-nan-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "nan"), ["scale must be a finite number"]),
-        ("perturb-inf-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "inf"), ["scale must be a finite number"]),
+        ("perturb-nan-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "nan"), ["scale", "nan"]),
+        ("perturb-inf-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "inf"), ["scale", "inf"]),
         ("interpolate-zero-steps", edit("interpolate", "--input", w["good"], "--target", w["one"], "--parts", "nose", "--steps", "0"), ["--steps must be at least 2"]),
         ("interpolate-other-size", edit("interpolate", "--input", w["one"], "--target", w["small"], "--parts", "nose"), ["s.png", "differs"]),
         ("swap-target-count", edit("swap", "--input", w["good"], "--target", w["truncated"], "--parts", "nose"), ["--target has 2 PNGs for 3 inputs"]),
         ("edit-out-is-a-file", ["edit", "reconstruct", "--ckpt", ckpt, "--input", w["good"], "--out", w["a_file"]], [str(w["a_file"]), "not a folder"]),
         ("augment-zero-variants", edit("augment", "--input", w["good"], "--variants", "0"), ["--variants must be at least 1"]),
         ("augment-unknown-operation", edit("augment", "--input", w["good"], "--operations", "generate,twist"), ["--operations", "twist"]),
-        ("augment-nan-scale", edit("augment", "--input", w["good"], "--scale", "nan"), ["--scale must be a finite number"]),
+        ("augment-nan-scale", edit("augment", "--input", w["good"], "--scale", "nan"), ["scale", "nan"]),
         ("evaluate-count-1", ["evaluate-edits", "--ckpt", ckpt, "--count", "1", "--out", out / "e.json"], ["--count must be at least 2"]),
         ("evaluate-data-label-19", ["evaluate-edits", "--ckpt", ckpt, "--data", w["label19"], "--out", out / "e.json"], ["1.png", "label value 19"]),
         ("evaluate-no-parts", ["evaluate-edits", "--ckpt", ckpt, "--parts", "", "--out", out / "e.json"], ["--parts", "no parts"]),
@@ -231,7 +217,7 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
 
 
 LIGHTNING_IDS = [c[0] for c in lightning_cases({k: Path("/x") for k in ("w", "empty", "a_file", "truncated", "truncated_ckpt", "random_ckpt", "dict_ckpt", "pickled_ckpt", "ckpt")})]  # fmt: skip
-TOOL_IDS = [c[0] for c in tool_cases({k: Path("/x") for k in ("w", "ckpt", "empty", "raw_misnamed", "raw_duplicate", "raw_truncated", "a_file", "empty_file", "jpeg", "bit16", "colours", "label19", "two_channel", "good", "one", "small", "truncated", "random_ckpt", "pickled_ckpt", "shapes_ckpt")})]  # fmt: skip
+TOOL_IDS = [c[0] for c in tool_cases({k: Path("/x") for k in ("w", "out", "ckpt", "empty", "raw_misnamed", "raw_duplicate", "raw_truncated", "a_file", "empty_file", "jpeg", "bit16", "colours", "label19", "good", "one", "small", "truncated", "random_ckpt", "pickled_ckpt", "shapes_ckpt")})]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", LIGHTNING_IDS)
@@ -244,8 +230,8 @@ def test_lightning_commands_refuse_bad_input(case, world, capsys, monkeypatch):
 
 @pytest.mark.parametrize("case", TOOL_IDS)
 def test_tools_refuse_bad_input(case, world, capsys):
-    _, argv, words = next(c for c in tool_cases(world) if c[0] == case)
-    out = world["w"] / "out"
+    out = world["w"] / "out" / case
+    _, argv, words = next(c for c in tool_cases({**world, "out": out}) if c[0] == case)
     expect_cli_error([str(a) for a in argv], words, out, capsys)
 
 
@@ -302,5 +288,5 @@ def test_a_real_process_prints_one_line_and_no_traceback(world, tmp_path):
         proc = subprocess.run(
             [sys.executable, "-m", "semantic_vae", *argv], capture_output=True, text=True, cwd=ROOT, timeout=120
         )
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(INFO_LINES)]
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -54,6 +54,7 @@ from semantic_vae.bench.data import measure_data, measure_merge
 from semantic_vae.bench.model import (
     EVAL_VARIANTS,
     TRAIN_VARIANTS,
+    measure_app,
     measure_components,
     measure_edit,
     measure_eval,
@@ -382,6 +383,7 @@ def run(
     result["eval"] = section("eval", lambda: {v.name: measure(measure_eval, v) for v in EVAL_VARIANTS})
     result["metric"] = section("metric", lambda: measure(measure_metric))
     result["edit"] = section("edit", lambda: measure(measure_edit))
+    result["app"] = section("app", lambda: measure(measure_app))
     result["data"] = section("data", lambda: measure(measure_data, cache_path))
     with tempfile.TemporaryDirectory(prefix="bench-merge-") as work:
         result["merge"] = section("merge", lambda: measure(measure_merge, Path(work)))

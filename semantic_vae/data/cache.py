@@ -36,7 +36,7 @@ from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, pap
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
-from semantic_vae.runtime import Progress
+from semantic_vae.runtime import Progress, process_alive
 
 CACHE_FORMAT = 1  # bump when the layout or the preprocessing changes
 SYNTHETIC_CHUNK = 512  # masks generated per call
@@ -249,16 +249,6 @@ def allocate_npy(path: Path, shape: tuple[int, ...]) -> np.memmap:
     return array
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def _remove_stale_partials(cache_dir: Path, key: str) -> None:
     """Partial builds left by killed processes (a normal failure removes its own): those of this machine
     whose process is gone, and any older than STALE_PARTIAL_S (another machine's, on a shared disk)."""
@@ -267,7 +257,7 @@ def _remove_stale_partials(cache_dir: Path, key: str) -> None:
         host, _, rest = path.name[len(key) + 2 :].partition("@")
         pid = rest.split("-", 1)[0]
         with contextlib.suppress(FileNotFoundError):
-            dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+            dead = host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
             if dead or now - path.stat().st_mtime > STALE_PARTIAL_S:
                 _remove(path)
 

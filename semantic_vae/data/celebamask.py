@@ -19,6 +19,9 @@ import functools
 import hashlib
 import multiprocessing
 import os
+import shutil
+import socket
+import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,7 +44,7 @@ from semantic_vae.data.io import (
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir
 from semantic_vae.labels import CELEBAMASK_HQ, CELEBAMASK_HQ_NAMES, LabelSet
-from semantic_vae.runtime import Progress
+from semantic_vae.runtime import Progress, process_alive
 
 RAW_DIR = "CelebAMask-HQ-mask-anno"
 MERGED_DIR = "CelebAMask-HQ-mask"
@@ -426,14 +429,30 @@ def write_merged(
     found: MaskFolder, out_dir: str | Path, *, skip_bad: bool = False, workers: int = 1, progress: bool = False
 ) -> ReadSummary:
     """Write each mask as `<out_dir>/<name>.png` (mode L, ids 0..18, the masks' own size: 512×512
-    for the release), merging raw parts in the workers so no label map crosses processes."""
+    for the release), merging raw parts in the workers so no label map crosses processes.
+
+    The files are written into a hidden `.merging-<host>@<pid>-*` folder inside `out_dir` and moved
+    out only when every mask is merged: a failed or killed merge adds nothing to `out_dir` (a rerun
+    clears a killed merge's folder).
+    """
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
     out = ensure_dir(out_dir, "output folder")
-    summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
-    job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(out))
-    for _ in _run(found, job, summary, skip_bad=skip_bad, workers=workers, progress=progress, limit=None):
-        pass
+    for stale in out.glob(".merging-*"):
+        host, _, pid = stale.name[len(".merging-") :].partition("@")
+        if host == socket.gethostname() and not process_alive(int(pid.split("-", 1)[0] or 0)):
+            shutil.rmtree(stale, ignore_errors=True)
+    partial = out / f".merging-{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    try:
+        summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
+        job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(partial))
+        for _ in _run(found, job, summary, skip_bad=skip_bad, workers=workers, progress=progress, limit=None):
+            pass
+        for path in partial.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return summary
 
 

@@ -73,8 +73,10 @@ def read_checkpoint(path: str | Path) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UserError(f"{path}: refused, it holds objects other than weights ({_first_line(err)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
+    except Exception as err:  # arbitrary bytes make torch.load fail in arbitrary ways (IndexError, KeyError, ...)
+        raise UserError(
+            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {_first_line(err)})"
+        ) from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise UserError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     if not any(key.startswith("vae.") for key in checkpoint["state_dict"]):

@@ -1,4 +1,5 @@
-"""`make demo`: train the paper model on synthetic masks, test it, and write outputs/demo/.
+"""`make demo`: train the paper model (with the recommended setting) on synthetic masks, test it, edit with it,
+and write outputs/demo/.
 
 Runs the same LightningCLI a user runs (`semantic-vae fit` then `test`), then draws figures.
 """
@@ -6,6 +7,9 @@ Runs the same LightningCLI a user runs (`semantic-vae fit` then `test`), then dr
 from __future__ import annotations
 
 import json
+import sys
+import time
+from argparse import ArgumentError
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +21,60 @@ from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save
 from semantic_vae.edit.metrics import EditSettings, evaluate_editor, format_table
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.runs import checkout_root
+from semantic_vae.runtime import format_seconds
 
-OUT = Path("outputs/demo")
-CONFIGS = ["base.yaml", "small.yaml", "table1/ours.yaml", "demo.yaml"]
+CONFIGS = ["base.yaml", "small.yaml", "recommended.yaml", "demo.yaml"]
 
 
-def main() -> None:
+def demo(out: str = "outputs/demo") -> None:
+    """Train the paper model with the recommended setting on synthetic masks, test it, edit with it.
+
+    Writes <out>/: metrics.json, reconstructions.png, iou_per_class.png, latents.png, edits/ and the run
+    itself in run/ (config, checkpoints, W&B and CSV logs). A rerun resumes an unfinished training.
+
+    Args:
+        out: the output folder.
+    """
+    started = time.monotonic()
+    dest = Path(out)
     experiments = checkout_root() / "experiments"
     config_args = [arg for name in CONFIGS for arg in ("--config", str(experiments / name))]
-    fit = cli_main(["fit", *config_args])
-    best = fit.trainer.checkpoint_callback.best_model_path or "last"
+    config_args.append(f"--trainer.default_root_dir={dest / 'run'}")
+    last = dest / "run" / "checkpoints" / "last.ckpt"
+    resume = ["--ckpt_path", str(last)] if last.is_file() else []
+    if resume:
+        print(f"demo: resuming from {last}", flush=True)
+    fit = cli_main(["fit", *config_args, *resume])
+    best = fit.trainer.checkpoint_callback.best_model_path or str(last)
     test = cli_main(["test", *config_args, "--ckpt_path", str(best)])
     run_metrics = Path(test.trainer.default_root_dir) / "metrics.json"  # written by the test run
     metrics = json.loads(run_metrics.read_text())
-    write_text_atomic(OUT / "metrics.json", run_metrics.read_text())
-    write_figures(test, metrics)
-    edit_summary = run_edits(test, best)
+    write_text_atomic(dest / "metrics.json", run_metrics.read_text())
+    write_figures(test, metrics, dest)
+    edit_summary = run_edits(test, best, dest)
     print(f"\nDemo test split: mIoU {metrics['test/mIoU']:.4f}  pixel accuracy {metrics['test/acc']:.4f}")
-    if edit_summary:
-        print(edit_summary)
-    print(f"Outputs in {OUT}/: metrics.json, reconstructions.png, iou_per_class.png, latents.png, edits/")
+    print(edit_summary)
+    print(f"Outputs in {dest}/: metrics.json, reconstructions.png, iou_per_class.png, latents.png, edits/")
+    print(f"demo: {format_seconds(time.monotonic() - started)} in all")
 
 
-def write_figures(cli, metrics: dict) -> None:
+def main(argv: list[str] | None = None) -> int:
+    from jsonargparse import CLI
+
+    from semantic_vae.cli import one_line
+    from semantic_vae.errors import UserError
+    from semantic_vae.runtime import quiet_library_notices
+
+    quiet_library_notices()
+    try:
+        CLI(demo, args=argv, prog="python -m semantic_vae.runs.demo", exit_on_error=False, allow_abbrev=False)
+    except (UserError, ArgumentError) as err:
+        print(f"demo: error: {one_line(err)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def write_figures(cli, metrics: dict, dest: Path) -> None:
     """Reconstructions (labelled), per-class IoU bars and the latent-usage bars of the test split."""
     from semantic_vae.data.io import write_rgb_png
     from semantic_vae.model import one_hot
@@ -51,23 +86,23 @@ def write_figures(cli, metrics: dict) -> None:
         logits, _, _ = module.vae(one_hot(masks.to(module.device), module.num_classes))
     recon = logits.argmax(1).cpu().numpy().astype(np.uint8)
     grid = labelled_grid([list(masks.numpy()), list(recon)], datamodule.label_set, ["test input", "reconstruction"])
-    write_rgb_png(OUT / "reconstructions.png", grid)
+    write_rgb_png(dest / "reconstructions.png", grid)
     names = list(metrics["iou"])
     iou_bar_chart(
         {"demo": [metrics["iou"][n] for n in names]},
         names,
-        OUT / "iou_per_class.png",
+        dest / "iou_per_class.png",
         title=f"Test IoU per class (mIoU {metrics['test/mIoU']:.3f})",
     )
-    latent_chart(metrics["kl"], metrics["active_units"], module.net_config.latent_dim, OUT / "latents.png",
+    latent_chart(metrics["kl"], metrics["active_units"], module.net_config.latent_dim, dest / "latents.png",
                  title="Test split: KL to the prior and active units of each part's latent")  # fmt: skip
 
 
-def run_edits(cli, ckpt: str) -> str:
+def run_edits(cli, ckpt: str, dest: Path) -> str:
     """Edit figures and metrics on 32 test masks (`demo_edits`)."""
     editor = MaskEditor.from_checkpoint(ckpt)
     masks = np.stack([cli.datamodule.test_dataloader().dataset[i].numpy() for i in range(DEMO_EDIT_MASKS)])
-    summary = demo_edits(editor, masks, OUT / "edits")
+    summary = demo_edits(editor, masks, dest / "edits")
     return json.dumps(summary, indent=1)
 
 
@@ -118,4 +153,4 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
