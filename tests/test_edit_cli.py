@@ -84,6 +84,8 @@ def test_interpolate_swap_and_reconstruct(trained_ckpt, inputs, tmp_path):
         "hair",
         "--steps",
         "3",
+        "--keep",
+        "none",
         "--out",
         tmp_path / "interp",
     )
@@ -98,6 +100,8 @@ def test_interpolate_swap_and_reconstruct(trained_ckpt, inputs, tmp_path):
         inputs / "b.png",
         "--parts",
         "[hair]",
+        "--keep",
+        "none",
         "--out",
         tmp_path / "swap",
     )
@@ -111,6 +115,14 @@ def test_interpolate_swap_and_reconstruct(trained_ckpt, inputs, tmp_path):
         assert np.array_equal(first, assert_label_png(tmp_path / "rec" / f"{stem}.png"))
         assert np.array_equal(last, assert_label_png(tmp_path / "swap" / f"{stem}.png"))
     assert (tmp_path / "interp" / "fig5_hair.png").is_file() and (tmp_path / "swap" / "fig_swap_hair.png").is_file()
+    # keep=input (the default): the input's own pixels wherever the hair was not and is not
+    run("edit", "swap", "--ckpt", trained_ckpt, "--input", inputs, "--target", inputs / "b.png", "--parts", "hair",
+        "--radius", "0", "--out", tmp_path / "kept")  # fmt: skip
+    for stem in "ab":
+        source, kept = read_label_png(inputs / f"{stem}.png"), assert_label_png(tmp_path / "kept" / f"{stem}.png")
+        raw = assert_label_png(tmp_path / "swap" / f"{stem}.png")
+        hair = (source == 13) | (raw == 13)
+        assert np.array_equal(kept[~hair], source[~hair])
     assert not (tmp_path / "rec" / "fig_reconstruct.png").exists()
 
 
@@ -154,14 +166,29 @@ def test_augment_is_deterministic_and_traceable(trained_ckpt, inputs, tmp_path):
 
 def test_evaluate_edits_prints_a_table_and_writes_json(trained_ckpt, tmp_path, capsys):
     out = tmp_path / "metrics.json"
-    run("evaluate-edits", "--ckpt", trained_ckpt, "--parts", "hair,nose", "--count", "6", "--seeds", "2", "--out", out)
+    run("evaluate-edits", "--ckpt", trained_ckpt, "--parts", "hair,lips", "--count", "6", "--seeds", "2",
+        "--keep", "none", "--out", out)  # fmt: skip
     printed = capsys.readouterr().out
-    assert "generate    hair" in printed and "interpolate nose" in printed
+    assert "generate    hair" in printed and "interpolate lips" in printed and "keep=none" in printed
     results = json.loads(out.read_text())
     assert results["count"] == 6 and set(results["operations"]) == {"generate", "perturb", "swap", "interpolate"}
     hair = results["operations"]["generate"]["hair"]
-    assert set(hair) == {"locality", "changed", "part_iou", "fragments", "stray_islands_per_mask", "fd", "diversity"}
-    assert 0.0 <= hair["locality"] < 0.5 and 0.0 <= hair["diversity"] <= 1.0 and hair["fd"] >= 0.0
+    keys = {
+        "locality",
+        "changed",
+        "part_change",
+        "fragments",
+        "stray_islands_per_mask",
+        "islands_added",
+        "fd",
+        "diversity",
+    }
+    assert set(hair) == keys and results["keep"] == "none" and results["radius"] == 4
+    assert 0.0 < hair["locality"] <= 1.0 and 0.0 <= hair["diversity"] <= 1.0 and hair["fd"] >= 0.0
+    run("evaluate-edits", "--ckpt", trained_ckpt, "--parts", "nose", "--count", "4", "--seeds", "2",
+        "--operations", "generate", "--out", out)  # fmt: skip
+    kept = json.loads(out.read_text())
+    assert kept["keep"] == "input" and kept["operations"]["generate"]["nose"]["locality"] == 1.0
 
 
 def test_demo_edits_writes_its_figures_and_metrics(trained_ckpt, tmp_path):
@@ -169,9 +196,11 @@ def test_demo_edits_writes_its_figures_and_metrics(trained_ckpt, tmp_path):
     editor = MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
     masks = generate_masks(0, 10_000_000, 16, 64)
     summary = demo_edits(editor, masks, tmp_path / "demo")
-    assert (tmp_path / "demo" / "fig3_nose.png").is_file() and (tmp_path / "demo" / "fig5_nose.png").is_file()
-    assert json.loads((tmp_path / "demo" / "edit_metrics.json").read_text())["count"] == 16
-    assert "generate/hair" in summary["edits"]
+    for name in ("fig3_nose.png", "fig5_nose.png", "before_after.png"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    for keep in ("none", "input"):
+        assert json.loads((tmp_path / "demo" / f"edit_metrics_{keep}.json").read_text())["count"] == 16
+        assert set(summary[f"generate, keep={keep}"]) == {"nose", "lips", "eyes", "brows", "hair"}
     json.dumps(summary)
 
 

@@ -78,10 +78,12 @@ def remove_islands(labels: np.ndarray, region: np.ndarray, passes: int = 3) -> n
 def compose(edited: np.ndarray, base: np.ndarray, parts: Sequence[int], radius: int) -> np.ndarray:
     """`edited` inside the parts' region (of `base` and `edited`), `base` everywhere else; (B, H, W) or (H, W).
 
-    New stray islands inside the region are removed (`remove_islands`).
+    The edited parts keep only their main piece first (a crumb of a new nose elsewhere would widen the
+    region), and new stray islands inside the region are removed (`remove_islands`).
     """
-    region = part_region(base, edited, parts, radius)
-    composed = np.where(region, edited, base).astype(np.uint8)
-    if composed.ndim == 2:
-        return remove_islands(composed, region)
-    return np.stack([remove_islands(c, r) for c, r in zip(composed, region)])
+    if edited.ndim == 3:
+        return np.stack([compose(e, b, parts, radius) for e, b in zip(edited, base)])
+    ids = list(parts)
+    edited = remove_islands(edited, np.isin(edited, ids))  # only the parts' own pieces can be inside
+    region = part_region(base, edited, ids, radius)
+    return remove_islands(np.where(region, edited, base).astype(np.uint8), region)
