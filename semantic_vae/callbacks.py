@@ -229,7 +229,9 @@ def _wandb_logger(trainer: L.Trainer) -> WandbLogger | None:
 
 
 class WandbMedia(L.Callback):
-    """Logs `val/reconstructions` at each validation end and `test/iou_chart` at test end.
+    """Logs `val/reconstructions` at each validation end; `test/iou_chart`, `test/kl_chart` and
+    `test/active_units_chart` at test end (KL and active units per class are also scalars:
+    `val/kl/<class>`, `val/active_units/<class>`, logged by the module).
 
     Each reconstruction is a `wandb.Image` of the colourised ground truth carrying two overlays,
     `predictions` and `ground_truth`, with the label set's class names, so the W&B UI can toggle
@@ -243,6 +245,16 @@ class WandbMedia(L.Callback):
     def __init__(self, num_images: int = 4) -> None:
         self.num_images = num_images
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
+        self._checkpoint_epoch: int | None = None  # the epoch of the weights `validate`/`test` loaded
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._checkpoint_epoch = checkpoint.get("epoch")
+
+    def _epoch(self, trainer: L.Trainer) -> int:
+        """The training epoch the shown weights come from: the trainer's while fitting, else the checkpoint's."""
+        if trainer.state.fn == "fit" or self._checkpoint_epoch is None:
+            return trainer.current_epoch
+        return self._checkpoint_epoch
 
     def _active(self, trainer: L.Trainer) -> WandbLogger | None:
         return _wandb_logger(trainer) if trainer.is_global_zero and self.num_images > 0 else None
@@ -281,7 +293,7 @@ class WandbMedia(L.Callback):
             }
             for t, p in zip(truth, pred)
         ]
-        captions = [f"epoch {trainer.current_epoch}, mask {i}" for i in range(len(images))]
+        captions = [f"epoch {self._epoch(trainer)}, mask {i}" for i in range(len(images))]
         logger.log_image("val/reconstructions", images, step=trainer.global_step, masks=masks, caption=captions)
 
     # -- per-class IoU -----------------------------------------------------------------------
@@ -295,4 +307,12 @@ class WandbMedia(L.Callback):
         rows = [[name, value] for name, value in results["iou"].items() if not math.isnan(value)]
         table = wandb.Table(data=rows, columns=["class", "IoU"])
         title = f"Test IoU per class (mIoU {results['test/mIoU']:.4f})"
-        logger.experiment.log({"test/iou_chart": wandb.plot.bar(table, "class", "IoU", title=title)})
+        charts = {"test/iou_chart": wandb.plot.bar(table, "class", "IoU", title=title)}
+        if "kl" in results:  # which parts' latents are alive, at a glance
+            rows = [[name, results["kl"][name], results["active_units"][name]] for name in results["kl"]]
+            latents = wandb.Table(data=rows, columns=["class", "KL (nats)", "active units"])
+            charts["test/kl_chart"] = wandb.plot.bar(latents, "class", "KL (nats)", title="Test KL per part latent")
+            charts["test/active_units_chart"] = wandb.plot.bar(
+                latents, "class", "active units", title="Test active units per part latent"
+            )
+        logger.experiment.log(charts)

@@ -90,7 +90,9 @@ def test_table1_sweep_is_six_rows_by_seeds_in_their_own_directories(tmp_path):
     assert SWEEP["method"] == "grid" and SWEEP["metric"] == {"name": "test/mIoU", "goal": "maximize"}
     runs = plan(SWEEP, tmp_path)
     rows = {Path(r.config["config"]).stem for r in runs}
-    assert rows == set(ROWS) and len(runs) == 6 * len(SWEEP["parameters"]["seed_everything"]["values"]) == 12
+    assert (
+        rows == {*ROWS, "recommended"} and len(runs) == 7 * len(SWEEP["parameters"]["seed_everything"]["values"]) == 14
+    )
     assert len({r.directory for r in runs}) == len(runs)
     assert runs[0].name == "no_lstm-seed0" and runs[1].name == "no_lstm-seed1"  # W&B order: `config` varies slowest
     for run in runs:
@@ -296,11 +298,11 @@ def test_effects_star_differences_beyond_the_seed_spread():
 def test_child_environment(monkeypatch):
     monkeypatch.setenv("WANDB_SERVICE", "2-1-tcp-localhost-1")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    env = ablation.child_env("table1-small", threads=1)
+    env = ablation.child_env("table1-small", "local-1234", threads=1)
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)  # `python` is this interpreter
     assert env["OMP_NUM_THREADS"] == "1" and env["WANDB_RUN_GROUP"] == "table1-small" and "WANDB_SERVICE" not in env
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    assert ablation.child_env("g", threads=1)["OMP_NUM_THREADS"] == "4"  # the user's setting wins
+    assert ablation.child_env("g", "local-1234", threads=1)["OMP_NUM_THREADS"] == "4"  # the user's setting wins
 
 
 def test_run_names():

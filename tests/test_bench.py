@@ -123,11 +123,16 @@ def test_bench_builds_its_model_from_the_experiment_configs():
     """Full run: base.yaml alone, i.e. the paper model (VAEConfig's defaults) at 256x256; --quick:
     base.yaml + small.yaml. Parsing them leaves torch's global flags as they were, although
     base.yaml's trainer sets `deterministic: warn`."""
-    full, quick = model_spec(FULL_CONFIGS), model_spec(QUICK_CONFIGS)
-    assert full.net == VAEConfig()
-    assert quick.net == VAEConfig(image_size=64, lstm_hidden=128, ffn_hidden=512, decoder_width=8)
-    assert (full.options["lr"], quick.options["lr"]) == (2e-4, 1e-3)
-    assert not torch.are_deterministic_algorithms_enabled()
+    saved = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)  # earlier tests in this process may have trained with "warn"
+    try:
+        full, quick = model_spec(FULL_CONFIGS), model_spec(QUICK_CONFIGS)
+        assert full.net == VAEConfig()
+        assert quick.net == VAEConfig(image_size=64, lstm_hidden=128, ffn_hidden=512, decoder_width=8)
+        assert (full.options["lr"], quick.options["lr"]) == (2e-4, 1e-3)
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
 
 
 # ----------------------------------------------------------------------------- the --quick run

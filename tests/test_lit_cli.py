@@ -89,7 +89,8 @@ def test_fit_then_test_in_subprocess_writes_checkpoint_and_metrics(tmp_path, cac
     )
     assert test.returncode == 0, test.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert set(metrics) == {"test/mIoU", "test/acc", "iou"}
+    assert set(metrics) == {"test/mIoU", "test/acc", "iou", "kl", "active_units", "presence"}
+    assert set(metrics["kl"]) == set(metrics["iou"]) and all(v >= 0 for v in metrics["kl"].values())
     assert len(metrics["iou"]) == 19 and "hair" in metrics["iou"]
     assert 0 <= metrics["test/mIoU"] <= 1 and 0 <= metrics["test/acc"] <= 1
     csv = "".join(p.read_text() for p in (tmp_path / "run" / "csv").rglob("metrics.csv"))  # fit and test versions
@@ -211,7 +212,7 @@ def test_predict_writes_reconstructions_where_the_command_line_says(tmp_path, ca
 
     # test with a checkpoint file: the command line's metrics path wins over anything in the checkpoint
     cli_main(["test", *args, f"--ckpt_path={ckpt}", f"--metrics_file.path={tmp_path / 'm.json'}"])
-    assert set(json.loads((tmp_path / "m.json").read_text())) == {"test/mIoU", "test/acc", "iou"}
+    assert {"test/mIoU", "test/acc", "iou", "kl"} <= set(json.loads((tmp_path / "m.json").read_text()))
 
 
 @pytest.mark.parametrize("fraction", ["0", "1", "1.5"])

@@ -52,7 +52,7 @@ class EditSession:
         self.history, self.position = [(np.ascontiguousarray(labels, np.uint8), None)], 0
         return self.current
 
-    def sample(self, seed: int, prior: str = "normal") -> np.ndarray:
+    def sample(self, seed: int, prior: str | None = None) -> np.ndarray:
         """A whole new face, every part drawn from the prior, at EXAMPLE_SIZE."""
         return self.load(self.editor.sample(1, seed=seed, size=EXAMPLE_SIZE, prior=prior)[0])
 
@@ -77,7 +77,7 @@ class EditSession:
         """The mask the current one was made from (itself when nothing was edited)."""
         return self.history[max(0, self.position - 1)][0]
 
-    def step(self, operation: str, parts: list[str], seed: int = 0, prior: str = "normal", scale: float = 1.0,
+    def step(self, operation: str, parts: list[str], seed: int = 0, prior: str | None = None, scale: float = 1.0,
              alpha: float = 0.5, keep: str = "input", radius: int = 3) -> Step:  # fmt: skip
         """The Step these settings describe (only the fields that apply to the operation)."""
         if not parts:
@@ -91,7 +91,7 @@ class EditSession:
             operation=operation,
             parts=tuple(parts),
             seed=int(seed) if operation in ("generate", "perturb") else None,
-            prior=prior if operation == "generate" else None,
+            prior=self.editor.resolve_prior(prior) if operation == "generate" else None,  # the recipe names it
             scale=float(scale) if operation == "perturb" else None,
             alpha=float(alpha) if operation == "interpolate" else None,
             keep=keep,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from semantic_vae.app.session import EditSession, example_masks
-from semantic_vae.edit.editor import DEFAULT_PRIOR, KEEP_RADIUS, MaskEditor
+from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor
 from semantic_vae.edit.region import KEEP_MODES
 from semantic_vae.errors import UserError
 
@@ -156,7 +156,7 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
                 with gr.Row():
                     seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
                     new_seed = gr.Button("New seed", elem_id="new-seed")
-                prior = gr.Radio(["normal", "data"], value=DEFAULT_PRIOR, label="prior (generate)")
+                prior = gr.Radio(["data", "normal"], value=editor.resolve_prior(None), label="prior (generate)")
                 scale = gr.Slider(0.0, 5.0, value=1.0, step=0.1, label="scale (perturb)")
                 alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="alpha (interpolate)")
                 keep = gr.Radio(list(KEEP_MODES), value="input", label="keep outside the parts")

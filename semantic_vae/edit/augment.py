@@ -17,7 +17,7 @@ import torch
 
 from semantic_vae.data.io import png_shape, read_label_png
 from semantic_vae.edit import latent
-from semantic_vae.edit.editor import DEFAULT_PRIOR, KEEP_RADIUS, MaskEditor, PartSpec, Prior, part_units
+from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor, PartSpec, Prior, part_units
 from semantic_vae.edit.io import by_shape, choices, input_files, out_dir, write_pair
 from semantic_vae.edit.region import Keep
 from semantic_vae.errors import UserError
@@ -109,7 +109,7 @@ def augment(
     variants: int = 4,
     parts_per_variant: int = 1,
     scale: float = 1.0,
-    prior: Prior = DEFAULT_PRIOR,
+    prior: Prior | None = None,
     keep: Keep = "input",
     radius: int = KEEP_RADIUS,
     seed: int = 0,
@@ -135,7 +135,8 @@ def augment(
         variants: variants per input.
         parts_per_variant: parts (or groups) edited together in one variant.
         scale: noise scale of perturb.
-        prior: generate from "normal" (N(0, I)) or "data" (the fitted per-part Gaussian).
+        prior: generate from "normal" (N(0, I)) or "data" (the fitted per-part Gaussian); default: "data" when the
+            checkpoint holds one, else "normal".
         keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
         radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
         seed: seed of the whole run.
@@ -156,6 +157,7 @@ def augment(
     units = part_units(editor, parts)
     if not 1 <= parts_per_variant <= len(units):
         raise UserError(f"--parts_per_variant must be in 1..{len(units)}, got {parts_per_variant}")
+    prior = editor.resolve_prior(prior)
     if "generate" in ops:
         editor.part_noise(1, units[next(iter(units))], 0, prior)  # an unusable prior fails before any output
     dest = out_dir(out)

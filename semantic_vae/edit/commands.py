@@ -22,7 +22,7 @@ import numpy as np
 
 from semantic_vae.data.io import resize_labels
 from semantic_vae.edit.augment import augment
-from semantic_vae.edit.editor import DEFAULT_PRIOR, KEEP_RADIUS, MaskEditor, PartSpec, Prior, part_units
+from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor, PartSpec, Prior, part_units
 from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
 from semantic_vae.edit.io import (
     check_sizes,
@@ -116,7 +116,7 @@ def generate(
     parts: PartSpec,
     out: str,
     seed: int = 0,
-    prior: Prior = DEFAULT_PRIOR,
+    prior: Prior | None = None,
     keep: Keep = "input",
     radius: int = KEEP_RADIUS,
     scale: float = 1.0,
@@ -132,7 +132,8 @@ def generate(
         parts: parts to generate, by name, id or group: "nose", "lips" or "nose,mouth" (edited together).
         out: output folder: <name>.png labels, color/<name>.png, fig3_<parts>.png.
         seed: noise seed of the first file; file i in sorted order uses seed + i.
-        prior: "normal" draws from N(0, I) as the paper; "data" from the Gaussian fitted on the training latents.
+        prior: "normal" draws from N(0, I) as the paper; "data" from the Gaussian fitted on the training latents;
+            default: "data" when the checkpoint holds one, else "normal".
         keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
         radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
         scale: noise scale of the figure's perturbation row.
@@ -140,7 +141,7 @@ def generate(
         device: cpu, cuda, cuda:1, ...; default: CUDA when available.
         batch_size: masks per forward pass.
     """
-    options = {"seed": seed, "prior": prior, "keep": keep, "radius": radius, "scale": scale}
+    options = {"seed": seed, "prior": prior, "keep": keep, "radius": radius, "scale": scale}  # prior None: resolved
     _random_edit("generate", ckpt, input, parts, out, options, figure, device, batch_size)
 
 
@@ -337,7 +338,7 @@ def evaluate_edits(
     operations: str | list[str] = ",".join(OPERATIONS),  # noqa: B008
     keep: Keep = "input",
     keep_radius: int = KEEP_RADIUS,
-    prior: Prior = DEFAULT_PRIOR,
+    prior: Prior | None = None,
     count: int = 64,
     seeds: int = 4,
     scale: float = 1.0,
@@ -358,7 +359,8 @@ def evaluate_edits(
         operations: generate, perturb, swap, interpolate (swap/interpolate: mask i-1 is the target of mask i).
         keep: what the edits keep outside the parts' neighbourhood: input, reconstruction, none (the paper's raw edit).
         keep_radius: that neighbourhood's width in the model's pixels.
-        prior: generate from "normal" (N(0, I)) or "data" (the fitted per-part Gaussian).
+        prior: generate from "normal" (N(0, I)) or "data" (the fitted per-part Gaussian); default: "data" when the
+            checkpoint holds one, else "normal".
         count: number of masks (at least 2).
         seeds: seeds per mask for generate and perturb (diversity needs 2 or more).
         scale: perturb noise scale.
@@ -382,7 +384,7 @@ def evaluate_edits(
     masks = load_eval_masks(editor, data, count)
     if len(masks) < 2:
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
-    settings = EditSettings(seeds, seed, scale, alpha, prior, keep, keep_radius, radius)
+    settings = EditSettings(seeds, seed, scale, alpha, editor.resolve_prior(prior), keep, keep_radius, radius)
     results = evaluate_editor(editor, masks, units, tuple(ops), settings)
     results = {"checkpoint": str(ckpt), "data": data or "synthetic (held out)", **results}
     write_json_atomic(out, results)

@@ -14,7 +14,9 @@ mask its own, so `generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1
 
 Beyond the paper: `keep` (see `semantic_vae.edit.region`) leaves everything outside the edited
 parts' neighbourhood as it was in the input (the default) or in the reconstruction, and
-`generate(prior="data")` draws a part from the Gaussian fitted on the training split's latents.
+`generate(prior="data")` draws a part from the Gaussian fitted on the training split's latents: the
+default where the checkpoint holds one (it measured more diverse and as realistic; README), else
+`"normal"`, the paper's N(0, I).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ MaskInput = np.ndarray | torch.Tensor
 PartSpec = str | int | Sequence[str | int]
 Prior = Literal["normal", "data"]
 PRIORS: tuple[str, ...] = ("normal", "data")
-DEFAULT_PRIOR = "normal"  # the paper's N(0, I); see the README for how it measures against "data"
 MAX_SEED = 2**63 - 1
 
 
@@ -283,10 +284,17 @@ class MaskEditor:
         base = labels if keep == "input" else self.decode(z_base, size)
         return compose(out, base.cpu().numpy(), ids, scaled_radius(radius, size, self.image_size))
 
-    def part_noise(self, batch: int, ids: list[int], seed: latent.SeedSpec, prior: Prior = "normal") -> torch.Tensor:
-        """(B, P, D) draws for the parts on the device: N(0, I) (the paper) or the data prior."""
+    def resolve_prior(self, prior: Prior | None) -> Prior:
+        """The prior to draw from: as given, or (None) "data" when the checkpoint holds a fitted one, else "normal"."""
+        if prior is None:
+            return "data" if bool(self.vae.prior.fitted) else "normal"
         if prior not in PRIORS:
             raise UserError(f"prior: unknown '{prior}'; choose from {', '.join(PRIORS)}")
+        return prior
+
+    def part_noise(self, batch: int, ids: list[int], seed: latent.SeedSpec, prior: Prior | None = None) -> torch.Tensor:
+        """(B, P, D) draws for the parts on the device: N(0, I) (the paper) or the data prior."""
+        prior = self.resolve_prior(prior)
         self.check_seed(seed)
         noise = latent.part_noise(batch, len(ids), self.latent_dim, seed).to(self.device)
         if prior == "data":
@@ -306,7 +314,7 @@ class MaskEditor:
         scale: float | None,
         keep: Keep,
         radius: int,
-        prior: Prior = "normal",
+        prior: Prior | None = None,
     ) -> np.ndarray:
         """generate (scale None) or perturb: one noise draw per chosen part and mask."""
         self.check_options(keep, radius)
@@ -330,11 +338,14 @@ class MaskEditor:
         masks: MaskInput,
         parts: PartSpec,
         seed: latent.SeedSpec = 0,
-        prior: Prior = DEFAULT_PRIOR,
+        prior: Prior | None = None,
         keep: Keep = "input",
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
-        """The parts' embeddings replaced by draws from the prior (N(0, I), or "data"); the others stay at mu.
+        """The parts' embeddings replaced by draws from the prior; the others stay at mu.
+
+        prior: "normal" (N(0, I), the paper's), "data" (the Gaussian fitted on the training split's latents), or
+        None: "data" when the checkpoint holds a fitted one, else "normal".
 
         keep, radius: what happens outside the parts' neighbourhood (`semantic_vae.edit.region`);
         the radius is in the model's pixels and scales with the input's size.
@@ -353,7 +364,7 @@ class MaskEditor:
         """The parts' embeddings plus scale * N(0, I); keep and radius as in `generate`."""
         if not math.isfinite(float(scale)):
             raise UserError(f"scale must be a finite number, got {scale}")
-        return self._random_edit(masks, parts, seed, float(scale), keep, radius)
+        return self._random_edit(masks, parts, seed, float(scale), keep, radius, "normal")
 
     @torch.inference_mode()
     def interpolate(
@@ -396,7 +407,7 @@ class MaskEditor:
         return self.interpolate(source, target, parts, 1.0, keep=keep, radius=radius)
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, size: int | None = None, prior: Prior = DEFAULT_PRIOR) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, size: int | None = None, prior: Prior | None = None) -> np.ndarray:
         """n masks with every part drawn from the prior: (n, S, S) uint8 at the model's size or size x size."""
         if n < 1:
             raise UserError(f"sample: n must be at least 1, got {n}")

@@ -40,7 +40,7 @@ def fig3_rows(
     """
     masks = masks[:FIGURE_COLUMNS]
     keep = {"keep": options.get("keep", "input"), "radius": options.get("radius", 3)}
-    prior, scale = options.get("prior", "normal"), options.get("scale", 1.0)
+    prior, scale = editor.resolve_prior(options.get("prior")), options.get("scale", 1.0)
     recon = run_grouped(masks, lambda b, idx: editor.reconstruct(b))
     gen = run_grouped(masks, lambda b, idx: editor.generate(b, parts, [seed + i for i in idx], prior, **keep))
     pert = run_grouped(masks, lambda b, idx: editor.perturb(b, parts, scale, [seed + i for i in idx], **keep))

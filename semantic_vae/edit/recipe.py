@@ -82,7 +82,7 @@ class Step:
         keep = {"keep": self.keep, "radius": self.radius}
         parts = list(self.parts)
         if self.operation == "generate":
-            return editor.generate(labels, parts, seed=self.seed, prior=self.prior or "normal", **keep)
+            return editor.generate(labels, parts, seed=self.seed, prior=self.prior, **keep)
         if self.operation == "perturb":
             return editor.perturb(labels, parts, scale=self.scale, seed=self.seed, **keep)
         if self.operation in ("interpolate", "swap"):

@@ -141,7 +141,7 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
     fig5 = save_figure(dest / f"fig5_{figure_part}.png", rows, editor, labels)
     summary: dict = {"figures": [str(fig3), str(dest / "before_after.png"), str(fig5)]}
     for keep in ("none", "input"):
-        settings = EditSettings(seeds=4, keep=keep)
+        settings = EditSettings(seeds=4, keep=keep, prior=editor.resolve_prior(None))
         results = evaluate_editor(editor, masks, units, ("generate", "perturb", "swap"), settings)
         write_json_atomic(dest / f"edit_metrics_{keep}.json", results)
         write_text_atomic(dest / f"edit_metrics_{keep}.txt", format_table(results) + "\n")
