@@ -7,7 +7,6 @@ semantic-vae edit generate --ckpt run/last.ckpt --input masks/ --parts nose --ou
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
@@ -15,6 +14,7 @@ import subprocess
 import sys
 from argparse import ArgumentError
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
@@ -102,13 +102,11 @@ class SemanticVAECLI(LightningCLI):
         from semantic_vae.callbacks import EpochLog, RNGStateCheckpoint, RunFolderLock
         from semantic_vae.loggers import run_loggers
 
-        root = config.get("default_root_dir") or "outputs/runs/default"
+        root = run_root(config)
         ensure_dir(root, "run folder (trainer.default_root_dir)")
         config = {**config, "default_root_dir": root}
-        if self.subcommand in ("fit", "validate", "test") and is_first_process():
-            # before any logger or callback writes into the folder: a second run there is refused at once
-            lock = FolderLock(root, "run folder (trainer.default_root_dir)").acquire()
-            callbacks = [*callbacks, RunFolderLock(lock)]
+        if self._run_lock is not None:
+            callbacks = [*callbacks, RunFolderLock(self._run_lock)]
         if config.get("logger") in (None, True):
             config["logger"] = run_loggers(root, self.subcommand)
         configured = config.get("callbacks") or []
@@ -131,6 +129,17 @@ class SemanticVAECLI(LightningCLI):
                 checkpoint.dirpath = str(Path(root) / "checkpoints")
         return trainer
 
+    _run_lock: FolderLock | None = None
+
+    def _set_seed(self) -> None:
+        """Before anything is seeded, built or written: a second run in the same folder is refused at once."""
+        subcommand = self.config.get("subcommand")
+        if subcommand in ("fit", "validate", "test") and is_first_process():
+            root = run_root(self.config[subcommand].get("trainer") or {})
+            ensure_dir(root, "run folder (trainer.default_root_dir)")
+            self._run_lock = FolderLock(root, "run folder (trainer.default_root_dir)").acquire()
+        super()._set_seed()
+
     def _parse_ckpt_path(self) -> None:
         """Before LightningCLI reads a checkpoint's hyperparameters: a checkpoint file given with --ckpt_path
         is ours and loads with weights_only=True, or one line says why."""
@@ -149,17 +158,25 @@ class SemanticVAECLI(LightningCLI):
                 )
         super()._parse_ckpt_path()
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
+        """Lightning adds the trainer methods' arguments here; checkpoints never unpickle arbitrary objects."""
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if "weights_only" in self._subcommand_method_arguments[subcommand]:
+            parser.set_defaults(weights_only=True)
+        return parser
+
     def add_arguments_to_parser(self, parser) -> None:
         from semantic_vae.callbacks import MaskPredictionWriter, MetricsFile
-
-        with contextlib.suppress(KeyError):  # run=False parsers have no subcommand, so no weights_only
-            parser.set_defaults(weights_only=True)  # checkpoints never unpickle arbitrary objects
 
         parser.add_lightning_class_args(MetricsFile, "metrics_file")
         parser.add_lightning_class_args(MaskPredictionWriter, "prediction_writer")
         parser.link_arguments("data.image_size", "model.net.image_size")
         parser.link_arguments("data.num_classes", "model.net.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
+
+
+def run_root(trainer_config: dict) -> str:
+    return trainer_config.get("default_root_dir") or "outputs/runs/default"
 
 
 def is_first_process() -> bool:

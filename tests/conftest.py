@@ -96,3 +96,11 @@ def trained_ckpt(tmp_path_factory, cache_dir) -> Path:
 def _plain_argv(monkeypatch):
     """In-process CLI calls pass their own args; pytest's argv must not look like CLI input."""
     monkeypatch.setattr("sys.argv", ["semantic-vae"])
+
+
+@pytest.fixture(autouse=True)
+def _own_wandb_service(monkeypatch):
+    """A W&B run in this process saves its service's address in WANDB_SERVICE; subprocesses the tests start
+    would attach to it and find their run id still "in use" by a sibling that has just exited. Each CLI
+    process gets its own service, as it does for a user."""
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)

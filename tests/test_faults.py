@@ -113,9 +113,7 @@ def test_sigkill_during_edit_augment_then_rerun(tmp_path, trained_ckpt):
         assert not manifest.exists() or len(manifest.read_text().splitlines()) == 1 + 24 * 6  # whole, or absent
     run_to_end(argv)
     run_to_end([*argv[: argv.index("--out") + 1], str(tmp_path / "reference"), *argv[argv.index("--out") + 2 :]])
-    assert (tmp_path / "aug" / "manifest.csv").read_text().replace("aug", "X") == (
-        tmp_path / "reference" / "manifest.csv"
-    ).read_text().replace("reference", "X")
+    assert (tmp_path / "aug" / "manifest.csv").read_text() == (tmp_path / "reference" / "manifest.csv").read_text()
     augmented, reference = whole_pngs(tmp_path / "aug"), whole_pngs(tmp_path / "reference")
     assert augmented.keys() == reference.keys() and all(np.array_equal(augmented[k], reference[k]) for k in augmented)
 
