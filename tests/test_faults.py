@@ -175,7 +175,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
 @pytest.mark.slow
 def test_a_full_disk_is_a_clear_error_and_earlier_results_stay_whole(tmp_path, trained_ckpt):
     disk = tmp_path / "disk"
-    if not _mount_tmpfs(disk, "6m"):
+    if not _mount_tmpfs(disk, "2m"):
         pytest.skip("needs root and a tmpfs mount to fill a disk (this machine refused the mount)")
     try:
         # a cache that fits, then one that does not: a one-line error, and the first cache still loads
@@ -190,12 +190,14 @@ def test_a_full_disk_is_a_clear_error_and_earlier_results_stay_whole(tmp_path, t
         assert big.returncode in (1, 2) and len(lines) == 1 and "No space left on device" in lines[0], big.stderr
         again = run_to_end(cli("data", "prepare", "--root", folder, "--size", "64", "--cache_dir", disk / "cache"))
         assert "masks: 40" in again.stdout
-        # edits that fill the disk: a one-line error; every file written before is whole
+        # edits that fill the disk (all but 150 kB of it taken first): a one-line error; every file written before is whole
+        free = os.statvfs(disk)
+        (disk / "filler").write_bytes(bytes(max(0, free.f_bavail * free.f_frsize - 150_000)))
         inputs = tmp_path / "in"
         for i, mask in enumerate(generate_masks(0, 10_000_000, 8, 512)):
             write_label_png(inputs / f"{i}.png", mask)
-        full = subprocess.run(cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "200",
-                                  "--out", disk / "aug"), capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)  # fmt: skip
+        full = subprocess.run(cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "40",
+                                  "--batch_size", "1", "--out", disk / "aug"), capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)  # fmt: skip
         lines = [line for line in full.stderr.splitlines() if line.strip()]
         assert full.returncode in (1, 2) and len(lines) == 1 and "No space left on device" in lines[0], full.stderr
         whole_pngs(disk / "aug")
