@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from semantic_vae.app.session import EditSession
 from semantic_vae.cli import main
 from semantic_vae.data.celebamask import make_raw_layout
 from semantic_vae.data.io import write_label_png
@@ -272,9 +273,50 @@ def test_the_api_refuses_bad_input_with_one_error_type(case, editor):
     assert words in message and "\n" not in message, message
 
 
+# The web editor: what its page does with an upload or a click, through the session the page drives (the page
+# shows each UserError as one "**Error:**" line and keeps serving: tests/test_app.py).
+APP_CASES: dict[str, tuple[Callable[[EditSession, dict[str, Path]], object], list[str]]] = {
+    "upload-empty-file": (lambda s, w: s.read(w["empty_file"] / "1.png"), ["1.png", "not a PNG file (0 bytes"]),
+    "upload-jpeg-named-png": (lambda s, w: s.read(w["jpeg"] / "1.png"), ["1.png", "no PNG signature"]),
+    "upload-truncated": (lambda s, w: s.read(w["truncated"] / "1.png"), ["1.png", "truncated or corrupt"]),
+    "upload-16-bit": (lambda s, w: s.read(w["bit16"] / "1.png"), ["1.png", "16-bit"]),
+    "upload-off-palette": (lambda s, w: s.read(w["colours"] / "1.png"), ["1.png", "(1,2,3)", "not in the"]),
+    "upload-label-19": (lambda s, w: s.read(w["label19"] / "1.png"), ["1.png", "label value 19"]),
+    "edit-before-load": (lambda s, w: s.apply(s.step("generate", ["nose"])), ["load a mask first"]),
+    "no-part-picked": (lambda s, w: _loaded(s, w).step("generate", []), ["choose at least one part"]),
+    "swap-without-target": (lambda s, w: _loaded(s, w).step("swap", ["nose"]), ["swap needs a second mask"]),
+    "unknown-keep": (
+        lambda s, w: _loaded(s, w).apply(s.step("generate", ["nose"], keep="all")),
+        ["unknown mode 'all'"],
+    ),
+    "nan-scale": (lambda s, w: _loaded(s, w).apply(s.step("perturb", ["nose"], scale=float("nan"))), ["finite"]),
+    "undo-at-start": (lambda s, w: _loaded(s, w).undo(), ["nothing to undo"]),
+    "redo-at-end": (lambda s, w: _loaded(s, w).redo(), ["nothing to redo"]),
+}
+
+
+def _loaded(session: EditSession, world: dict[str, Path]) -> EditSession:
+    session.load(session.read(world["one"]))
+    return session
+
+
+@pytest.mark.parametrize("case", sorted(APP_CASES))
+def test_the_web_editor_refuses_bad_input_and_keeps_its_mask(case, editor, world):
+    session = EditSession(editor, checkpoint_hash="test")
+    call, words = APP_CASES[case]
+    with pytest.raises(UserError) as err:
+        call(session, world)
+    message = str(err.value)
+    assert all(w in message for w in words) and "\n" not in message, message
+    if not case.startswith("upload-") and case != "edit-before-load":
+        assert len(session.history) == 1 and session.position == 0  # the loaded mask is still the current one
+    else:
+        assert session.history == [] and not session.loaded  # nothing half-loaded
+
+
 def test_bad_input_counts():
-    """The suite tries at least 40 distinct cases (the figure the README reports)."""
-    assert len(LIGHTNING_IDS) + len(TOOL_IDS) + len(API_CASES) >= 40
+    """The suite tries at least 40 distinct cases; the README reports the exact count (95)."""
+    assert len(LIGHTNING_IDS) + len(TOOL_IDS) + len(API_CASES) + len(APP_CASES) == 95
 
 
 @pytest.mark.slow
