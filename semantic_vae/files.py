@@ -1,5 +1,8 @@
 """Atomic file writes: a reader (or a rerun after a crash) never sees half a file.
 
+Whole folders (a cache, a merge) are built in a work folder named after the process and moved
+into place when complete; a rerun removes the work folders of processes that are gone.
+
 Each write goes to a temporary file in the same folder, is flushed to disk, then renamed over
 the destination. A failure (a full disk, a read-only folder, a path that is a file) raises one
 `UserError` naming the path, and the previous file, if any, is left as it was.
@@ -10,6 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -65,6 +71,41 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, value: Any) -> Path:
     """JSON with a final newline; NaN is written as NaN (Python's json reads it back)."""
     return write_text_atomic(path, json.dumps(value, indent=2, allow_nan=True) + "\n")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (PermissionError: it does, as another user's)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def work_folder(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new folder `<prefix><host>@<pid>-<random><suffix>` in `parent`: the name lets a rerun tell a killed
+    process's folder. Not mkdtemp: it would be private (0700)."""
+    path = parent / f"{prefix}{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}"
+    path.mkdir()
+    return path
+
+
+def remove_dead_work_folders(parent: Path, prefix: str, suffix: str = "", older_than_s: float | None = None) -> None:
+    """Work folders (`work_folder`) left by killed processes (a normal failure removes its own): those of this
+    machine whose process is gone and, with `older_than_s`, any older than that (another machine's, on a
+    shared disk)."""
+    now = time.time()
+    for path in parent.glob(f"{prefix}*{suffix}"):
+        host, _, rest = path.name[len(prefix) :].partition("@")
+        pid = rest.split("-", 1)[0]
+        with contextlib.suppress(FileNotFoundError):
+            dead = host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+            if dead or (older_than_s is not None and now - path.stat().st_mtime > older_than_s):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 class FolderLock:

@@ -21,19 +21,6 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def process_alive(pid: int) -> bool:
-    """Whether a process of this machine still runs (PermissionError: it does, as another user's)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The given device ("cpu", "cuda", "cuda:1", "auto"/None: CUDA when available); a UserError for one this machine lacks."""
     if device is None or device == "auto":

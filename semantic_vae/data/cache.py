@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import time
 import uuid
 import warnings
@@ -34,9 +33,9 @@ import numpy as np
 
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
 from semantic_vae.errors import UserError
-from semantic_vae.files import ensure_dir, write_json_atomic
+from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
-from semantic_vae.runtime import Progress, process_alive
+from semantic_vae.runtime import Progress
 
 CACHE_FORMAT = 1  # bump when the layout or the preprocessing changes
 SYNTHETIC_CHUNK = 512  # masks generated per call
@@ -249,19 +248,6 @@ def allocate_npy(path: Path, shape: tuple[int, ...]) -> np.memmap:
     return array
 
 
-def _remove_stale_partials(cache_dir: Path, key: str) -> None:
-    """Partial builds left by killed processes (a normal failure removes its own): those of this machine
-    whose process is gone, and any older than STALE_PARTIAL_S (another machine's, on a shared disk)."""
-    now = time.time()
-    for path in cache_dir.glob(f".{key}.*.partial"):
-        host, _, rest = path.name[len(key) + 2 :].partition("@")
-        pid = rest.split("-", 1)[0]
-        with contextlib.suppress(FileNotFoundError):
-            dead = host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
-            if dead or now - path.stat().st_mtime > STALE_PARTIAL_S:
-                _remove(path)
-
-
 def _publish(tmp: Path, final: Path, key: str) -> None:
     """Rename the finished build into place; if another process got there first, keep theirs."""
     for _ in range(3):
@@ -299,10 +285,8 @@ def load_or_build_cache(spec: CacheSpec, cache_dir: str | Path = "data_cache", p
         return cache
 
     ensure_dir(cache_dir, "cache folder")
-    _remove_stale_partials(cache_dir, key)
-    # <host>@<pid>-<random>: a rerun can tell a killed build's folder. Not mkdtemp: it would be private (0700).
-    tmp = cache_dir / f".{key}.{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
-    tmp.mkdir()
+    remove_dead_work_folders(cache_dir, f".{key}.", ".partial", older_than_s=STALE_PARTIAL_S)
+    tmp = work_folder(cache_dir, f".{key}.", ".partial")
     try:
         started = time.perf_counter()
         if found is None:

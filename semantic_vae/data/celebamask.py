@@ -20,8 +20,6 @@ import hashlib
 import multiprocessing
 import os
 import shutil
-import socket
-import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,9 +40,9 @@ from semantic_vae.data.io import (
     write_label_png,
 )
 from semantic_vae.errors import UserError
-from semantic_vae.files import ensure_dir
+from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder
 from semantic_vae.labels import CELEBAMASK_HQ, CELEBAMASK_HQ_NAMES, LabelSet
-from semantic_vae.runtime import Progress, process_alive
+from semantic_vae.runtime import Progress
 
 RAW_DIR = "CelebAMask-HQ-mask-anno"
 MERGED_DIR = "CelebAMask-HQ-mask"
@@ -438,12 +436,8 @@ def write_merged(
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
     out = ensure_dir(out_dir, "output folder")
-    for stale in out.glob(".merging-*"):
-        host, _, pid = stale.name[len(".merging-") :].partition("@")
-        if host == socket.gethostname() and not process_alive(int(pid.split("-", 1)[0] or 0)):
-            shutil.rmtree(stale, ignore_errors=True)
-    partial = out / f".merging-{socket.gethostname()}@{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
+    remove_dead_work_folders(out, ".merging-")
+    partial = work_folder(out, ".merging-")
     try:
         summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
         job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(partial))
