@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import yaml
 
@@ -44,15 +43,6 @@ def test_wandb_mode_follows_the_user_and_wandb(monkeypatch):
     assert loggers.wandb_mode() == "offline"  # no account: offline, not an error
 
 
-class StopAfter(L.Callback):
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.current_epoch + 1 >= self.epochs:
-            trainer.should_stop = True
-
-
 def training_steps(run: Path) -> list[int]:
     """trainer/global_step of every history record with a training loss, over the folder's offline W&B runs in order."""
     steps = []
@@ -71,7 +61,7 @@ def test_one_training_is_one_wandb_run_across_a_kill_a_resume_and_a_test(tmp_pat
     args = [*tiny_args(tmp_path / "run", cache_dir, epochs=3), "--trainer.log_every_n_steps=1"]
     env = {**os.environ, "WANDB_MODE": "offline"}
     # the first session ends after epoch 1 (as a killed one would: its checkpoint written, nothing after)
-    stopper = ["--trainer.callbacks+=tests.test_cli_wandb.StopAfter", "--trainer.callbacks.epochs=1"]
+    stopper = ["--trainer.callbacks+=tests.test_lit_cli.StopAfterEpochs", "--trainer.callbacks.epochs=1"]
     for extra in (stopper, ["--ckpt_path=last"]):
         done = subprocess.run([sys.executable, "-m", "semantic_vae", "fit", *args, *extra], capture_output=True, text=True,
                               cwd=ROOT, env=env, timeout=300)  # fmt: skip
