@@ -4,21 +4,23 @@ import numpy as np
 import pytest
 
 from semantic_vae.edit.metrics import (
-    ABSENT_FILL,
     EditSettings,
     diversity,
     evaluate_editor,
     format_table,
-    fragments_per_class,
-    frechet_distance,
-    geometric_features,
-    iou,
     islands_added,
     locality,
     locality_counts,
     neighbourhood,
     pairwise_part_iou,
     part_change,
+)
+from semantic_vae.shapes import (
+    ABSENT_FILL,
+    fragments_per_class,
+    frechet_distance,
+    geometric_features,
+    iou,
     stray_islands,
     validity,
 )
