@@ -24,9 +24,9 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
-from semantic_vae.files import write_json_atomic
+from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
+from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
-from semantic_vae.model import one_hot
 
 
 class MetricsFile(L.Callback):
@@ -46,15 +46,26 @@ class MetricsFile(L.Callback):
 
 
 class MaskPredictionWriter(BasePredictionWriter):
-    """`predict` writes each reconstructed mask as a label PNG (mode L, ids) named like its input.
+    """`predict` writes each reconstructed mask as a label PNG (mode L, ids) named like its input, at the input's
+    size; the folder follows the rule of every output folder (`files.OutputFolder`): locked while written, cleared
+    of an interrupted run's temporaries, and `manifest.csv` (output, source) written last.
 
     Args:
         output_dir: the folder for the PNGs.
     """
 
+    FIELDS = ("output", "source")
+
     def __init__(self, output_dir: str = "outputs/predict") -> None:
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
+        self._folder: OutputFolder | None = None
+        self._rows: list[dict] = []
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._folder = OutputFolder(self.output_dir, "prediction_writer.output_dir").__enter__()
+            self._rows = []
 
     def write_on_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any, batch_indices: Any,
@@ -62,9 +73,20 @@ class MaskPredictionWriter(BasePredictionWriter):
     ) -> None:  # fmt: skip
         from semantic_vae.data.io import write_label_png
 
-        _, names = batch
-        for mask, name in zip(prediction.cpu().numpy(), names):
-            write_label_png(Path(self.output_dir) / name, mask)
+        for mask, item in zip(prediction, batch.items):
+            write_label_png(Path(self.output_dir) / item.name, mask)
+            self._rows.append({"output": item.name, "source": str(item.path)})
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._folder is not None:
+            self._folder.finish(sorted(self._rows, key=lambda r: r["output"]), self.FIELDS)
+            self._folder.__exit__(None, None, None)
+            self._folder = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if self._folder is not None:
+            self._folder.__exit__(None, None, None)  # no manifest: the folder stays marked unfinished
+            self._folder = None
 
 
 class RNGStateCheckpoint(L.Callback):
@@ -136,7 +158,7 @@ class EditMetrics(L.Callback):
     METRICS = ("locality", "part_change", "islands_added", "diversity")
 
     def __init__(
-        self, parts: str = "nose,lips,eyes,brows,hair", count: int = 64, seeds: int = 4, keeps: list[str] | None = None
+        self, parts: str = DEFAULT_PARTS, count: int = 64, seeds: int = 4, keeps: list[str] | None = None
     ) -> None:
         self.parts, self.count, self.seeds = parts, count, seeds
         self.keeps = keeps or ["none", "input"]
@@ -144,16 +166,19 @@ class EditMetrics(L.Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None:
             return
-        from semantic_vae.edit.editor import MaskEditor, part_units
-        from semantic_vae.edit.metrics import EditSettings, evaluate_editor
+        from semantic_vae.edit.editor import MaskEditor
+        from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor
 
-        editor = MaskEditor(pl_module, device=pl_module.device)
+        editor = MaskEditor(pl_module.vae, trainer.datamodule.label_set, device=pl_module.device)
         masks = trainer.datamodule.split_masks("test", self.count)
-        units = part_units(editor, self.parts)
+        units = editor.part_units(self.parts)
+        settings = EditMetricSettings(seeds=self.seeds)
         results = {}
         for keep in self.keeps:
-            settings = EditSettings(seeds=self.seeds, keep=keep)
-            results[keep] = evaluate_editor(editor, masks, units, ("generate",), settings)["operations"]["generate"]
+            template = Edit(keep=keep, prior="normal")  # the paper's N(0, I), as every sweep row measured it
+            results[keep] = evaluate_editor(editor, masks, units, ("generate",), template, settings)["operations"][
+                "generate"
+            ]
         write_json_atomic(Path(trainer.default_root_dir) / "edit_metrics.json", results)
         flat = {
             f"edit/{keep}/{part}/{name}": value
@@ -273,7 +298,7 @@ class WandbMedia(L.Callback):
             return
         labels = batch[: self.num_images]
         with torch.no_grad():
-            logits, _, _ = pl_module.vae(one_hot(labels, pl_module.num_classes))
+            logits = pl_module(labels).logits
         self._pending = (labels.cpu().numpy().astype(np.uint8), logits.argmax(1).cpu().numpy().astype(np.uint8))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -11,16 +11,22 @@ the destination. A failure (a full disk, a read-only folder, a path that is a fi
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
 import socket
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from semantic_vae.errors import UserError
+
+MANIFEST = "manifest.csv"  # written last into an output folder: its presence says the folder is complete
 
 
 def _reason(err: OSError) -> str:
@@ -62,6 +68,20 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether a file is one of `write_bytes_atomic`'s temporaries (`.<name>.<12 hex>.tmp`)."""
+    parts = path.name.split(".")
+    return path.name.startswith(".") and path.suffix == ".tmp" and len(parts) >= 4 and len(parts[-2]) == 12
+
+
+def remove_temporaries(folder: Path) -> None:
+    """The temporaries a killed writer left in `folder` (a rerun's first step; nothing else is touched)."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file() and is_temporary(path):
+                path.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -144,3 +164,48 @@ class FolderLock:
         if self._file is not None:
             self._file.close()  # closing the descriptor drops the flock
             self._file = None
+
+
+class OutputFolder:
+    """A command's output folder, under one rule for every command that writes one.
+
+    While the command runs the folder is locked (a second process is refused in one line). On entry, what an
+    interrupted run left is cleared: hidden temporary files of atomic writes, and the old manifest, so that an
+    unfinished folder never looks finished. `manifest.csv` is written last, by `finish`; outputs an earlier run
+    listed that this run did not write again are removed then (a rerun with other settings leaves no stale files).
+    """
+
+    def __init__(self, path: str | Path, what: str = "--out folder") -> None:
+        self.path = Path(path)
+        self.what = what
+        self._lock: FolderLock | None = None
+        self.previous: list[str] = []  # outputs the old manifest listed
+
+    def __enter__(self) -> OutputFolder:
+        ensure_dir(self.path, self.what)
+        self._lock = FolderLock(self.path, self.what).acquire()
+        remove_temporaries(self.path)
+        remove_temporaries(self.path / "color")
+        manifest = self.path / MANIFEST
+        if manifest.is_file():
+            rows = list(csv.DictReader(manifest.open(newline="")))
+            self.previous = [r[k] for r in rows for k in ("output", "color_output") if r.get(k)]
+            manifest.unlink()
+        return self
+
+    def finish(self, rows: Sequence[dict], fields: Sequence[str], owned: Iterable[Path] = ()) -> None:
+        """Write the manifest (last), then remove stale outputs: the old manifest's and `owned` files not in rows."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        written = {r[k] for r in rows for k in ("output", "color_output") if r.get(k)}
+        stale = {name for name in self.previous if name not in written}
+        stale |= {str(p.relative_to(self.path)) for p in owned if str(p.relative_to(self.path)) not in written}
+        for name in sorted(stale):
+            (self.path / name).unlink(missing_ok=True)
+        write_text_atomic(self.path / MANIFEST, buffer.getvalue())
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        if self._lock is not None:
+            self._lock.release()

@@ -21,6 +21,7 @@ Every CelebAMask-HQ class must be listed exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,11 @@ class LabelSet:
             raise UserError(
                 f"label set '{self.name}': palette has {len(self.palette)} colours for {len(self.names)} classes"
             )
+        for colour in self.palette:
+            if len(colour) != 3 or not all(isinstance(v, (int, np.integer)) and 0 <= v <= 255 for v in colour):
+                raise UserError(
+                    f"label set '{self.name}': palette colour {list(colour)} is not three whole numbers in 0..255"
+                )
         if len(set(self.palette)) != len(self.palette):
             raise UserError(f"label set '{self.name}': palette colours must be distinct")
         for a, b in self.flip_pairs:
@@ -145,6 +151,14 @@ CELEBAMASK_HQ = LabelSet(
 )
 
 
+def label_set_for_names(class_names: Sequence[str]) -> LabelSet:
+    """CelebAMask-HQ when the names are its 19; otherwise the names with a default palette (a model's label set)."""
+    names = tuple(class_names)
+    if names == CELEBAMASK_HQ.names:
+        return CELEBAMASK_HQ
+    return LabelSet(names=names, palette=default_palette(len(names)), name="model")
+
+
 def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
     """The CelebAMask-HQ colours first, then distinct generated ones."""
     colours = list(CELEBAMASK_HQ_PALETTE[:n])
@@ -206,7 +220,13 @@ def load_merge_map(path: str | Path, source: LabelSet = CELEBAMASK_HQ) -> MergeM
         raise UserError(f"{path}: 'classes' must map each new class name to a list of {source.name} names")
     lut = np.full(source.num_classes, 255, dtype=np.uint8)
     for new_id, (new_name, old_names) in enumerate(classes.items()):
-        for old in [old_names] if isinstance(old_names, str) else old_names:
+        listed = [old_names] if isinstance(old_names, str) else old_names
+        if not isinstance(listed, list) or not listed or not all(isinstance(old, str) for old in listed):
+            raise UserError(
+                f"{path}: class '{new_name}' must list {source.name} class names (a name or a list of names), "
+                f"got {old_names!r}"
+            )
+        for old in listed:
             if old not in source.names:
                 raise UserError(f"{path}: class '{new_name}' lists unknown {source.name} class '{old}'")
             old_id = source.names.index(old)
@@ -227,3 +247,18 @@ def load_merge_map(path: str | Path, source: LabelSet = CELEBAMASK_HQ) -> MergeM
         raise UserError(f"{path}: bad 'flip_pairs' entry ({err})") from None
     target = LabelSet(names=names, palette=palette, flip_pairs=flip_pairs, name=Path(path).stem)
     return MergeMap(lut=lut, target=target)
+
+
+def resolve_label_set(label_set: str | None, merge_map: str | None) -> tuple[LabelSet, MergeMap | None]:
+    """The label set of a dataset option pair (`--data.label_set`, `--data.merge_map`, also the data tools').
+
+    A merge map defines the label set it folds into, so the two are not given together.
+    """
+    if label_set and merge_map:
+        raise UserError(
+            "label_set and merge_map: give one; a merge map folds CelebAMask-HQ into the label set it defines"
+        )
+    if merge_map:
+        merge = load_merge_map(merge_map)
+        return merge.target, merge
+    return (load_label_set(label_set) if label_set else CELEBAMASK_HQ), None

@@ -6,16 +6,20 @@ callbacks in `semantic_vae.callbacks`; this module only trains and evaluates.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import lightning as L
+import numpy as np
 import torch
 
+from semantic_vae.data.io import resize_labels
+from semantic_vae.data.predict import PredictBatch
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
 from semantic_vae.losses import vae_loss
 from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
-from semantic_vae.model import SemanticVAE, VAEConfig, one_hot
+from semantic_vae.model import SemanticVAE, VAEConfig
 
 
 class VAEOutput(NamedTuple):
@@ -60,9 +64,13 @@ class SemanticVAEModule(L.LightningModule):
     ) -> None:
         super().__init__()
         net = VAEConfig.from_dict(net) if isinstance(net, dict) else net  # from a checkpoint's hyperparameters
+        check_optimisation(lr, betas, kl_weight, decay_start, free_bits, kl_warmup_steps)
         # Plain types in the checkpoint (loadable with weights_only=True); the logged config comes
-        # from the CLI's SaveConfigCallback, so Lightning does not log these a second time.
-        self.save_hyperparameters(ignore=["net"], logger=False)
+        # from the CLI's SaveConfigCallback, so Lightning does not log these a second time. The speed
+        # switches are left out: they are run-time choices, and LightningCLI lays a checkpoint's
+        # hyperparameters over the command line's when it loads one.
+        self.save_hyperparameters(ignore=["net", "channels_last", "compile"], logger=False)
+        self.channels_last = channels_last
         self.hparams["net"] = net.to_dict()
         self.net_config = net
         self.class_names = list(class_names) if class_names else list(CELEBAMASK_HQ_NAMES[: net.num_classes])
@@ -73,8 +81,6 @@ class SemanticVAEModule(L.LightningModule):
             self.vae.compile()  # in place: checkpoint keys keep their names
         # Eq. 1 weights; set from the DataModule at fit time, then stored in every checkpoint.
         self.register_buffer("class_weights", torch.ones(net.num_classes))
-        if free_bits < 0 or kl_warmup_steps < 0:
-            raise UserError(f"model.free_bits ({free_bits}) and model.kl_warmup_steps ({kl_warmup_steps}) must be >= 0")
         self.val_scores = SegmentationScores(net.num_classes)
         self.test_scores = SegmentationScores(net.num_classes)
         self.val_latents = LatentStats(net.num_classes, net.latent_dim)
@@ -88,7 +94,7 @@ class SemanticVAEModule(L.LightningModule):
 
     # -- data-dependent state -------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if self.hparams.channels_last and self.device.type == "cuda":
+        if self.channels_last and self.device.type == "cuda":
             # CUDA only: CPU GroupNorm on channels-last input rounds far worse (see BENCHMARKS.md)
             self.use_channels_last()
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -97,15 +103,17 @@ class SemanticVAEModule(L.LightningModule):
         if stage == "fit" and weights is not None:
             self.class_weights.copy_(weights())
 
-    def _check_data(self, datamodule: Any) -> None:
+    def _check_data(self, datamodule: L.LightningDataModule | None) -> None:
         """The data must be what the network was built for (a checkpoint of another setting, say)."""
+        if datamodule is None:
+            return
         names = getattr(datamodule, "class_names", None)
         if names is not None and list(names) != self.class_names:
             raise UserError(
                 f"the data has {len(names)} classes ({', '.join(names[:4])}, ...), the model {self.num_classes} "
                 f"({', '.join(self.class_names[:4])}, ...): a checkpoint of another label set?"
             )
-        size = getattr(getattr(datamodule, "hparams", {}), "get", lambda *_: None)("image_size")
+        size = datamodule.hparams.get("image_size")
         if size is not None and size != self.net_config.image_size:
             raise UserError(
                 f"data.image_size is {size} but the model was built for {self.net_config.image_size}x"
@@ -117,9 +125,9 @@ class SemanticVAEModule(L.LightningModule):
         self.vae.decoder.to(memory_format=torch.channels_last)
 
     # -- shared step ----------------------------------------------------------------------
-    def _forward(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = one_hot(labels, self.num_classes)  # (B, C, H, W) built on the device
-        return self.vae(x)
+    def forward(self, labels: torch.Tensor) -> VAEOutput:
+        """(B, H, W) integer label maps -> logits, mu, logvar (a sample while training, the mean in eval)."""
+        return VAEOutput(*self.vae.from_labels(labels))  # the one-hot is built on the device
 
     def kl_weight_now(self) -> float:
         """lambda of Eq. 3 at this step: ramped up over `kl_warmup_steps`, then constant."""
@@ -127,14 +135,15 @@ class SemanticVAEModule(L.LightningModule):
         ramp = 1.0 if warmup <= 0 else min(1.0, self.global_step / warmup)
         return self.hparams.kl_weight * ramp
 
-    def _losses(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], VAEOutput]:
-        logits, mu, logvar = self._forward(labels)
+    def model_step(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], VAEOutput]:
+        """The forward pass and Eq. 3 on one batch: what every stage's step shares (and what the bench times)."""
+        out = self(labels)
         weight = self.class_weights if self.hparams.weighted_ce else None
-        losses = vae_loss(logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits)
-        return losses, VAEOutput(logits, mu, logvar)
+        losses = vae_loss(out.logits, labels, out.mu, out.logvar, weight, self.kl_weight_now(), self.hparams.free_bits)
+        return losses, out
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        losses, out = self._losses(labels)
+        losses, out = self.model_step(labels)
         self.train_moments.update(out.mu)
         batch = labels.shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch)
@@ -151,16 +160,16 @@ class SemanticVAEModule(L.LightningModule):
         self.vae.prior.fit(moments["mean"], moments["covariance"])
 
     def validation_step(self, labels: torch.Tensor, batch_idx: int) -> None:
-        losses, out = self._losses(labels)
+        losses, out = self.model_step(labels)
         self.val_scores.update(out.logits.argmax(1), labels.long())
         self.val_latents.update(out.mu, out.logvar, labels)
         # averaged over the epoch's batches, then across ranks, once at the epoch's end
         self.log("val/loss", losses["loss"], batch_size=labels.shape[0], sync_dist=True)
 
     def test_step(self, labels: torch.Tensor, batch_idx: int) -> None:
-        logits, mu, logvar = self._forward(labels)
-        self.test_scores.update(logits.argmax(1), labels.long())
-        self.test_latents.update(mu, logvar, labels)
+        out = self(labels)
+        self.test_scores.update(out.logits.argmax(1), labels.long())
+        self.test_latents.update(out.mu, out.logvar, labels)
 
     def _latent_logs(self, stage: str, latents: LatentStats) -> dict[str, dict[str, float]]:
         """Log KL and active units per class as <stage>/kl/<class>, <stage>/active_units/<class>."""
@@ -173,7 +182,6 @@ class SemanticVAEModule(L.LightningModule):
         for key, values in per_class.items():
             self.log_dict({f"{stage}/{key}/{name}": float(v) for name, v in values.items()}, sync_dist=False)
         per_class["presence"] = {name: float(stats["presence"][i]) for i, name in enumerate(self.class_names)}
-        self.latent_results = per_class
         return per_class
 
     def on_validation_epoch_end(self) -> None:
@@ -196,11 +204,10 @@ class SemanticVAEModule(L.LightningModule):
             **latents,
         }
 
-    def predict_step(self, batch: tuple[torch.Tensor, list[str]], batch_idx: int) -> torch.Tensor:
-        """Reconstructed label maps (B, H, W) uint8; `callbacks.MaskPredictionWriter` writes them."""
-        labels, _ = batch
-        logits, _, _ = self._forward(labels)
-        return logits.argmax(1).to(torch.uint8)
+    def predict_step(self, batch: PredictBatch, batch_idx: int) -> list[np.ndarray]:
+        """Reconstructed label maps, each at its input's own size (H, W) uint8; `MaskPredictionWriter` writes them."""
+        labels = self(batch.labels).logits.argmax(1).to(torch.uint8)  # (B, S, S)
+        return [resize_labels(m, item.shape) for m, item in zip(labels.cpu().numpy(), batch.items)]
 
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):
@@ -224,3 +231,19 @@ class SemanticVAEModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, constant_then_linear)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def check_optimisation(
+    lr: float, betas: tuple[float, float], kl_weight: float, decay_start: float, free_bits: float, kl_warmup_steps: int
+) -> None:
+    """The optimiser's and the loss's settings, each refused in one line naming it (torch would raise deep inside)."""
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise UserError(f"model.lr must be a positive number, got {lr!r}")
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+        raise UserError(f"model.betas must be two numbers in [0, 1), got {list(betas)!r}")
+    if not (math.isfinite(kl_weight) and kl_weight >= 0):
+        raise UserError(f"model.kl_weight must be a number >= 0, got {kl_weight!r}")
+    if not 0.0 <= decay_start <= 1.0:
+        raise UserError(f"model.decay_start must lie in [0, 1] (a fraction of the training), got {decay_start!r}")
+    if not (math.isfinite(free_bits) and free_bits >= 0) or kl_warmup_steps < 0:
+        raise UserError(f"model.free_bits ({free_bits}) and model.kl_warmup_steps ({kl_warmup_steps}) must be >= 0")

@@ -11,29 +11,35 @@
 
 from __future__ import annotations
 
-import csv
+import netrc
 import os
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from semantic_vae.compat import continuing_writer, without_anonymous
 from semantic_vae.files import write_text_atomic
 
 PROJECT = "semantic-vae"
 
 
 def wandb_has_credentials() -> bool:
-    """Whether W&B would log in without asking: an API key in the environment or in .netrc for its host."""
+    """Whether W&B would log in without asking: an API key in the environment, or a .netrc entry for its host
+    (the server of `wandb login [--host]`, from W&B's settings)."""
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
-    try:  # W&B's own lookup: the host from its settings (`wandb login --host`), its .netrc entry
-        import wandb
-        from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
+    import wandb
 
-        return read_netrc_auth(host=wandb.setup().settings.base_url) is not None
-    except Exception:  # an unreadable .netrc, or a W&B release that moved this: let W&B decide
+    host = urlparse(wandb.setup().settings.base_url).hostname
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    if not host or not path.is_file():
+        return False
+    try:
+        return netrc.netrc(str(path)).authenticators(host) is not None
+    except (netrc.NetrcParseError, OSError):  # a .netrc we cannot read: W&B itself will say what is wrong
         return True
 
 
@@ -55,15 +61,6 @@ def run_id(root: str | Path) -> str:
     return value
 
 
-class _ContinuingWriter(ExperimentWriter):
-    """Lightning's CSV writer, except that an existing metrics.csv is continued instead of deleted."""
-
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = next(csv.reader(f), [])
-
-
 class RunCSVLogger(CSVLogger):
     """`<save_dir>/csv/metrics.csv`: one file for the whole run folder (fit, resumes, validate, test)."""
 
@@ -72,10 +69,7 @@ class RunCSVLogger(CSVLogger):
 
     @property
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _ContinuingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return continuing_writer(self)
 
 
 def run_loggers(root: str, subcommand: str | None) -> list[Logger]:
@@ -88,8 +82,8 @@ def run_loggers(root: str, subcommand: str | None) -> list[Logger]:
         Path(root).mkdir(parents=True, exist_ok=True)
         extra = {"mode": mode} if mode and "WANDB_MODE" not in os.environ else {}  # W&B reads a user's WANDB_MODE
         name, run = Path(root).name, run_id(root)
-        wandb = WandbLogger(project=PROJECT, name=name, save_dir=root, id=run, resume="allow", **extra)
-        wandb._wandb_init.pop("anonymous", None)  # Lightning passes it always; W&B warns that it has no effect
-        loggers.append(wandb)
+        loggers.append(
+            without_anonymous(WandbLogger(project=PROJECT, name=name, save_dir=root, id=run, resume="allow", **extra))
+        )
     loggers.append(RunCSVLogger(save_dir=root))
     return loggers

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from types import TracebackType
 
 import torch
 
+from semantic_vae import __version__
 from semantic_vae.errors import UserError
 
 
@@ -111,3 +114,18 @@ def quiet_library_notices() -> None:
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+
+
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__

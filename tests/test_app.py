@@ -14,8 +14,8 @@ import pytest
 
 from semantic_vae.cli import main
 from semantic_vae.data.io import read_label_png, write_label_png
-from semantic_vae.data.synthetic import generate_masks
-from semantic_vae.edit import MaskEditor
+from semantic_vae.data.synthetic import heldout_masks
+from semantic_vae.edit import Edit, MaskEditor
 from semantic_vae.edit.recipe import Recipe
 
 gradio = pytest.importorskip("gradio", reason="the web editor's extra is not installed (pip install -e '.[app]')")
@@ -31,7 +31,7 @@ def editor(trained_ckpt) -> MaskEditor:
 
 @pytest.fixture(scope="module")
 def faces() -> np.ndarray:
-    return generate_masks(0, 10_000_000, 2, 512)  # the size of CelebAMask-HQ's labels, 8x the model's
+    return heldout_masks(2, 512)  # the size of CelebAMask-HQ's labels, 8x the model's
 
 
 def test_app_edits_equal_the_editor_and_the_recipe_replays_through_the_cli(
@@ -43,16 +43,16 @@ def test_app_edits_equal_the_editor_and_the_recipe_replays_through_the_cli(
     session.load(faces[0])
     y, x = np.argwhere(faces[0] == NOSE)[0]
     assert session.part_at(int(x), int(y)) == "nose"  # a click at (x, y) picks the class under it
-    first = session.apply(session.step("generate", ["nose"], seed=5, prior="normal", keep="input", radius=3))
+    first = session.apply(session.step(Edit("generate", ["nose"], seed=5, prior="normal", keep="input", radius=3)))
     assert np.array_equal(first, editor.generate(faces[0], ["nose"], seed=5, prior="normal", keep="input", radius=3))
     session.set_target(faces[1])
-    second = session.apply(session.step("swap", ["lips"], keep="reconstruction", radius=2))
+    second = session.apply(session.step(Edit("swap", ["lips"], keep="reconstruction", radius=2)))
     assert np.array_equal(second, editor.swap(first, faces[1], ["lips"], keep="reconstruction", radius=2))
-    third = session.apply(session.step("perturb", ["hair"], seed=2, scale=1.5, keep="none"))
+    third = session.apply(session.step(Edit("perturb", ["hair"], seed=2, scale=1.5, keep="none")))
     assert np.array_equal(third, editor.perturb(second, ["hair"], scale=1.5, seed=2, keep="none"))
     assert np.array_equal(session.undo(), second) and np.array_equal(session.redo(), third)
     session.undo()
-    session.apply(session.step("interpolate", ["eyes"], alpha=0.4, keep="input", radius=3))  # drops the redo entry
+    session.apply(session.step(Edit("interpolate", ["eyes"], alpha=0.4, keep="input", radius=3)))  # drops the redo
     with pytest.raises(Exception, match="nothing to redo"):
         session.redo()
 
@@ -60,8 +60,9 @@ def test_app_edits_equal_the_editor_and_the_recipe_replays_through_the_cli(
     labels = read_label_png(files["labels"])
     assert labels.shape == (512, 512) and np.array_equal(labels, session.current)
     recipe = json.loads(files["recipe"].read_text())
-    assert [s["operation"] for s in recipe["steps"]] == ["generate", "swap", "interpolate"]
-    assert recipe["edit"] == {"operation": "interpolate", "parts": ["eyes"], "alpha": 0.4, "keep": "input", "radius": 3}
+    assert [s["edit"]["operation"] for s in recipe["steps"]] == ["generate", "swap", "interpolate"]
+    assert recipe["edit"] == "interpolate eyes (alpha 0.4), keep=input"
+    assert recipe["steps"][0]["edit"] == Edit("generate", "nose", 5, prior="normal", keep="input", radius=3).to_dict()
     assert np.array_equal(Recipe.from_json(files["recipe"].read_text()).replay(editor), session.current)
     main(
         [

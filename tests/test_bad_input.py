@@ -23,8 +23,8 @@ from semantic_vae.app.session import EditSession
 from semantic_vae.cli import main
 from semantic_vae.data.celebamask import make_raw_layout
 from semantic_vae.data.io import write_label_png
-from semantic_vae.data.synthetic import generate_masks
-from semantic_vae.edit import MaskEditor
+from semantic_vae.data.synthetic import heldout_masks
+from semantic_vae.edit import Edit, MaskEditor
 from semantic_vae.errors import UserError
 from tests.conftest import ROOT, config_args
 
@@ -40,7 +40,7 @@ def png_with_bit_depth_16(path: Path, labels: np.ndarray) -> None:
 def world(tmp_path_factory, trained_ckpt) -> dict[str, Path]:
     """Good and bad files for every case, built once."""
     w = tmp_path_factory.mktemp("bad_input")
-    masks = generate_masks(0, 10_000_000, 3, 64)
+    masks = heldout_masks(3, 64)
     paths: dict[str, Path] = {"ckpt": trained_ckpt}
 
     good = w / "good"
@@ -158,7 +158,7 @@ def lightning_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]
         ("test-ckpt-missing", ["test", *base, *TINY, cache, run("t1"), f"--ckpt_path={w['w'] / 'none.ckpt'}"], ["none.ckpt", "not found"]),
         ("test-ckpt-truncated", ["test", *base, *TINY, cache, run("t2"), f"--ckpt_path={w['truncated_ckpt']}"], ["truncated.ckpt", "not a readable PyTorch checkpoint"]),
         ("test-ckpt-random", ["test", *base, *TINY, cache, run("t3"), f"--ckpt_path={w['random_ckpt']}"], ["random.ckpt"]),
-        ("test-ckpt-plain-dict", ["test", *base, *TINY, cache, run("t4"), f"--ckpt_path={w['dict_ckpt']}"], ["dict.ckpt", "not a Lightning checkpoint"]),
+        ("test-ckpt-plain-dict", ["test", *base, *TINY, cache, run("t4"), f"--ckpt_path={w['dict_ckpt']}"], ["dict.ckpt", "no 'state_dict'"]),
         ("test-ckpt-pickled-object", ["test", *base, *TINY, cache, run("t5"), f"--ckpt_path={w['pickled_ckpt']}"], ["pickled.ckpt", "refused"]),
         ("test-ckpt-other-resolution", ["test", *base, *TINY, cache, run("t6"), f"--ckpt_path={w['ckpt']}"], ["trained on 64x64 masks", "data.image_size is 32"]),
         ("predict-root-missing", ["predict", *base, *TINY, cache, run("p1"), f"--ckpt_path={w['ckpt']}", "--data.image_size=64", f"--data.predict_root={w['w'] / 'nowhere'}"], ["nowhere"]),
@@ -180,17 +180,17 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("merge-out-is-a-file", ["data", "merge", "--root", w["raw_misnamed"], "--out", w["a_file"]], [str(w["a_file"]), "not a folder"]),
         ("prepare-empty-file", ["data", "prepare", "--root", w["empty_file"], "--size", "32", "--cache_dir", out], ["1.png", "not a PNG file (0 bytes"]),
         ("prepare-jpeg-named-png", ["data", "prepare", "--root", w["jpeg"], "--size", "32", "--cache_dir", out], ["1.png", "no PNG signature"]),
-        ("prepare-16-bit", ["data", "prepare", "--root", w["bit16"], "--size", "32", "--cache_dir", out], ["1.png", "16-bit"]),
+        ("prepare-16-bit", ["data", "prepare", "--root", w["bit16"], "--size", "32", "--cache_dir", out], ["1.png", "label value 4626"]),
         ("prepare-off-palette", ["data", "prepare", "--root", w["colours"], "--size", "32", "--cache_dir", out], ["1.png", "(1,2,3)", "not in the"]),
         ("prepare-label-19", ["data", "prepare", "--root", w["label19"], "--size", "32", "--cache_dir", out], ["1.png", "label value 19"]),
         ("prepare-root-is-a-file", ["data", "prepare", "--root", w["a_file"], "--size", "32", "--cache_dir", out], [str(w["a_file"]), "not a folder"]),
-        ("prepare-size-0", ["data", "prepare", "--root", w["good"], "--size", "0", "--cache_dir", out], ["size must be positive"]),
+        ("prepare-size-0", ["data", "prepare", "--root", w["good"], "--size", "0", "--cache_dir", out], ["--size must be 16 times a power of two", "got 0"]),
         ("preview-n-0", ["data", "preview", "--n", "0", "--out", out / "p.png"], ["n must be at least 1"]),
-        ("preview-out-is-a-folder", ["data", "preview", "--n", "2", "--size", "32", "--out", w["empty"]], [str(w["empty"]), "is a folder"]),
+        ("preview-out-is-a-folder", ["data", "preview", "--n", "2", "--size", "32", "--out", w["empty"]], [str(w["empty"]), "ending in .png"]),
         ("edit-ckpt-missing", edit("generate", "--input", w["good"], "--parts", "nose", "--ckpt", w["w"] / "none.ckpt"), ["none.ckpt", "not found"]),
         ("edit-ckpt-random", ["edit", "generate", "--ckpt", w["random_ckpt"], "--input", w["good"], "--parts", "nose", "--out", out], ["random.ckpt"]),
         ("edit-ckpt-pickled", ["edit", "generate", "--ckpt", w["pickled_ckpt"], "--input", w["good"], "--parts", "nose", "--out", out], ["pickled.ckpt", "refused"]),
-        ("edit-ckpt-other-shapes", ["edit", "reconstruct", "--ckpt", w["shapes_ckpt"], "--input", w["good"], "--out", out], ["shapes.ckpt", "not a checkpoint of this Semantic-VAE"]),
+        ("edit-ckpt-other-shapes", ["edit", "reconstruct", "--ckpt", w["shapes_ckpt"], "--input", w["good"], "--out", out], ["shapes.ckpt", "not a checkpoint of this network"]),
         ("edit-input-missing", edit("reconstruct", "--input", w["w"] / "nowhere"), ["nowhere", "no such file"]),
         ("edit-input-empty", edit("reconstruct", "--input", w["empty"]), [str(w["empty"]), "no PNG files"]),
         ("edit-input-truncated", edit("reconstruct", "--input", w["truncated"]), ["1.png", "truncated or corrupt"]),
@@ -202,7 +202,7 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("edit-unknown-prior", edit("generate", "--input", w["good"], "--parts", "nose", "--prior", "flat"), ["prior", "flat"]),
         ("perturb-nan-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "nan"), ["scale", "nan"]),
         ("perturb-inf-scale", edit("perturb", "--input", w["good"], "--parts", "nose", "--scale", "inf"), ["scale", "inf"]),
-        ("interpolate-zero-steps", edit("interpolate", "--input", w["good"], "--target", w["one"], "--parts", "nose", "--steps", "0"), ["--steps must be at least 2"]),
+        ("interpolate-zero-steps", edit("interpolate", "--input", w["good"], "--target", w["one"], "--parts", "nose", "--steps", "0"), ["--steps must be a whole number in 2..101"]),
         ("interpolate-other-size", edit("interpolate", "--input", w["one"], "--target", w["small"], "--parts", "nose"), ["s.png", "differs"]),
         ("swap-target-count", edit("swap", "--input", w["good"], "--target", w["truncated"], "--parts", "nose"), ["--target has 2 PNGs for 3 inputs"]),
         ("edit-out-is-a-file", ["edit", "reconstruct", "--ckpt", ckpt, "--input", w["good"], "--out", w["a_file"]], [str(w["a_file"]), "not a folder"]),
@@ -252,21 +252,24 @@ API_CASES: dict[str, tuple[Callable[[MaskEditor, np.ndarray], object], str]] = {
     "part-id-out-of-range": (lambda e, m: e.generate(m, 40), "part id 40 is out of range"),
     "no-parts": (lambda e, m: e.generate(m, []), "no parts given"),
     "seed-count": (lambda e, m: e.generate(m, "nose", seed=[1, 2]), "got 2 seeds for 3 masks"),
-    "alpha-above-1": (lambda e, m: e.interpolate(m, m, "nose", 1.5), "alpha must lie in [0, 1]"),
-    "alpha-nan": (lambda e, m: e.interpolate(m, m, "nose", float("nan")), "alpha must lie in [0, 1]"),
+    "alpha-above-1": (lambda e, m: e.interpolate(m, m, "nose", 1.5), "alpha must be a finite number in [0, 1]"),
+    "alpha-nan": (lambda e, m: e.interpolate(m, m, "nose", float("nan")), "alpha must be a finite number"),
     "no-alphas": (lambda e, m: e.interpolate(m, m, "nose", []), "no alphas given"),
-    "sample-zero": (lambda e, m: e.sample(0), "n must be at least 1"),
+    "sample-zero": (lambda e, m: e.sample(0), "n must be a whole number >= 1"),
     "radius-negative": (lambda e, m: e.swap(m, m, "nose", radius=-2), "radius must be"),
-    "batch-size-0": (lambda e, m: MaskEditor(e.module, device="cpu", batch_size=0), "batch_size must be at least 1"),
-    "cuda-missing": (lambda e, m: MaskEditor(e.module, device="cuda:7"), "device 'cuda:7'"),
-    "device-nonsense": (lambda e, m: MaskEditor(e.module, device="tpu9"), "device 'tpu9'"),
+    "batch-size-0": (
+        lambda e, m: MaskEditor(e.vae, e.label_set, device="cpu", batch_size=0),
+        "batch_size must be a whole number >= 1",
+    ),
+    "cuda-missing": (lambda e, m: MaskEditor(e.vae, e.label_set, device="cuda:7"), "device 'cuda:7'"),
+    "device-nonsense": (lambda e, m: MaskEditor(e.vae, e.label_set, device="tpu9"), "device 'tpu9'"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(API_CASES))
 def test_the_api_refuses_bad_input_with_one_error_type(case, editor):
     call, words = API_CASES[case]
-    masks = generate_masks(0, 10_000_000, 3, 64)
+    masks = heldout_masks(3, 64)
     with pytest.raises(UserError) as err:
         call(editor, masks)
     message = str(err.value)
@@ -279,17 +282,17 @@ APP_CASES: dict[str, tuple[Callable[[EditSession, dict[str, Path]], object], lis
     "upload-empty-file": (lambda s, w: s.read(w["empty_file"] / "1.png"), ["1.png", "not a PNG file (0 bytes"]),
     "upload-jpeg-named-png": (lambda s, w: s.read(w["jpeg"] / "1.png"), ["1.png", "no PNG signature"]),
     "upload-truncated": (lambda s, w: s.read(w["truncated"] / "1.png"), ["1.png", "truncated or corrupt"]),
-    "upload-16-bit": (lambda s, w: s.read(w["bit16"] / "1.png"), ["1.png", "16-bit"]),
+    "upload-16-bit-beyond-the-set": (lambda s, w: s.read(w["bit16"] / "1.png"), ["1.png", "label value 4626"]),
     "upload-off-palette": (lambda s, w: s.read(w["colours"] / "1.png"), ["1.png", "(1,2,3)", "not in the"]),
     "upload-label-19": (lambda s, w: s.read(w["label19"] / "1.png"), ["1.png", "label value 19"]),
-    "edit-before-load": (lambda s, w: s.apply(s.step("generate", ["nose"])), ["load a mask first"]),
-    "no-part-picked": (lambda s, w: _loaded(s, w).step("generate", []), ["choose at least one part"]),
-    "swap-without-target": (lambda s, w: _loaded(s, w).step("swap", ["nose"]), ["swap needs a second mask"]),
+    "edit-before-load": (lambda s, w: s.apply(s.step(Edit("generate", ["nose"]))), ["load a mask first"]),
+    "no-part-picked": (lambda s, w: _loaded(s, w).step(Edit("generate", [])), ["no parts given"]),
+    "swap-without-target": (lambda s, w: _loaded(s, w).step(Edit("swap", ["nose"])), ["swap needs a second mask"]),
     "unknown-keep": (
-        lambda s, w: _loaded(s, w).apply(s.step("generate", ["nose"], keep="all")),
+        lambda s, w: _loaded(s, w).apply(s.step(Edit("generate", ["nose"], keep="all"))),
         ["unknown mode 'all'"],
     ),
-    "nan-scale": (lambda s, w: _loaded(s, w).apply(s.step("perturb", ["nose"], scale=float("nan"))), ["finite"]),
+    "nan-scale": (lambda s, w: _loaded(s, w).apply(s.step(Edit("perturb", ["nose"], scale=float("nan")))), ["finite"]),
     "undo-at-start": (lambda s, w: _loaded(s, w).undo(), ["nothing to undo"]),
     "redo-at-end": (lambda s, w: _loaded(s, w).redo(), ["nothing to redo"]),
 }

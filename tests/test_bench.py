@@ -45,15 +45,15 @@ def _labels(batch: int = 4, size: int = 32) -> torch.Tensor:
 def _assert_same_forward_and_gradients(plain: SemanticVAEModule, cl: SemanticVAEModule, labels: torch.Tensor) -> None:
     plain.eval(), cl.eval()
     with torch.no_grad():
-        logits, mu, _ = plain._forward(labels)
-        logits_cl, mu_cl, _ = cl._forward(labels)
+        logits, mu, _ = plain(labels)
+        logits_cl, mu_cl, _ = cl(labels)
     assert logits_cl.is_contiguous(memory_format=torch.channels_last)  # the option took effect
     torch.testing.assert_close(mu_cl, mu, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(logits_cl, logits, rtol=1e-4, atol=1e-5)
     plain.train(), cl.train()
     for module in (plain, cl):
         torch.manual_seed(1)  # the same reparameterisation noise
-        module._losses(labels)[0]["loss"].backward()
+        module.model_step(labels)[0]["loss"].backward()
     # Summation orders differ, so rounding is judged against the largest gradient (a bias followed by
     # GroupNorm has a true gradient of zero: its values are rounding noise on their own scale).
     scale = max(float(p.grad.abs().max()) for p in plain.parameters())
@@ -109,8 +109,8 @@ def test_compile_forward_matches_and_keeps_checkpoint_keys():
     labels = _labels(batch=2)
     plain.eval(), compiled.eval()
     with torch.no_grad():
-        logits, mu, _ = plain._forward(labels)
-        logits_c, mu_c, _ = compiled._forward(labels)
+        logits, mu, _ = plain(labels)
+        logits_c, mu_c, _ = compiled(labels)
     assert counters["stats"]["unique_graphs"] >= 1  # it really ran compiled, not eager
     torch.testing.assert_close(mu_c, mu, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(logits_c, logits, rtol=1e-4, atol=1e-4)

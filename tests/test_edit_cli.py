@@ -12,7 +12,7 @@ import pytest
 
 from semantic_vae.cli import main
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
-from semantic_vae.data.synthetic import generate_masks
+from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.edit import MaskEditor
 from semantic_vae.runs.demo import demo_edits
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def inputs(tmp_path_factory) -> Path:
     """Three 96x96 faces (one colourised): another size than the model's 64."""
     folder = tmp_path_factory.mktemp("inputs")
-    masks = generate_masks(0, 10_000_000, 3, 96)
+    masks = heldout_masks(3, 96)
     write_label_png(folder / "a.png", masks[0])
     write_label_png(folder / "b.png", masks[1])
     write_color_png(folder / "c.png", masks[2])
@@ -183,18 +183,18 @@ def test_evaluate_edits_prints_a_table_and_writes_json(trained_ckpt, tmp_path, c
         "fd",
         "diversity",
     }
-    assert set(hair) == keys and results["keep"] == "none" and results["radius"] == 4
+    assert set(hair) == keys and results["edit"]["keep"] == "none" and results["distance"] == 4
     assert 0.0 < hair["locality"] <= 1.0 and 0.0 <= hair["diversity"] <= 1.0 and hair["fd"] >= 0.0
     run("evaluate-edits", "--ckpt", trained_ckpt, "--parts", "nose", "--count", "4", "--seeds", "2",
         "--operations", "generate", "--out", out)  # fmt: skip
     kept = json.loads(out.read_text())
-    assert kept["keep"] == "input" and kept["operations"]["generate"]["nose"]["locality"] == 1.0
+    assert kept["edit"]["keep"] == "input" and kept["operations"]["generate"]["nose"]["locality"] == 1.0
 
 
 def test_demo_edits_writes_its_figures_and_metrics(trained_ckpt, tmp_path):
     """What `make demo` calls (about 3 s on 2 idle cores; no wall-clock assert: shared CI cores vary 10x)."""
     editor = MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
-    masks = generate_masks(0, 10_000_000, 16, 64)
+    masks = heldout_masks(16, 64)
     summary = demo_edits(editor, masks, tmp_path / "demo")
     for name in ("fig3_nose.png", "fig5_nose.png", "before_after.png"):
         assert (tmp_path / "demo" / name).is_file(), name

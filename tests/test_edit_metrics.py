@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from semantic_vae.edit import Edit
 from semantic_vae.edit.metrics import (
-    EditSettings,
+    EditMetricSettings,
     diversity,
     evaluate_editor,
     format_table,
@@ -31,11 +32,11 @@ def test_neighbourhood_is_the_union_dilated_by_a_square():
     after = np.zeros((7, 7), np.uint8)
     before[3, 3] = 2
     after[3, 4] = 2
-    region = neighbourhood(before, after, part=2, radius=1)
+    region = neighbourhood(before, after, part=2, distance=1)
     expected = np.zeros((7, 7), bool)
     expected[2:5, 2:6] = True  # 3x3 around (3,3) union 3x3 around (3,4)
     assert np.array_equal(region, expected)
-    assert np.array_equal(neighbourhood(before, after, 2, radius=0), (before == 2) | (after == 2))
+    assert np.array_equal(neighbourhood(before, after, 2, distance=0), (before == 2) | (after == 2))
 
 
 def test_locality_counts_changes_inside_the_neighbourhood():
@@ -47,13 +48,13 @@ def test_locality_counts_changes_inside_the_neighbourhood():
     after[0, 0] = 1  # far away: outside
     after[9, 5] = 1  # far away: outside
     after[8, 8] = 1  # far away: outside
-    assert locality_counts(before, after, part=2, radius=1) == (5, 2)  # (changed, inside)
-    assert locality(before, after, part=2, radius=1) == pytest.approx(2 / 5)
+    assert locality_counts(before, after, part=2, distance=1) == (5, 2)  # (changed, inside)
+    assert locality(before, after, part=2, distance=1) == pytest.approx(2 / 5)
     # batched: counts pool over masks (5 + 0 changed, 2 + 0 inside)
-    assert locality(np.stack([before, before]), np.stack([after, before]), 2, radius=1) == pytest.approx(2 / 5)
+    assert locality(np.stack([before, before]), np.stack([after, before]), 2, distance=1) == pytest.approx(2 / 5)
     assert np.isnan(locality(before, before, 2))
     # a group of classes is one part: the neighbourhood of {2, 1} also holds the pixel (3, 3) and the far ones
-    assert locality(before, after, part=[1, 2], radius=0) == pytest.approx(1.0)
+    assert locality(before, after, part=[1, 2], distance=0) == pytest.approx(1.0)
 
 
 def test_part_change_and_added_islands_by_hand():
@@ -145,16 +146,8 @@ class ShiftEditor:
         out[:, 0, 0] = 1
         return out
 
-    def generate(self, masks, part, seed=0, prior="normal", keep="none", radius=3):
-        return self._paint(masks)
-
-    def perturb(self, masks, part, scale=1.0, seed=0, keep="none", radius=3):
-        return self._paint(masks)
-
-    def swap(self, masks, targets, part, keep="none", radius=3):
-        return self._paint(masks)
-
-    def interpolate(self, masks, targets, part, alpha, keep="none", radius=3):
+    def apply(self, edit, masks, target=None, seeds=None):
+        assert edit.keep == "none" and edit.parts == ("2",)  # the template's settings, the unit's ids
         return self._paint(masks)
 
 
@@ -163,9 +156,9 @@ def test_evaluate_editor_protocol_on_a_fake_editor():
     masks[:, 5:8, 5:8] = 2  # a nose far from pixel (0, 0)
     masks[1, 6, 6] = 1
     results = evaluate_editor(
-        ShiftEditor(), masks, {"nose": [2]}, settings=EditSettings(seeds=2, radius=2, keep="none")
+        ShiftEditor(), masks, {"nose": [2]}, edit=Edit(keep="none"), settings=EditMetricSettings(seeds=2, distance=2)
     )
-    assert results["keep"] == "none" and results["radius"] == 2 and results["seeds"] == 2
+    assert results["edit"]["keep"] == "none" and results["distance"] == 2 and results["seeds"] == 2
     assert results["reconstruct"]["pixel_accuracy"] == 1.0
     assert results["reconstruct"]["fd"] == pytest.approx(0.0, abs=1e-12)
     assert results["real"]["stray_islands_per_mask"] == 0.0

@@ -24,7 +24,7 @@ import torch
 
 from semantic_vae.data.celebamask import make_raw_layout
 from semantic_vae.data.io import read_label_png, write_label_png
-from semantic_vae.data.synthetic import generate_masks
+from semantic_vae.data.synthetic import generate_masks, heldout_masks
 from tests.conftest import ROOT, tiny_args
 
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -101,7 +101,7 @@ def test_sigkill_during_data_prepare_then_rerun(tmp_path):
 @pytest.mark.slow
 def test_sigkill_during_edit_augment_then_rerun(tmp_path, trained_ckpt):
     inputs = tmp_path / "in"
-    for i, mask in enumerate(generate_masks(0, 10_000_000, 24, 64)):
+    for i, mask in enumerate(heldout_masks(24, 64)):
         write_label_png(inputs / f"{i}.png", mask)
     argv = cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "6", "--out", tmp_path / "aug",
                "--batch_size", "2", "--operations", "generate,perturb,swap")  # fmt: skip
@@ -194,7 +194,7 @@ def test_a_full_disk_is_a_clear_error_and_earlier_results_stay_whole(tmp_path, t
         free = os.statvfs(disk)
         (disk / "filler").write_bytes(bytes(max(0, free.f_bavail * free.f_frsize - 150_000)))
         inputs = tmp_path / "in"
-        for i, mask in enumerate(generate_masks(0, 10_000_000, 8, 512)):
+        for i, mask in enumerate(heldout_masks(8, 512)):
             write_label_png(inputs / f"{i}.png", mask)
         full = subprocess.run(cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "40",
                                   "--batch_size", "1", "--out", disk / "aug"), capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)  # fmt: skip

@@ -13,7 +13,6 @@ from semantic_vae.data.io import (
     png_shape,
     read_binary_png,
     read_label_png,
-    read_label_png_checked,
     write_color_png,
     write_label_png,
 )
@@ -76,13 +75,24 @@ def test_indexed_png_gives_its_palette_indices(tmp_path):
     assert np.array_equal(read_label_png(tmp_path / "p.png"), labels)
 
 
-def test_resize_is_nearest_and_reported(tmp_path, mask):
+def test_resize_is_nearest(tmp_path, mask):
     write_label_png(tmp_path / "m.png", mask)
-    small, resized = read_label_png_checked(tmp_path / "m.png", size=64)
-    assert resized and small.shape == (64, 64)
+    small = read_label_png(tmp_path / "m.png", size=64)
+    assert small.shape == (64, 64) and np.array_equal(small, mask[::8, ::8])  # 512 -> 64: every 8th pixel
     assert set(np.unique(small).tolist()) <= set(np.unique(mask).tolist())  # no invented ids
-    same, resized = read_label_png_checked(tmp_path / "m.png", size=512)
-    assert not resized and np.array_equal(same, mask)
+    assert np.array_equal(read_label_png(tmp_path / "m.png", size=512), mask)
+
+
+def test_16_bit_grayscale_with_valid_ids_reads_as_the_ids(tmp_path):
+    """Policy: some export tools write label maps in 16 bits; the values are what count (README, Reliability)."""
+    labels = all_ids()
+    cv2.imwrite(str(tmp_path / "w.png"), labels.astype(np.uint16))
+    assert cv2.imread(str(tmp_path / "w.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    read = read_label_png(tmp_path / "w.png")
+    assert read.dtype == np.uint8 and np.array_equal(read, labels)
+    cv2.imwrite(str(tmp_path / "x.png"), labels.astype(np.uint16) * 300)
+    with pytest.raises(UserError, match="label value 5400 is beyond the last id 18"):
+        read_label_png(tmp_path / "x.png")
 
 
 def test_binary_part_png_one_or_three_channels(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from semantic_vae.cli import PROGRESS_BAR_REFRESH_STEPS, cli_main
+from semantic_vae.cli import cli_main
+from semantic_vae.lit_cli import PROGRESS_BAR_REFRESH_STEPS
 from tests.conftest import EXPERIMENTS, ROOT, config_args, tiny_args
 
 TABLE1 = sorted((EXPERIMENTS / "table1").glob("*.yaml"))
@@ -167,8 +168,10 @@ def test_predict_writes_reconstructions_where_the_command_line_says(tmp_path, ca
             f"--metrics_file.path={tmp_path / 'm.json'}",
         ]
     )
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert written == ["face0.png", "face1.png", "face2.png"]
+    rows = (tmp_path / "out" / "manifest.csv").read_text().splitlines()  # written last: the folder is complete
+    assert rows == ["output,source", *(f"face{i}.png,{tmp_path / 'in' / f'face{i}.png'}" for i in range(3))]
     expected = MaskEditor.from_checkpoint(ckpt, device="cpu").reconstruct(masks)
     for i in range(3):
         assert np.array_equal(read_label_png(tmp_path / "out" / f"face{i}.png"), expected[i])

@@ -125,5 +125,5 @@ def test_table1_rows_give_the_recorded_loss_on_a_fixed_batch(row):
     module = SemanticVAEModule(net, weighted_ce=weighted)
     module.class_weights.copy_(torch.linspace(0.5, 1.0, 19))
     torch.manual_seed(1)  # the reparameterisation noise
-    losses, _ = module._losses(labels)
+    losses, _ = module.model_step(labels)
     assert float(losses["loss"]) == pytest.approx(expected, rel=1e-6, abs=0)

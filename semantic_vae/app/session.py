@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.data.io import read_label_png, resize_labels, write_color_png, write_label_png
-from semantic_vae.data.synthetic import generate_masks
+from semantic_vae.data.synthetic import HELDOUT_START, generate_masks
+from semantic_vae.edit.edit import Edit
 from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.recipe import Recipe, Step, checkpoint_sha256, png_base64
+from semantic_vae.edit.recipe import Recipe, RecipeStep, checkpoint_sha256, png_base64
 from semantic_vae.errors import UserError
 from semantic_vae.files import write_text_atomic
 
 EXAMPLE_SIZE = 512  # the bundled examples and sampled faces: CelebAMask-HQ's label size
-EXAMPLE_SEEDS = (3, 11, 42, 77)  # held-out synthetic faces (index 10,000,000 + seed)
-HELDOUT_START = 10_000_000
+EXAMPLE_SEEDS = (3, 11, 42, 77)  # held-out synthetic faces (index HELDOUT_START + seed)
 CHANGE_COLOUR = np.array([255, 0, 255], np.uint8)  # changed pixels in the overlay
 
 
@@ -33,7 +33,7 @@ class EditSession:
 
     editor: MaskEditor
     checkpoint_hash: str
-    history: list[tuple[np.ndarray, Step | None]] = field(default_factory=list)  # (mask, the step that made it)
+    history: list[tuple[np.ndarray, RecipeStep | None]] = field(default_factory=list)  # (mask, the step that made it)
     position: int = -1  # index of the current mask in `history`
     target: np.ndarray | None = None
 
@@ -77,29 +77,22 @@ class EditSession:
         """The mask the current one was made from (itself when nothing was edited)."""
         return self.history[max(0, self.position - 1)][0]
 
-    def step(self, operation: str, parts: list[str], seed: int = 0, prior: str | None = None, scale: float = 1.0,
-             alpha: float = 0.5, keep: str = "input", radius: int = 3) -> Step:  # fmt: skip
-        """The Step these settings describe (only the fields that apply to the operation)."""
-        if not parts:
+    def step(self, edit: Edit) -> RecipeStep:
+        """The recipe step of an edit of the current mask: the prior resolved (the recipe names it) and, for
+        interpolate and swap, the target brought to the current mask's size (nearest-neighbour)."""
+        if not edit.parts:
             raise UserError("choose at least one part: click on the mask or tick it in the list")
+        self.editor.part_ids(edit.parts)  # unknown parts refused before anything changes
         target = None
-        if operation in ("interpolate", "swap"):
+        if edit.needs_target:
             if self.target is None:
-                raise UserError(f"{operation} needs a second mask: upload one or pick an example as the target")
+                raise UserError(f"{edit.operation} needs a second mask: upload one or pick an example as the target")
             target = png_base64(resize_labels(self.target, self.current.shape))
-        return Step(
-            operation=operation,
-            parts=tuple(parts),
-            seed=int(seed) if operation in ("generate", "perturb") else None,
-            prior=self.editor.resolve_prior(prior) if operation == "generate" else None,  # the recipe names it
-            scale=float(scale) if operation == "perturb" else None,
-            alpha=float(alpha) if operation == "interpolate" else None,
-            keep=keep,
-            radius=int(radius),
-            target=target,
-        )
+        if edit.operation == "generate":
+            edit = edit.with_(prior=self.editor.resolve_prior(edit.prior))
+        return RecipeStep(edit, target)
 
-    def apply(self, step: Step) -> np.ndarray:
+    def apply(self, step: RecipeStep) -> np.ndarray:
         """Apply an edit to the current mask; it becomes the current one (later redo entries are dropped)."""
         result = step.apply(self.editor, self.current)
         self.history = [*self.history[: self.position + 1], (result, step)]

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from semantic_vae.app.session import EditSession, example_masks
-from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor
+from semantic_vae.edit.edit import MAX_SEED, PART_OPERATIONS, Edit
+from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.region import KEEP_MODES
+from semantic_vae.entry import function_cli
 from semantic_vae.errors import UserError
 
 try:
@@ -25,8 +27,7 @@ try:
 except ImportError:  # the optional extra
     raise UserError("the web editor needs Gradio: pip install -e '.[app]' (or make app)") from None
 
-OPERATIONS = ("generate", "perturb", "interpolate", "swap")
-MAX_SEED = 2**31 - 1
+DEFAULTS = Edit()  # the sliders start at the Edit value's defaults
 
 
 def legend_html(editor: MaskEditor) -> str:
@@ -119,8 +120,10 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         return session, f"Target for interpolate and swap: {name}.", None
 
     def apply(operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession):
-        step = session.step(operation, list(parts), seed, prior, scale, alpha, keep, radius)
-        session.apply(step)
+        if not parts:
+            raise UserError("choose at least one part: click on the mask or tick it in the list")
+        edit = Edit(operation, list(parts), int(seed), float(scale), float(alpha), prior, keep, int(radius))
+        session.apply(session.step(edit))
         changed = int((session.previous != session.current).sum())
         return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
 
@@ -152,15 +155,15 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
                     sample_seed = gr.Number(0, label="sample seed", precision=0, minimum=0, maximum=MAX_SEED)
                     sample_button = gr.Button("Sample a new face", elem_id="sample")
                 parts = gr.CheckboxGroup(names, label="Parts", elem_id="parts")
-                operation = gr.Radio(list(OPERATIONS), value="generate", label="Operation", elem_id="operation")
+                operation = gr.Radio(list(PART_OPERATIONS), value="generate", label="Operation", elem_id="operation")
                 with gr.Row():
                     seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
                     new_seed = gr.Button("New seed", elem_id="new-seed")
                 prior = gr.Radio(["data", "normal"], value=editor.resolve_prior(None), label="prior (generate)")
-                scale = gr.Slider(0.0, 5.0, value=1.0, step=0.1, label="scale (perturb)")
-                alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="alpha (interpolate)")
-                keep = gr.Radio(list(KEEP_MODES), value="input", label="keep outside the parts")
-                radius = gr.Slider(0, 16, value=KEEP_RADIUS, step=1, label="radius (model pixels)")
+                scale = gr.Slider(0.0, 5.0, value=DEFAULTS.scale, step=0.1, label="scale (perturb)")
+                alpha = gr.Slider(0.0, 1.0, value=DEFAULTS.alpha, step=0.05, label="alpha (interpolate)")
+                keep = gr.Radio(list(KEEP_MODES), value=DEFAULTS.keep, label="keep outside the parts")
+                radius = gr.Slider(0, 16, value=DEFAULTS.radius, step=1, label="radius (model pixels)")
                 target_upload = gr.File(label="Target for interpolate / swap", file_types=["image"], type="filepath")
                 target_pick = gr.Dropdown(list(examples), label="...or an example target", value=None)
                 with gr.Row():
@@ -208,3 +211,8 @@ def app(ckpt: str, host: str = "127.0.0.1", port: int = 7860, device: str | None
     page = build(editor, ckpt)
     print(f"semantic-vae app: serving {ckpt} on http://{host}:{port or '<a free port>'} (Ctrl-C to stop)", flush=True)
     page.launch(server_name=host, server_port=port or None, show_error=False, quiet=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    """`semantic-vae app ...`."""
+    function_cli(app, args, "semantic-vae app")

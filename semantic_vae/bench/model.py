@@ -84,7 +84,7 @@ def warm_process(ctx: Context) -> float:
     optimizer = ctx.adam(module.parameters())
     labels = ctx.batch(ctx.settings.train_batch)
     for _ in range(2):
-        module._losses(labels)[0]["loss"].backward()
+        module.model_step(labels)[0]["loss"].backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     sync(ctx.device)
@@ -92,7 +92,7 @@ def warm_process(ctx: Context) -> float:
 
 
 def measure_train(ctx: Context, variant: TrainVariant) -> dict[str, Any]:
-    """`_losses` + backward + Adam on one batch, repeated: what `training_step` computes minus logging.
+    """`model_step` + backward + Adam on one batch, repeated: what `training_step` computes minus logging.
 
     Every variant starts from the same weights, batch and noise seed and takes the same number of
     steps, so `first_loss` (before any Adam step) checks the forward and `last_loss` (after
@@ -113,7 +113,7 @@ def measure_train(ctx: Context, variant: TrainVariant) -> dict[str, Any]:
 
     def step() -> None:
         with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=variant.bf16):
-            loss = module._losses(labels)[0]["loss"]
+            loss = module.model_step(labels)[0]["loss"]
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -342,7 +342,7 @@ def measure_profile(ctx: Context, top: int = 20) -> dict[str, Any]:
 
     def step() -> None:
         with record_function("phase::forward"):
-            loss = module._losses(labels)[0]["loss"]
+            loss = module.model_step(labels)[0]["loss"]
         with record_function("phase::backward"):
             loss.backward()
         with record_function("phase::optimizer"):
@@ -403,7 +403,7 @@ def measure_numerics(ctx: Context, batch: int = 2) -> dict[str, Any]:
     def logits(channels_last: bool = False, bf16: bool = False) -> torch.Tensor:
         module = ctx.build_module(channels_last).eval()
         with torch.inference_mode(), torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return module._forward(labels)[0].float()  # (B, C, S, S)
+            return module(labels).logits.float()  # (B, C, S, S)
 
     reference = logits()
     out: dict[str, Any] = {"batch": batch, "reference_max_abs_logit": sig(float(reference.abs().max()))}
@@ -453,7 +453,7 @@ def measure_eval(ctx: Context, variant: EvalVariant) -> dict[str, Any]:
 
     def run() -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=variant.bf16):
-            return module._forward(labels)[0].argmax(1)  # (B, S, S)
+            return module(labels).logits.argmax(1)  # (B, S, S)
 
     try:
         ctx.memory.reset()
@@ -549,14 +549,14 @@ def measure_app(ctx: Context) -> dict[str, Any]:
     import tempfile
 
     from semantic_vae.app.session import EditSession
-    from semantic_vae.data.synthetic import generate_masks
+    from semantic_vae.data.synthetic import heldout_masks
     from semantic_vae.lit import SemanticVAEModule
 
     spec = model_spec(["base.yaml", "small.yaml", "recommended.yaml"])
     torch.manual_seed(0)
     module = SemanticVAEModule(net=spec.net, **spec.options)
     editor = MaskEditor(module, device=ctx.device, batch_size=8)
-    mask = generate_masks(0, 10_000_000, 1, APP_INPUT_SIZE)[0]
+    mask = heldout_masks(1, APP_INPUT_SIZE)[0]
     with tempfile.TemporaryDirectory(prefix="bench-app-") as work:
         session = EditSession(editor, checkpoint_hash="bench")
         session.load(mask)

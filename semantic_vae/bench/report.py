@@ -14,7 +14,7 @@ Timing: every measurement runs a warm-up, then `rounds` rounds of `steps` steps 
 synchronisation per round; `masks_per_s` is the median round, `masks_per_s_best` the fastest
 (the best round is the better estimate on a machine shared with other work).
 
-The training step is `SemanticVAEModule._losses` + backward + Adam, exactly what `training_step`
+The training step is `SemanticVAEModule.model_step` + backward + Adam, exactly what `training_step`
 computes minus Lightning's logging; `train_lightning` runs the real `Trainer.fit` loop with the
 DataModule, for the end-to-end rate. bf16-mixed is `torch.autocast(bfloat16)` around the
 forward and loss, with backward outside it, as Lightning's `bf16-mixed` does.
@@ -66,7 +66,6 @@ from semantic_vae.bench.model import (
     measure_train_lightning,
     warm_process,
 )
-from semantic_vae.errors import UserError
 from semantic_vae.files import write_json_atomic
 from semantic_vae.runtime import cpu_count, resolve_device
 
@@ -405,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     """jsonargparse over `run`'s typed signature; `--quick` is a bare flag (as `make bench QUICK=1` passes it)."""
     from jsonargparse import ActionYesNo, ArgumentParser
 
+    from semantic_vae.entry import run_entry_point
+
     parser = ArgumentParser(prog="python -m semantic_vae.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick",
@@ -413,9 +414,6 @@ def main(argv: list[str] | None = None) -> None:
         help="experiments/small.yaml's model at 64x64 and few steps: under a minute on 2 CPU cores",
     )
     parser.add_function_arguments(run, skip={"quick"})
-    config = parser.parse_args(argv)
-    try:
-        run(**config.as_dict())
-    except UserError as err:
-        print(f"bench: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    status = run_entry_point("bench", lambda: run(**parser.parse_args(argv).as_dict()))
+    if status:
+        raise SystemExit(status)

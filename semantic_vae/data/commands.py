@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from semantic_vae.errors import UserError
-from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
+from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, load_label_set, resolve_label_set
 from semantic_vae.runtime import cpu_count
 
 DEFAULT_WORKERS = cpu_count()
@@ -55,12 +55,6 @@ def _print_problems(bad: list[str], resized: str | None, shown: int = 10) -> Non
         print(f"warning: {resized}")
 
 
-def _label_set_and_merge(label_set: str | None, merge_map: str | None) -> tuple[LabelSet, MergeMap | None]:
-    merge = load_merge_map(merge_map) if merge_map else None
-    labels = load_label_set(label_set) if label_set else (merge.target if merge else CELEBAMASK_HQ)
-    return labels, merge
-
-
 def prepare(
     root: str,
     size: int = 256,
@@ -83,8 +77,10 @@ def prepare(
     """
     from semantic_vae.data.cache import CacheSpec, load_or_build_cache
     from semantic_vae.losses import class_weights
+    from semantic_vae.model.config import check_image_size
 
-    labels, merge = _label_set_and_merge(label_set, merge_map)
+    check_image_size(size, what="--size")  # a cache `fit` can train on
+    labels, merge = resolve_label_set(label_set, merge_map)
     spec = CacheSpec(
         source="celebamask",
         root=root,
@@ -160,8 +156,9 @@ def preview(
         out: the PNG to write.
         label_set: YAML label set of the files in `root` (default: CelebAMask-HQ).
     """
-    from semantic_vae.data.io import write_rgb_png
+    from semantic_vae.data.io import check_png_name, write_rgb_png
 
+    check_png_name(out)
     if source not in ("synthetic", "celebamask"):
         raise UserError(f"source must be 'synthetic' or 'celebamask', got '{source}'")
     if n < 1:
@@ -178,3 +175,10 @@ def preview(
 
 
 COMMANDS = [merge, prepare, preview]
+
+
+def main(args: list[str] | None = None) -> None:
+    """`semantic-vae data COMMAND ...`."""
+    from semantic_vae.entry import function_cli
+
+    function_cli(COMMANDS, args, "semantic-vae data")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -13,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from semantic_vae.data.augment import MaskAugment
 from semantic_vae.data.samplers import ShuffledShardSampler, UnpaddedShardSampler
 from semantic_vae.errors import UserError
-from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap, load_label_set, load_merge_map
+from semantic_vae.labels import resolve_label_set
 
 
 class MaskDataset(Dataset):
@@ -101,11 +100,7 @@ class FaceMaskDataModule(L.LightningDataModule):
                 "best checkpoint, and without one it would be chosen on the test split"
             )
         self.save_hyperparameters(logger=False)  # logged once, nested, by the CLI's SaveConfigCallback
-        self.merge: MergeMap | None = load_merge_map(merge_map) if merge_map else None
-        if self.merge is not None:
-            self.label_set: LabelSet = self.merge.target
-        else:
-            self.label_set = load_label_set(label_set) if label_set else CELEBAMASK_HQ
+        self.label_set, self.merge = resolve_label_set(label_set, merge_map)
         self._cache = None
         self.splits: dict[str, np.ndarray] = {}
 
@@ -207,22 +202,8 @@ class FaceMaskDataModule(L.LightningDataModule):
         return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        from semantic_vae.data.io import read_label_png
+        from semantic_vae.data.predict import PredictDataset, collate_predict, predict_files
 
-        root = self.hparams.predict_root
-        if not root:
-            raise UserError("data.predict_root: give a label PNG or a folder of them to predict")
-        path = Path(root)
-        files = [path] if path.is_file() else sorted(path.glob("*.png"))
-        if not files:
-            raise UserError(f"{root}: no PNG files to predict")
-        if self.merge is not None:  # inputs are CelebAMask-HQ maps, folded like the training data
-            items = [
-                (self.merge.apply(read_label_png(f, CELEBAMASK_HQ, size=self.hparams.image_size)), f.name)
-                for f in files
-            ]
-        else:
-            items = [(read_label_png(f, self.label_set, size=self.hparams.image_size), f.name) for f in files]
-        return DataLoader(
-            [(torch.from_numpy(m), name) for m, name in items], batch_size=self.hparams.batch_size, shuffle=False
-        )
+        files = predict_files(self.hparams.predict_root)
+        dataset = PredictDataset(files, self.label_set, self.merge, self.hparams.image_size)
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False, collate_fn=collate_predict)

@@ -109,14 +109,18 @@ def _check_range(labels: np.ndarray, label_set: LabelSet, path: Path) -> None:
 
 
 def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.ndarray:
-    """Decoded PNG pixels -> (H, W) uint8 labels, checked against the label set."""
+    """Decoded PNG pixels -> (H, W) uint8 labels, checked against the label set.
+
+    A 16-bit grayscale PNG is read like an 8-bit one when its values are ids of the label set (some export
+    tools write label maps in 16 bits); colour PNGs must be 8-bit, as palettes are.
+    """
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
-    if image.dtype != np.uint8:
-        raise UserError(f"{path}: a label PNG must be 8-bit, got {8 * image.dtype.itemsize}-bit")
     if image.ndim == 2:
         _check_range(image, label_set, path)
-        return image
+        return image.astype(np.uint8, copy=False)
+    if image.dtype != np.uint8:
+        raise UserError(f"{path}: a colour label PNG must be 8-bit, got {8 * image.dtype.itemsize}-bit")
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise UserError(f"{path}: expected a grayscale or RGB label PNG, got shape {image.shape}")
     bgr = image[..., :3]  # an alpha channel carries no label
@@ -133,25 +137,13 @@ def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.n
     return label_set.decolorize(bgr[..., ::-1], source=str(path))
 
 
-def read_label_png_checked(
-    path: str | Path, label_set: LabelSet = CELEBAMASK_HQ, size: int | None = None
-) -> tuple[np.ndarray, bool]:
-    """(H, W) uint8 labels and whether they were resized to `size` (nearest-neighbour).
-
-    The flag lets a dataset reader count resized files and warn once instead of per file.
-    """
-    path = Path(path)
-    labels = pixels_to_labels(decode_png(path), label_set, path)
-    if size is None or labels.shape == (size, size):
-        return labels, False
-    if size <= 0:
-        raise UserError(f"size must be positive, got {size}")
-    return resize_labels(labels, size), True
-
-
 def read_label_png(path: str | Path, label_set: LabelSet = CELEBAMASK_HQ, size: int | None = None) -> np.ndarray:
-    """(H, W) uint8 labels from a grayscale or colourised label PNG; resized to size×size if given."""
-    return read_label_png_checked(path, label_set, size)[0]
+    """(H, W) uint8 labels from a grayscale or colourised label PNG; resized to size×size (nearest) if given."""
+    path = Path(path)
+    if size is not None and size <= 0:
+        raise UserError(f"size must be positive, got {size}")
+    labels = pixels_to_labels(decode_png(path), label_set, path)
+    return labels if size is None else resize_labels(labels, size)
 
 
 def read_binary_png(path: str | Path) -> np.ndarray:
@@ -178,6 +170,14 @@ def _as_label_map(labels: np.ndarray, path: Path) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise UserError(f"{path}: label values must lie in 0..255 for a PNG, got {labels.min()}..{labels.max()}")
     return labels.astype(np.uint8, copy=False)
+
+
+def check_png_name(path: str | Path, what: str = "--out") -> Path:
+    """A path to write a PNG to must end in .png (a PNG under another name misleads every later reader)."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UserError(f"{what} {path}: a PNG is written here; give a file name ending in .png")
+    return path
 
 
 def write_label_png(path: str | Path, labels: np.ndarray) -> None:

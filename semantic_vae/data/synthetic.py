@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 GENERATOR_VERSION = "1"
+HELDOUT_START = 10_000_000  # masks from this index on are in no training split (caches hold indices 0..count-1)
 
 _SHIFT = 4  # fillPoly fixed-point bits: vertices in 1/16 px
 _PIVOT = (128.0, 215.0)  # the head rolls and the picture scales about this neck point
@@ -379,6 +380,11 @@ def generate_masks(seed: int, start: int, count: int, size: int = 256, workers: 
             [size] * len(chunks),
         )
         return np.concatenate(list(parts))
+
+
+def heldout_masks(count: int, size: int = 256, seed: int = 0) -> np.ndarray:
+    """(count, size, size) synthetic masks that no cache of stream `seed` trains on (from HELDOUT_START)."""
+    return generate_masks(seed, HELDOUT_START, count, size)
 
 
 def generation_rate(size: int = 256, count: int = 200) -> float:

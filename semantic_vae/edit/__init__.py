@@ -1,13 +1,20 @@
 """Part-level editing (paper §4) and its measurement.
 
-- `editor`: `MaskEditor`, the Python API (label maps in, label maps out);
+- `edit`: `Edit`, one part edit as a value (operation, parts, seed, scale, alpha, prior, keep, radius);
+- `editor`: `MaskEditor`, the Python API (label maps in, label maps out) and the one dispatcher of edits;
 - `latent`: the latent operations themselves (generate, perturb, Eq. 4), on tensors;
-- `commands`: `semantic-vae edit ...` and `semantic-vae evaluate-edits`;
+- `region`: where an edit acts, and the `keep` modes;
+- `commands`, `options`: `semantic-vae edit ...` and `semantic-vae evaluate-edits`;
 - `augment`: `edit augment`, many traceable variants per mask;
+- `recipe`: sequences of edits as JSON that replay exactly;
 - `metrics`: locality, validity, realism, diversity;
 - `figures`: the paper's Fig. 3 and Fig. 5 grids.
+
+Nothing here imports Lightning: models load through `semantic_vae.model.load_vae`.
 """
 
-from semantic_vae.edit.editor import MaskEditor, load_module
+from semantic_vae.edit.edit import Edit
+from semantic_vae.edit.editor import MaskEditor
+from semantic_vae.model import load_vae
 
-__all__ = ["MaskEditor", "load_module"]
+__all__ = ["Edit", "MaskEditor", "load_vae"]

@@ -1,4 +1,4 @@
-"""`semantic-vae edit ...` and `semantic-vae evaluate-edits`: typed functions that jsonargparse.CLI exposes.
+"""`semantic-vae edit ...` and `semantic-vae evaluate-edits`.
 
 Output layout of every edit command (`--out DIR`):
 
@@ -7,296 +7,200 @@ Output layout of every edit command (`--out DIR`):
     DIR/fig3_<parts>.png    generate, perturb: paper Fig. 3 (rows input / reconstruction / generation / perturbation)
     DIR/fig5_<parts>.png    interpolate: paper Fig. 5 (a row per pair: source, alpha = 0 .. 1, target)
     DIR/fig_swap_<parts>.png, DIR/fig_reconstruct.png: rows source / target / result, input / reconstruction
-    DIR/manifest.csv        augment: one row per output (source, operation, parts, seed, ...)
+    DIR/manifest.csv        one row per output (source, operation, parts, seed, ...): written last
 
 Inputs are a label PNG or a folder of them (grayscale ids or colourised); files are taken in
 sorted order, and file i is edited with seed `seed + i`, so a file's result does not depend on
-how the folder is batched. Bad input raises `UserError` (one line, exit code 2 from the CLI).
+how the folder is batched. Each command's options are declared once: the model's (`ModelOptions`),
+the files' (`Files`, `Target`) and the edit's (the fields of `Edit`), and jsonargparse builds every
+command's parser and help from those declarations.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, get_type_hints
 
 import numpy as np
 
 from semantic_vae.data.io import resize_labels
 from semantic_vae.edit.augment import augment
-from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor, PartSpec, Prior, part_units
+from semantic_vae.edit.edit import DEFAULT_PARTS, MAX_SEED, PART_OPERATIONS, Edit
+from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
 from semantic_vae.edit.io import (
+    MANIFEST_FIELDS,
     check_sizes,
     choices,
     input_files,
-    out_dir,
+    manifest_row,
     pair_targets,
     read_masks,
     run_grouped,
     write_pair,
 )
-from semantic_vae.edit.metrics import METRIC_RADIUS, OPERATIONS, EditSettings, evaluate_editor, format_table
-from semantic_vae.edit.region import Keep
+from semantic_vae.edit.metrics import METRIC_DISTANCE, OPERATIONS, EditMetricSettings, evaluate_editor, format_table
+from semantic_vae.edit.options import Files, ModelOptions, Target
 from semantic_vae.errors import UserError
-from semantic_vae.files import write_json_atomic
+from semantic_vae.files import OutputFolder, write_json_atomic
 
-EVAL_PARTS = "nose,lips,eyes,brows,hair"
-HELDOUT_START = 10_000_000  # synthetic masks from this index on are never in a training split
-
-
-def parts_slug(editor: MaskEditor, parts: PartSpec) -> str:
-    return "-".join(editor.class_names[i] for i in editor.part_ids(parts))
+MAX_STEPS = 101  # interpolation alphas per pair (0.01 apart): more is no finer a path, only more memory
 
 
-def _load(
-    ckpt: str, input: str, device: str | None, batch_size: int
-) -> tuple[MaskEditor, list[Path], list[np.ndarray]]:
-    files = input_files(input)  # input errors first: no model load for a wrong path
-    editor = MaskEditor.from_checkpoint(ckpt, device=device, batch_size=batch_size)
-    return editor, files, read_masks(files, editor.label_set)
+# The Edit fields each command takes (the others keep Edit's defaults).
+EDIT_FIELDS: dict[str, tuple[str, ...]] = {
+    "generate": ("parts", "seed", "prior", "keep", "radius", "scale"),
+    "perturb": ("parts", "seed", "scale", "keep", "radius"),
+    "interpolate": ("parts", "keep", "radius"),
+    "swap": ("parts", "keep", "radius"),
+}
 
 
-def reconstruct(
-    ckpt: str, input: str, out: str, figure: bool = True, device: str | None = None, batch_size: int = 64
-) -> None:
-    """Reconstruct label maps (encode with mu, mix, decode).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
-        input: a label PNG (grayscale ids or colourised) or a folder of them.
-        out: output folder: <name>.png labels, color/<name>.png, fig_reconstruct.png.
-        figure: write the figure grid (rows: input, reconstruction).
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
-    """
-    editor, files, masks = _load(ckpt, input, device, batch_size)
-    target = out_dir(out)
-    recon = run_grouped(masks, lambda b, idx: editor.reconstruct(b))
-    for f, r in zip(files, recon):
-        write_pair(target, f.name, r, editor.label_set)
-    if figure:
-        rows = [masks[:FIGURE_COLUMNS], recon[:FIGURE_COLUMNS]]
-        save_figure(target / "fig_reconstruct.png", rows, editor, ["input", "reconstruction"])
-    print(f"reconstructed {len(files)} masks into {target}")
+# -- loading ----------------------------------------------------------------------------
+def load_inputs(model: ModelOptions, files: Files) -> tuple[MaskEditor, list[Path], list[np.ndarray]]:
+    paths = input_files(files.input)  # input errors first: no model load for a wrong path
+    editor = model.editor()
+    return editor, paths, read_masks(paths, editor.label_set)
 
 
-def _random_edit(
-    op: str,
-    ckpt: str,
-    input: str,
-    parts: PartSpec,
-    out: str,
-    options: dict,
-    figure: bool,
-    device: str | None,
-    batch_size: int,
-) -> None:
-    """generate or perturb every input; `options` holds seed, scale, keep, radius (and prior for generate)."""
-    editor, files, masks = _load(ckpt, input, device, batch_size)
-    editor.part_ids(parts)  # an unknown part fails before anything is written
-    edit = editor.generate if op == "generate" else editor.perturb
-    kwargs = {k: v for k, v in options.items() if k != "seed" and (op == "perturb" or k != "scale")}
-    seed = options["seed"]
-    edit(masks[0], parts, seed=seed, **kwargs)  # bad options fail before anything is written
-    target = out_dir(out)
-    edited = run_grouped(masks, lambda b, idx: edit(b, parts, seed=[seed + i for i in idx], **kwargs))
-    for f, e in zip(files, edited):
-        write_pair(target, f.name, e, editor.label_set)
-    slug = parts_slug(editor, parts)
-    if figure:
-        rows, labels = fig3_rows(editor, masks, parts, seed, options)
-        save_figure(target / f"fig3_{slug}.png", rows, editor, labels)
-    print(
-        f"{op}: {len(files)} masks, parts {slug}, seeds {seed}..{seed + len(files) - 1}, keep={options['keep']} -> {target}"
-    )
-
-
-def generate(
-    ckpt: str,
-    input: str,
-    parts: PartSpec,
-    out: str,
-    seed: int = 0,
-    prior: Prior | None = None,
-    keep: Keep = "input",
-    radius: int = KEEP_RADIUS,
-    scale: float = 1.0,
-    figure: bool = True,
-    device: str | None = None,
-    batch_size: int = 64,
-) -> None:
-    """Generate new parts: their embeddings replaced by draws from the prior (paper §4).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
-        input: a label PNG (grayscale ids or colourised) or a folder of them.
-        parts: parts to generate, by name, id or group: "nose", "lips" or "nose,mouth" (edited together).
-        out: output folder: <name>.png labels, color/<name>.png, fig3_<parts>.png.
-        seed: noise seed of the first file; file i in sorted order uses seed + i.
-        prior: "normal" draws from N(0, I) as the paper; "data" from the Gaussian fitted on the training latents;
-            default: "data" when the checkpoint holds one, else "normal".
-        keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
-        radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
-        scale: noise scale of the figure's perturbation row.
-        figure: write the Fig. 3 grid (rows: input, reconstruction, generation, perturbation).
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
-    """
-    options = {"seed": seed, "prior": prior, "keep": keep, "radius": radius, "scale": scale}  # prior None: resolved
-    _random_edit("generate", ckpt, input, parts, out, options, figure, device, batch_size)
-
-
-def perturb(
-    ckpt: str,
-    input: str,
-    parts: PartSpec,
-    out: str,
-    scale: float = 1.0,
-    seed: int = 0,
-    keep: Keep = "input",
-    radius: int = KEEP_RADIUS,
-    figure: bool = True,
-    device: str | None = None,
-    batch_size: int = 64,
-) -> None:
-    """Perturb parts: their embeddings plus scale * N(0, I) (paper §4).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
-        input: a label PNG (grayscale ids or colourised) or a folder of them.
-        parts: parts to perturb, by name, id or group: "nose", "lips" or "nose,mouth" (edited together).
-        out: output folder: <name>.png labels, color/<name>.png, fig3_<parts>.png.
-        scale: standard deviation of the added noise.
-        seed: noise seed of the first file; file i in sorted order uses seed + i.
-        keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
-        radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
-        figure: write the Fig. 3 grid (rows: input, reconstruction, generation, perturbation).
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
-    """
-    options = {"seed": seed, "scale": scale, "keep": keep, "radius": radius}
-    _random_edit("perturb", ckpt, input, parts, out, options, figure, device, batch_size)
-
-
-def _load_pairs(
-    ckpt: str, input: str, target: str, device: str | None, batch_size: int
-) -> tuple[MaskEditor, list[Path], list[np.ndarray], list[np.ndarray]]:
-    files = input_files(input)
-    target_files = pair_targets(files, input_files(target, "target"))
-    editor = MaskEditor.from_checkpoint(ckpt, device=device, batch_size=batch_size)
-    masks = read_masks(files, editor.label_set)
-    unique = sorted(set(target_files))
+def load_pairs(
+    model: ModelOptions, files: Files, target: Target
+) -> tuple[MaskEditor, list[Path], list[Path], list[np.ndarray], list[np.ndarray]]:
+    paths = input_files(files.input)
+    target_paths = pair_targets(paths, input_files(target.target, "target"))
+    editor = model.editor()
+    masks = read_masks(paths, editor.label_set)
+    unique = sorted(set(target_paths))
     cache = dict(zip(unique, read_masks(unique, editor.label_set)))
-    targets = [cache[f] for f in target_files]
-    check_sizes(files, target_files, masks, targets)
-    return editor, files, masks, targets
+    targets = [cache[f] for f in target_paths]
+    check_sizes(paths, target_paths, masks, targets)
+    return editor, paths, target_paths, masks, targets
 
 
-def interpolate(
-    ckpt: str,
-    input: str,
-    target: str,
-    parts: PartSpec,
-    out: str,
-    steps: int = 5,
-    keep: Keep = "input",
-    radius: int = KEEP_RADIUS,
-    figure: bool = True,
-    device: str | None = None,
-    batch_size: int = 64,
-) -> None:
+def parts_slug(editor: MaskEditor, edit: Edit) -> str:
+    return "-".join(editor.class_names[i] for i in editor.part_ids(edit.parts))
+
+
+def check_seed_range(edit: Edit, count: int) -> None:
+    if edit.seed + count - 1 > MAX_SEED:
+        raise UserError(f"--seed {edit.seed}: file i uses seed + i, and {count} files run past {MAX_SEED}")
+
+
+# -- the commands -----------------------------------------------------------------------
+def reconstruct(model: ModelOptions, files: Files) -> None:
+    """Reconstruct label maps (encode with mu, mix, decode)."""
+    editor, paths, masks = load_inputs(model, files)
+    edit = Edit("reconstruct")
+    with OutputFolder(files.out) as out:
+        recon = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
+        rows = []
+        for path, labels in zip(paths, recon):
+            write_pair(out.path, path.name, labels, editor.label_set)
+            rows.append(manifest_row(path.name, True, path, edit, "", None, None))
+        if files.figure:
+            save_figure(out.path / "fig_reconstruct.png", [masks[:FIGURE_COLUMNS], recon[:FIGURE_COLUMNS]], editor,
+                        ["input", "reconstruction"])  # fmt: skip
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"reconstructed {len(paths)} masks into {out.path}")
+
+
+def random_edit(model: ModelOptions, files: Files, edit: Edit) -> None:
+    """generate or perturb every input; file i uses seed + i."""
+    editor, paths, masks = load_inputs(model, files)
+    slug = parts_slug(editor, edit)  # an unknown part fails before anything is written
+    check_seed_range(edit, len(paths))
+    editor.resolve_prior(edit.prior)
+    if edit.operation == "generate" and edit.prior is None:
+        edit = edit.with_(prior=editor.resolve_prior(None))  # the manifest names the prior used
+    with OutputFolder(files.out) as out:
+        edited = run_grouped(masks, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + i for i in idx]))
+        rows = []
+        for i, (path, labels) in enumerate(zip(paths, edited)):
+            write_pair(out.path, path.name, labels, editor.label_set)
+            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), edit.seed + i, None))
+        if files.figure:
+            figure_rows, labels = fig3_rows(editor, masks, edit)
+            save_figure(out.path / f"fig3_{slug}.png", figure_rows, editor, labels)
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"{edit.operation}: {len(paths)} masks, parts {slug}, seeds {edit.seed}..{edit.seed + len(paths) - 1}, "
+          f"keep={edit.keep} -> {out.path}")  # fmt: skip
+
+
+def generate(model: ModelOptions, files: Files, edit: Edit) -> None:
+    """Generate new parts: their embeddings replaced by draws from the prior (paper §4). Writes fig3_<parts>.png
+    (rows input, reconstruction, generation, perturbation at `scale`)."""
+    random_edit(model, files, edit)
+
+
+def perturb(model: ModelOptions, files: Files, edit: Edit) -> None:
+    """Perturb parts: their embeddings plus scale * N(0, I) (paper §4). Writes fig3_<parts>.png."""
+    random_edit(model, files, edit)
+
+
+def interpolate(model: ModelOptions, files: Files, target: Target, edit: Edit, steps: int = 5) -> None:
     """Interpolate parts from the input (alpha = 0) to the target (alpha = 1), paper Eq. 4.
 
-    Writes <stem>_a<alpha>.png per alpha (e.g. 0_a0.50.png).
+    Writes <stem>_a<alpha>.png per alpha (e.g. 0_a0.50.png) and fig5_<parts>.png.
 
     Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
-        input: source label PNG or folder.
-        target: target label PNG (for every source) or a folder with one per source (sorted order).
-        parts: parts to interpolate, by name, id or group: "nose", "lips" or "nose,mouth".
-        out: output folder: labels, color/, fig5_<parts>.png.
-        steps: number of alphas, evenly spaced from 0 to 1 (at least 2).
-        keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
-        radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
-        figure: write the Fig. 5 grid (a row per pair: source, alpha 0 .. 1, target).
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
+        steps: number of alphas, evenly spaced from 0 to 1 (2 to 101).
     """
-    if steps < 2:
-        raise UserError(f"--steps must be at least 2, got {steps}")
-    MaskEditor.check_options(keep, radius)
-    editor, files, masks, targets = _load_pairs(ckpt, input, target, device, batch_size)
-    editor.part_ids(parts)
+    if isinstance(steps, bool) or not 2 <= steps <= MAX_STEPS:
+        raise UserError(f"--steps must be a whole number in 2..{MAX_STEPS}, got {steps}")
+    editor, paths, target_paths, masks, targets = load_pairs(model, files, target)
+    slug = parts_slug(editor, edit)
     alphas = np.linspace(0.0, 1.0, steps).tolist()
-    dest = out_dir(out)
-    results = run_grouped(  # per mask: (A, H, W)
-        masks,
-        lambda b, idx: editor.interpolate(b, np.stack([targets[i] for i in idx]), parts, alphas, keep, radius),
-        axis=1,
-    )
-    for f, path in zip(files, results):
-        for alpha, labels in zip(alphas, path):
-            write_pair(dest, f"{f.stem}_a{alpha:.2f}.png", labels, editor.label_set)
-    slug = parts_slug(editor, parts)
-    if figure:
-        rows, labels = fig5_rows(files, masks, targets, [list(r) for r in results], alphas)
-        save_figure(dest / f"fig5_{slug}.png", rows, editor, labels)
-    print(f"interpolate: {len(files)} pairs x {steps} alphas, parts {slug}, keep={keep} -> {dest}")
+    edits = [edit.with_(alpha=a) for a in alphas]
+    with OutputFolder(files.out) as out:
+        paths_of = run_grouped(  # per mask: (A, H, W)
+            masks,
+            lambda b, idx: np.stack(editor.apply_many(edits, b, np.stack([targets[i] for i in idx]))),
+            axis=1,
+        )
+        rows = []
+        for path, target_path, path_masks in zip(paths, target_paths, paths_of):
+            for step, labels in zip(edits, path_masks):
+                name = f"{path.stem}_a{step.alpha:.2f}.png"
+                write_pair(out.path, name, labels, editor.label_set)
+                rows.append(manifest_row(name, True, path, step, ",".join(edit.parts), None, target_path))
+        if files.figure:
+            figure_rows, labels = fig5_rows(paths, masks, targets, [list(r) for r in paths_of], alphas)
+            save_figure(out.path / f"fig5_{slug}.png", figure_rows, editor, labels)
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"interpolate: {len(paths)} pairs x {steps} alphas, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def swap(
-    ckpt: str,
-    input: str,
-    target: str,
-    parts: PartSpec,
-    out: str,
-    keep: Keep = "input",
-    radius: int = KEEP_RADIUS,
-    figure: bool = True,
-    device: str | None = None,
-    batch_size: int = 64,
-) -> None:
-    """Swap parts in from the target (interpolation at alpha = 1).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
-        input: source label PNG or folder.
-        target: target label PNG (for every source) or a folder with one per source (sorted order).
-        parts: parts to take from the target, by name, id or group: "nose", "lips" or "nose,mouth".
-        out: output folder: <name>.png labels, color/<name>.png, fig_swap_<parts>.png.
-        keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
-        radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
-        figure: write the grid (rows: source, target, result).
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
-    """
-    MaskEditor.check_options(keep, radius)
-    editor, files, masks, targets = _load_pairs(ckpt, input, target, device, batch_size)
-    editor.part_ids(parts)
-    dest = out_dir(out)
-    swapped = run_grouped(
-        masks, lambda b, idx: editor.swap(b, np.stack([targets[i] for i in idx]), parts, keep, radius)
-    )
-    for f, labels in zip(files, swapped):
-        write_pair(dest, f.name, labels, editor.label_set)
-    slug = parts_slug(editor, parts)
-    if figure:
-        n = FIGURE_COLUMNS
-        rows = [masks[:n], targets[:n], swapped[:n]]
-        save_figure(dest / f"fig_swap_{slug}.png", rows, editor, ["source", "target", f"swap {slug}"])
-    print(f"swap: {len(files)} masks, parts {slug}, keep={keep} -> {dest}")
+def swap(model: ModelOptions, files: Files, target: Target, edit: Edit) -> None:
+    """Swap parts in from the target (interpolation at alpha = 1). Writes fig_swap_<parts>.png (rows source,
+    target, result)."""
+    editor, paths, target_paths, masks, targets = load_pairs(model, files, target)
+    slug = parts_slug(editor, edit)
+    with OutputFolder(files.out) as out:
+        swapped = run_grouped(masks, lambda b, idx: editor.apply(edit, b, np.stack([targets[i] for i in idx])))
+        rows = []
+        for path, target_path, labels in zip(paths, target_paths, swapped):
+            write_pair(out.path, path.name, labels, editor.label_set)
+            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, target_path))
+        if files.figure:
+            n = FIGURE_COLUMNS
+            save_figure(out.path / f"fig_swap_{slug}.png", [masks[:n], targets[:n], swapped[:n]], editor,
+                        ["source", "target", f"swap {slug}"])  # fmt: skip
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"swap: {len(paths)} masks, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def replay(recipe: str, ckpt: str, out: str, check_checkpoint: bool = True, device: str | None = None) -> None:
+def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = True) -> None:
     """Replay an edit recipe (as the web editor writes them): the identical label map.
 
     Writes <out>/<recipe stem>.png (mode L) and color/<recipe stem>.png.
 
     Args:
         recipe: the recipe JSON.
-        ckpt: the checkpoint it was made with.
         out: output folder.
         check_checkpoint: refuse a checkpoint whose SHA-256 differs from the recipe's.
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
     """
     from semantic_vae.edit.recipe import Recipe, checkpoint_sha256
 
@@ -304,13 +208,17 @@ def replay(recipe: str, ckpt: str, out: str, check_checkpoint: bool = True, devi
     if not path.is_file():
         raise UserError(f"--recipe {path}: file not found")
     plan = Recipe.from_json(path.read_text(), str(path))
-    editor = MaskEditor.from_checkpoint(ckpt, device=device)
-    if check_checkpoint and checkpoint_sha256(ckpt) != plan.checkpoint_sha256:
+    editor = model.editor()
+    if check_checkpoint and checkpoint_sha256(model.ckpt) != plan.checkpoint_sha256:
         raise UserError(
-            f"--ckpt {ckpt}: not the checkpoint of {path} (SHA-256 differs); --check_checkpoint false to go on"
+            f"--ckpt {model.ckpt}: not the checkpoint of {path} (SHA-256 differs); --check_checkpoint false to go on"
         )
     labels = plan.replay(editor)
-    written = write_pair(out_dir(out), f"{path.stem}.png", labels, editor.label_set)
+    with OutputFolder(out) as folder:
+        written = write_pair(folder.path, f"{path.stem}.png", labels, editor.label_set)
+        last = plan.steps[-1].edit if plan.steps else Edit("reconstruct")
+        row = manifest_row(written.name, True, path, last, ",".join(last.parts), last.seed, None)
+        folder.finish([row], MANIFEST_FIELDS)
     print(f"replayed {len(plan.steps)} edit(s) of {path} -> {written}")
 
 
@@ -319,77 +227,145 @@ def load_eval_masks(editor: MaskEditor, data: str | None, count: int) -> np.ndar
     """(N, H, W): the first `count` PNGs of `data` (resized with nearest to the first one's size),
     or `count` held-out synthetic masks at the model's size."""
     if data is None:
-        from semantic_vae.data.synthetic import generate_masks
+        from semantic_vae.data.synthetic import heldout_masks
 
         if editor.num_classes != 19:
             raise UserError(
                 "--data: the synthetic masks have CelebAMask-HQ's 19 classes; give real masks for this model"
             )
-        return generate_masks(0, HELDOUT_START, count, editor.image_size)
+        return heldout_masks(count, editor.image_size)
     files = input_files(data, "data")[:count]
     masks = read_masks(files, editor.label_set)
     return np.stack([resize_labels(m, masks[0].shape) for m in masks])
 
 
 def evaluate_edits(
-    ckpt: str,
+    model: ModelOptions,
+    edit: Edit,
     data: str | None = None,
-    parts: PartSpec = EVAL_PARTS,
-    operations: str | list[str] = ",".join(OPERATIONS),  # noqa: B008
-    keep: Keep = "input",
-    keep_radius: int = KEEP_RADIUS,
-    prior: Prior | None = None,
+    parts: str = DEFAULT_PARTS,
+    operations: str = ",".join(OPERATIONS),
     count: int = 64,
     seeds: int = 4,
-    scale: float = 1.0,
-    alpha: float = 0.5,
-    radius: int = METRIC_RADIUS,
-    seed: int = 0,
+    distance: int = METRIC_DISTANCE,
     out: str = "outputs/edit_metrics.json",
-    device: str | None = None,
-    batch_size: int = 64,
 ) -> None:
     """Measure the edits: locality, part change, validity, realism and diversity, per operation and part.
 
     Args:
-        ckpt: a Semantic-VAE checkpoint (.ckpt from `semantic-vae fit`).
         data: a folder of real test label PNGs (or one PNG); default: held-out synthetic masks
             (indices from 10,000,000 of stream 0, never in a training split) at the model's size.
         parts: parts to edit, one unit at a time: classes or groups ("nose,lips,eyes,brows,hair").
         operations: generate, perturb, swap, interpolate (swap/interpolate: mask i-1 is the target of mask i).
-        keep: what the edits keep outside the parts' neighbourhood: input, reconstruction, none (the paper's raw edit).
-        keep_radius: that neighbourhood's width in the model's pixels.
-        prior: generate from "normal" (N(0, I)) or "data" (the fitted per-part Gaussian); default: "data" when the
-            checkpoint holds one, else "normal".
         count: number of masks (at least 2).
         seeds: seeds per mask for generate and perturb (diversity needs 2 or more).
-        scale: perturb noise scale.
-        alpha: interpolation weight of the target.
-        radius: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
-        seed: first noise seed.
+        distance: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
         out: JSON file for the results.
-        device: cpu, cuda, cuda:1, ...; default: CUDA when available.
-        batch_size: masks per forward pass.
     """
     ops = choices(operations, OPERATIONS, "--operations")
     if count < 2:
         raise UserError(f"--count must be at least 2, got {count}")
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}")
-    if radius < 0:
-        raise UserError(f"--radius must be 0 or more, got {radius}")
-    MaskEditor.check_options(keep, keep_radius)
-    editor = MaskEditor.from_checkpoint(ckpt, device=device, batch_size=batch_size)
-    units = part_units(editor, parts)
+    if distance < 0:
+        raise UserError(f"--distance must be 0 or more, got {distance}")
+    if not str(out).endswith(".json"):
+        raise UserError(f"--out {out}: the results are JSON; give a file name ending in .json")
+    editor = model.editor()
+    units = editor.part_units(parts)
     masks = load_eval_masks(editor, data, count)
     if len(masks) < 2:
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
-    settings = EditSettings(seeds, seed, scale, alpha, editor.resolve_prior(prior), keep, keep_radius, radius)
-    results = evaluate_editor(editor, masks, units, tuple(ops), settings)
-    results = {"checkpoint": str(ckpt), "data": data or "synthetic (held out)", **results}
+    template = edit.with_(prior=editor.resolve_prior(edit.prior))
+    settings = EditMetricSettings(seeds=seeds, distance=distance)
+    results = evaluate_editor(editor, masks, units, tuple(ops), template, settings)
+    results = {"checkpoint": str(model.ckpt), "data": data or "synthetic (held out)", **results}
     write_json_atomic(out, results)
     print(format_table(results))
     print(f"wrote {out}")
 
 
-EDIT_COMMANDS = [reconstruct, generate, perturb, interpolate, swap, augment, replay]
+# -- the parsers ------------------------------------------------------------------------
+EDIT_COMMANDS: dict[str, Callable[..., None]] = {
+    "reconstruct": reconstruct,
+    "generate": generate,
+    "perturb": perturb,
+    "interpolate": interpolate,
+    "swap": swap,
+    "augment": augment,
+    "replay": replay,
+}
+OPTION_GROUPS = (ModelOptions, Files, Target)  # parameters of these types are flattened into --ckpt, --input, ...
+# augment and evaluate-edits apply a template Edit: its shared settings (their own --parts and --seed differ).
+TEMPLATE_FIELDS = {
+    "evaluate-edits": ("scale", "alpha", "prior", "keep", "radius"),
+    "augment": ("scale", "prior", "keep", "radius"),
+}
+
+
+def edit_fields(name: str) -> tuple[str, ...]:
+    return TEMPLATE_FIELDS.get(name) or EDIT_FIELDS.get(name, ())
+
+
+def command_parser(name: str, function: Callable[..., None]):
+    """One command's parser: its option groups and Edit fields flattened (--ckpt, --parts), then its own options."""
+    from jsonargparse import ArgumentParser
+
+    doc = inspect.getdoc(function) or ""
+    parser = ArgumentParser(description=doc.split("\n\n")[0], exit_on_error=False, allow_abbrev=False)
+    hints = get_type_hints(function)
+    grouped = set()
+    for param, kind in hints.items():
+        if kind in OPTION_GROUPS:
+            parser.add_class_arguments(kind, nested_key=None)
+            grouped.add(param)
+        elif kind is Edit:
+            skip = {f.name for f in fields(Edit)} - set(edit_fields(name))
+            parser.add_class_arguments(Edit, nested_key=None, skip=skip)
+            grouped.add(param)
+    parser.add_function_arguments(function, nested_key=None, skip=grouped)
+    return parser
+
+
+def call(name: str, function: Callable[..., None], config: Any) -> None:
+    """Build the typed values from the parsed options and call the command."""
+    values = config.as_dict()
+    kwargs: dict[str, Any] = {}
+    for param, kind in get_type_hints(function).items():
+        if kind in OPTION_GROUPS:
+            kwargs[param] = kind(**{f.name: values.pop(f.name) for f in fields(kind)})
+        elif kind is Edit:
+            # augment and evaluate-edits take a template: the operation and parts are set per variant or unit
+            operation = name if name in PART_OPERATIONS else "reconstruct"
+            kwargs[param] = Edit(operation, **{f: values.pop(f) for f in edit_fields(name)})
+    kwargs.update({k: v for k, v in values.items() if k in inspect.signature(function).parameters and k not in kwargs})
+    function(**kwargs)
+
+
+def run_commands(commands: dict[str, Callable[..., None]], args: Sequence[str], prog: str) -> None:
+    from jsonargparse import ArgumentParser
+
+    root = ArgumentParser(prog=prog, exit_on_error=False, allow_abbrev=False)
+    subcommands = root.add_subcommands()
+    for name, function in commands.items():
+        parser = command_parser(name, function)
+        subcommands.add_subcommand(name, parser, help=parser.description)
+    config = root.parse_args(list(args))
+    name = config["subcommand"]
+    call(name, commands[name], config[name])
+
+
+def run_single(name: str, function: Callable[..., None], args: Sequence[str], prog: str) -> None:
+    parser = command_parser(name, function)
+    parser.prog = prog
+    call(name, function, parser.parse_args(list(args)))
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """`semantic-vae edit COMMAND ...`."""
+    run_commands(EDIT_COMMANDS, args or [], "semantic-vae edit")
+
+
+def evaluate_edits_main(args: Sequence[str] | None = None) -> None:
+    """`semantic-vae evaluate-edits ...`."""
+    run_single("evaluate-edits", evaluate_edits, args or [], "semantic-vae evaluate-edits")

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.data.io import resize_labels, write_rgb_png
-from semantic_vae.edit.editor import MaskEditor, PartSpec
+from semantic_vae.edit.edit import Edit
+from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.io import run_grouped
 from semantic_vae.viz import labelled_grid
 
@@ -31,30 +32,23 @@ def save_figure(
     return path
 
 
-def fig3_rows(
-    editor: MaskEditor, masks: list[np.ndarray], parts: PartSpec, seed: int, options: dict
-) -> tuple[list[list[np.ndarray]], list[str]]:
+def fig3_rows(editor: MaskEditor, masks: list[np.ndarray], edit: Edit) -> tuple[list[list[np.ndarray]], list[str]]:
     """Paper Fig. 3: rows input / reconstruction / generation / perturbation, a column per mask (seed + i).
 
-    `options` holds keep, radius, scale and prior (as the edit commands take them).
+    Both edited rows use `edit`'s parts, seed, keep and radius; generation its prior, perturbation its scale.
     """
     masks = masks[:FIGURE_COLUMNS]
-    keep = {"keep": options.get("keep", "input"), "radius": options.get("radius", 3)}
-    prior, scale = editor.resolve_prior(options.get("prior")), options.get("scale", 1.0)
+    generate = edit.with_(operation="generate", prior=editor.resolve_prior(edit.prior))
+    perturb = edit.with_(operation="perturb")
     recon = run_grouped(masks, lambda b, idx: editor.reconstruct(b))
-    gen = run_grouped(masks, lambda b, idx: editor.generate(b, parts, [seed + i for i in idx], prior, **keep))
-    pert = run_grouped(masks, lambda b, idx: editor.perturb(b, parts, scale, [seed + i for i in idx], **keep))
-    names = "+".join(editor.class_names[i] for i in editor.part_ids(parts))
-    seeds = f"seeds {seed}..{seed + len(masks) - 1}"
-    labels = [
-        "input",
-        "reconstruction",
-        f"generate {names} ({prior} prior), {seeds}",
-        f"perturb {names} (scale {scale:g}), {seeds}",
-    ]
-    return [list(masks), recon, gen, pert], [
-        f"{label}, keep={keep['keep']}" if i > 1 else label for i, label in enumerate(labels)
-    ]
+    rows = [list(masks), recon]
+    labels = ["input", "reconstruction"]
+    for step in (generate, perturb):
+        rows.append(
+            run_grouped(masks, lambda b, idx, step=step: editor.apply(step, b, seeds=[edit.seed + i for i in idx]))
+        )
+        labels.append(f"{step.describe()}, seeds {edit.seed}..{edit.seed + len(masks) - 1}")
+    return rows, labels
 
 
 def fig5_rows(

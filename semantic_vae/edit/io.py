@@ -1,8 +1,9 @@
-"""Files in and out of the edit commands: input PNGs, output folders, label + colour PNG pairs,
+"""Files in and out of the edit commands: input PNGs, output folders, label + colour PNG pairs, the manifest,
 and running the editor over masks of mixed sizes."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import numpy as np
 
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
 from semantic_vae.errors import UserError
-from semantic_vae.files import ensure_dir
 from semantic_vae.labels import LabelSet
 
 
@@ -18,7 +18,12 @@ def input_files(path: str, what: str = "input") -> list[Path]:
     """A PNG file, or the sorted PNGs of a folder; a UserError when there are none."""
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.glob("*.png") if f.is_file())
+        try:
+            files = sorted(f for f in p.glob("*.png") if f.is_file())
+        except OSError as err:
+            raise UserError(f"--{what} {p}: cannot read the folder ({err.strerror or err})") from None
+        if not files and not os.access(p, os.R_OK | os.X_OK):
+            raise UserError(f"--{what} {p}: cannot read the folder (permission denied)")
         if not files:
             raise UserError(f"--{what} {p}: no PNG files in the folder")
         return files
@@ -30,10 +35,6 @@ def input_files(path: str, what: str = "input") -> list[Path]:
 def read_masks(files: Sequence[Path], label_set: LabelSet) -> list[np.ndarray]:
     """(H, W) uint8 label maps in the model's label set; a file with other values is a UserError naming it."""
     return [read_label_png(f, label_set) for f in files]
-
-
-def out_dir(path: str) -> Path:
-    return ensure_dir(path, "--out folder")
 
 
 def write_pair(out: Path, name: str, labels: np.ndarray, label_set: LabelSet, color: bool = True) -> Path:
@@ -97,3 +98,31 @@ def choices(value: str | list[str], allowed: Sequence[str], flag: str) -> list[s
 def split_list(value: str | list[str]) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     return [s.strip() for s in items if s.strip()]
+
+
+# The columns of every edit command's manifest.csv: one row per output, enough to reproduce it through the API.
+MANIFEST_FIELDS = (
+    "output", "color_output", "source", "operation", "parts", "seed", "prior", "scale", "alpha", "target", "keep",
+    "radius",
+)  # fmt: skip
+
+
+def manifest_row(
+    output: str, color: bool, source: Path, edit, parts: str, seed: int | None, target: Path | None
+) -> dict:
+    """One output's row: the settings that applied to it, blank where the operation takes none."""
+    op = edit.operation
+    return {
+        "output": output,
+        "color_output": f"color/{output}" if color else "",
+        "source": str(source),
+        "operation": op,
+        "parts": parts,
+        "seed": seed if op in ("generate", "perturb") and seed is not None else "",
+        "prior": edit.prior if op == "generate" else "",
+        "scale": edit.scale if op == "perturb" else "",
+        "alpha": edit.alpha if op == "interpolate" else "",
+        "target": str(target) if target is not None else "",
+        "keep": edit.keep if op != "reconstruct" else "",
+        "radius": edit.radius if op != "reconstruct" and edit.keep != "none" else "",
+    }

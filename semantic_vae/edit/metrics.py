@@ -8,7 +8,7 @@ Each edit is compared with its baseline: the input for keep="input", otherwise t
 reconstruction (what the raw edit would be without the edit).
 
 * Locality: of the pixels an edit changes, the share inside the part's neighbourhood (the part
-  in the baseline or the edit, dilated by a radius). Higher is more local.
+  in the baseline or the edit, dilated by a distance). Higher is more local.
 * Part change: 1 - IoU of the part before and after. Higher: the edit acts on the part.
 * Validity: connected components (8-connectivity) per class, stray islands per mask, and the
   islands an edit adds to its baseline.
@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semantic_vae.edit.region import KEEP_RADIUS, part_region
+from semantic_vae.edit.edit import Edit
+from semantic_vae.edit.region import part_region
 from semantic_vae.shapes import (
     as_batch,
     frechet_distance,
@@ -38,7 +39,7 @@ from semantic_vae.shapes import (
 if TYPE_CHECKING:
     from semantic_vae.edit.editor import MaskEditor
 
-METRIC_RADIUS = 4  # pixels around a part (at the compared masks' size) that count as its neighbourhood
+METRIC_DISTANCE = 4  # pixels around a part (at the compared masks' size) that count as its neighbourhood
 
 Part = int | Sequence[int]
 
@@ -48,24 +49,26 @@ def _ids(part: Part) -> list[int]:
 
 
 # -- locality ---------------------------------------------------------------------------
-def neighbourhood(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> np.ndarray:
-    """(H, W) bool: the part's pixels in `before` or `after`, dilated by `radius` pixels (`region.part_region`)."""
-    return part_region(before, after, _ids(part), radius)
+def neighbourhood(before: np.ndarray, after: np.ndarray, part: Part, distance: int = METRIC_DISTANCE) -> np.ndarray:
+    """(H, W) bool: the part's pixels in `before` or `after`, dilated by `distance` pixels (`region.part_region`)."""
+    return part_region(before, after, _ids(part), distance)
 
 
-def locality_counts(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> tuple[int, int]:
+def locality_counts(
+    before: np.ndarray, after: np.ndarray, part: Part, distance: int = METRIC_DISTANCE
+) -> tuple[int, int]:
     """(changed pixels, changed pixels inside the part's neighbourhood), summed over a batch."""
     changed_total = inside_total = 0
     for b, a in zip(as_batch(before), as_batch(after), strict=True):
         changed = b != a
         changed_total += int(changed.sum())
-        inside_total += int((changed & neighbourhood(b, a, part, radius)).sum())
+        inside_total += int((changed & neighbourhood(b, a, part, distance)).sum())
     return changed_total, inside_total
 
 
-def locality(before: np.ndarray, after: np.ndarray, part: Part, radius: int = METRIC_RADIUS) -> float:
+def locality(before: np.ndarray, after: np.ndarray, part: Part, distance: int = METRIC_DISTANCE) -> float:
     """Share of changed pixels inside the part's neighbourhood, pooled over the batch; NaN if nothing changed."""
-    changed, inside = locality_counts(before, after, part, radius)
+    changed, inside = locality_counts(before, after, part, distance)
     return inside / changed if changed else float("nan")
 
 
@@ -109,13 +112,17 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
+@dataclass(frozen=True)
+class EditMetricSettings:
+    """How `evaluate_editor` measures: seeds per mask, the first seed, and the locality neighbourhood's distance."""
+
+    seeds: int = 4
+    seed: int = 0
+    distance: int = METRIC_DISTANCE
+
+
 def _edit_set(
-    editor: MaskEditor,
-    op: str,
-    masks: np.ndarray,
-    targets: np.ndarray,
-    part: list[int],
-    settings: EditSettings,
+    editor: MaskEditor, edit: Edit, masks: np.ndarray, targets: np.ndarray, settings: EditMetricSettings
 ) -> np.ndarray:
     """(K, N, H, W) edits of the N masks: K = `settings.seeds` for the random operations, 1 otherwise.
 
@@ -123,34 +130,11 @@ def _edit_set(
     than many small ones, the LSTM above all); copy k of mask i has its own seed, seed + k*N + i.
     """
     n, k = len(masks), settings.seeds
-    keep = {"keep": settings.keep, "radius": settings.keep_radius}
-    if op in ("generate", "perturb"):
+    if edit.operation in ("generate", "perturb"):
         copies = np.concatenate([masks] * k)  # (K*N, H, W)
-        per_mask = [settings.seed + i for i in range(k * n)]
-        if op == "generate":
-            edits = editor.generate(copies, part, seed=per_mask, prior=settings.prior, **keep)
-        else:
-            edits = editor.perturb(copies, part, scale=settings.scale, seed=per_mask, **keep)
+        edits = editor.apply(edit, copies, seeds=[settings.seed + i for i in range(k * n)])
         return edits.reshape(k, *masks.shape)
-    if op == "swap":
-        return editor.swap(masks, targets, part, **keep)[None]
-    if op == "interpolate":
-        return editor.interpolate(masks, targets, part, settings.alpha, **keep)[None]
-    raise ValueError(f"unknown operation '{op}'; known: {', '.join(OPERATIONS)}")
-
-
-@dataclass(frozen=True)
-class EditSettings:
-    """How `evaluate_editor` edits: seeds per mask, noise, prior, what is kept, the metric's radius."""
-
-    seeds: int = 4
-    seed: int = 0
-    scale: float = 1.0
-    alpha: float = 0.5
-    prior: str = "normal"
-    keep: str = "input"
-    keep_radius: int = KEEP_RADIUS
-    radius: int = METRIC_RADIUS
+    return editor.apply(edit, masks, targets)[None]
 
 
 def evaluate_editor(
@@ -158,13 +142,15 @@ def evaluate_editor(
     masks: np.ndarray,
     parts: dict[str, list[int]],
     operations: tuple[str, ...] = OPERATIONS,
-    settings: EditSettings = EditSettings(),
+    edit: Edit = Edit(),
+    settings: EditMetricSettings = EditMetricSettings(),
 ) -> dict:
     """Every edit metric for each operation and part on N >= 2 masks (N, H, W); JSON-ready (NaN -> None).
 
-    `parts` maps a name to the class ids edited together ({"nose": [2], "lips": [10, 11, 12]}).
+    `parts` maps a name to the class ids edited together ({"nose": [2], "lips": [10, 11, 12]}). `edit` is the
+    template of every edit (its scale, alpha, prior, keep and radius; operation and parts are set here).
     generate / perturb run K = `settings.seeds` times per mask (diversity over those K); swap and
-    interpolate (at `alpha`) take mask i-1 as the target of mask i. Each edit is compared with its
+    interpolate take mask i-1 as the target of mask i. Each edit is compared with its
     baseline: the input for keep="input", otherwise the reconstruction. Realism compares against
     the input masks themselves (the real test masks); the reconstruction's distance is the floor.
     """
@@ -174,13 +160,14 @@ def evaluate_editor(
         raise ValueError(f"the edit metrics need at least 2 masks, got {n}")
     c = editor.num_classes
     recon = editor.reconstruct(masks)  # (N, H, W)
-    baseline = masks if settings.keep == "input" else recon
+    baseline = masks if edit.keep == "input" else recon
     real_features = geometric_features(masks, c)
     real_validity = validity(masks, c)
     recon_validity = validity(recon, c)
     results: dict = {
         "count": n,
         "size": [h, w],
+        "edit": {k: v for k, v in edit.to_dict().items() if k not in ("operation", "parts", "seed")},
         **asdict(settings),
         "real": {k: real_validity[k] for k in ("fragments", "stray_islands_per_mask")},
         "reconstruct": {
@@ -195,12 +182,13 @@ def evaluate_editor(
     for op in operations:
         per_part: dict = {}
         for name, part in parts.items():
-            edits = _edit_set(editor, op, masks, targets, part, settings)  # (K, N, H, W)
+            step = edit.with_(operation=op, parts=[str(i) for i in part])
+            edits = _edit_set(editor, step, masks, targets, settings)  # (K, N, H, W)
             flat = edits.reshape(-1, h, w)
             before = np.broadcast_to(baseline, edits.shape).reshape(-1, h, w)
             edit_validity = validity(flat, c)
             per_part[name] = {
-                "locality": _nan_to_none(locality(before, flat, part, settings.radius)),
+                "locality": _nan_to_none(locality(before, flat, part, settings.distance)),
                 "changed": float(np.count_nonzero(before != flat)) / flat.size,
                 "part_change": part_change(before, flat, part),
                 "fragments": edit_validity["fragments"],
@@ -222,7 +210,7 @@ def format_table(results: dict) -> str:
     columns = ("locality", "changed", "part chg", "frag/cls", "stray/mask", "+islands", "FD", "div IoU")
     header = f"{'operation':<12}{'part':<9}" + "".join(f"{c:>11}" for c in columns)
     lines = [
-        f"keep={results['keep']} (radius {results['keep_radius']}), prior={results['prior']}, "
+        f"keep={results['edit']['keep']} (radius {results['edit']['radius']}), prior={results['edit']['prior']}, "
         f"{results['count']} masks at {results['size'][0]}x{results['size'][1]}, {results['seeds']} seeds",
         header,
         "-" * len(header),
@@ -244,7 +232,7 @@ def format_table(results: dict) -> str:
                 f"{m['fd']:>11.4f}{cell(m['diversity']):>11}"
             )
     lines.append(
-        f"locality: share of changed pixels within {results['radius']} px of the part (higher = more local); "
+        f"locality: share of changed pixels within {results['distance']} px of the part (higher = more local); "
         "changed: share of pixels changed vs the baseline (the input for keep=input, else the reconstruction; "
         "for 'reconstruct': vs the input); part chg: 1 - IoU of the part before and after; +islands: stray "
         "islands added to the baseline per edit; FD: Fréchet distance of geometric features to the real masks; "

@@ -1,8 +1,8 @@
 """Edit recipes: a sequence of part edits as JSON that replays to the identical label map.
 
 A recipe holds the input label map and any target (as embedded label PNGs), the checkpoint's
-SHA-256 and every step (operation, parts, seed, prior, scale, alpha, keep, radius), so nothing
-outside the file and the checkpoint is needed:
+SHA-256 and every step (an `Edit` with all its settings, and its target), so nothing outside the
+file and the checkpoint is needed:
 
     semantic-vae edit replay --recipe recipe.json --ckpt model.ckpt --out replayed/
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from semantic_vae.edit.editor import KEEP_RADIUS, MaskEditor
+from semantic_vae.edit.edit import Edit
+from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.errors import UserError
 
-FORMAT = 1
-OPERATIONS = ("generate", "perturb", "interpolate", "swap")
+FORMAT = 2  # format 1 (flat steps) is still read
 
 
 def png_base64(labels: np.ndarray) -> str:
@@ -64,47 +64,32 @@ def checkpoint_sha256(path: str | Path) -> str:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One edit. Fields that do not apply to the operation are None."""
+class RecipeStep:
+    """One step of a recipe: an Edit, and its target mask for interpolate and swap (an embedded label PNG)."""
 
-    operation: str
-    parts: tuple[str, ...]
-    seed: int | None = None
-    prior: str | None = None  # generate
-    scale: float | None = None  # perturb
-    alpha: float | None = None  # interpolate (swap: 1)
-    keep: str = "input"
-    radius: int = KEEP_RADIUS
-    target: str | None = None  # interpolate, swap: the target label map, an embedded PNG
+    edit: Edit
+    target_png: str | None = None
 
     def apply(self, editor: MaskEditor, labels: np.ndarray) -> np.ndarray:
-        """This edit of one (H, W) label map, exactly as the MaskEditor method computes it."""
-        keep = {"keep": self.keep, "radius": self.radius}
-        parts = list(self.parts)
-        if self.operation == "generate":
-            return editor.generate(labels, parts, seed=self.seed, prior=self.prior, **keep)
-        if self.operation == "perturb":
-            return editor.perturb(labels, parts, scale=self.scale, seed=self.seed, **keep)
-        if self.operation in ("interpolate", "swap"):
-            if self.target is None:
-                raise UserError(f"{self.operation}: the step has no target mask")
-            target = labels_from_base64(self.target, f"{self.operation} target")
-            alpha = 1.0 if self.operation == "swap" else self.alpha
-            return editor.interpolate(labels, target, parts, alpha, **keep)
-        raise UserError(f"unknown operation '{self.operation}'; known: {', '.join(OPERATIONS)}")
+        """This edit of one (H, W) label map, exactly as `MaskEditor.apply` computes it."""
+        target = None
+        if self.edit.needs_target:
+            if self.target_png is None:
+                raise UserError(f"{self.edit.operation}: the step has no target mask")
+            target = labels_from_base64(self.target_png, f"{self.edit.operation} target")
+        return editor.apply(self.edit, labels, target)
 
-    def summary(self) -> dict[str, Any]:
-        """The step's settings without the embedded target (for display and the recipe's `edit` field)."""
-        return {k: v for k, v in asdict(self).items() if k != "target" and v is not None}
+    def to_dict(self) -> dict[str, Any]:
+        return {"edit": self.edit.to_dict(), "target_png": self.target_png}
 
 
 @dataclass
 class Recipe:
-    """The loaded input, the checkpoint and the steps applied to it, in order."""
+    """The loaded input, the checkpoint and the edits applied to it, in order."""
 
     checkpoint_sha256: str
     input_png: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[RecipeStep] = field(default_factory=list)
 
     def replay(self, editor: MaskEditor) -> np.ndarray:
         labels = labels_from_base64(self.input_png, "recipe input")
@@ -113,12 +98,11 @@ class Recipe:
         return labels
 
     def to_json(self) -> str:
-        last = self.steps[-1].summary() if self.steps else None
         document = {
             "format": FORMAT,
-            "edit": last,  # the last edit, readable at a glance
+            "edit": self.steps[-1].edit.describe() if self.steps else None,  # the last edit, readable at a glance
             "checkpoint_sha256": self.checkpoint_sha256,
-            "steps": [asdict(step) for step in self.steps],
+            "steps": [step.to_dict() for step in self.steps],
             "input_png": self.input_png,
         }
         return json.dumps(document, indent=1) + "\n"
@@ -129,14 +113,43 @@ class Recipe:
             document = json.loads(text)
         except json.JSONDecodeError as err:
             raise UserError(f"{source}: not valid JSON ({err.msg}, line {err.lineno})") from None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise UserError(f"{source}: not an edit recipe of format {FORMAT}")
-        names = {f.name for f in fields(Step)}
-        steps = []
-        for i, raw in enumerate(document.get("steps") or []):
-            if not isinstance(raw, dict) or not set(raw) <= names or "operation" not in raw:
-                raise UserError(f"{source}: step {i + 1} is not an edit step")
-            steps.append(Step(**{**raw, "parts": tuple(raw.get("parts") or ())}))
+        version = document.get("format") if isinstance(document, dict) else None
+        if version not in READERS:
+            known = ", ".join(str(v) for v in READERS)
+            raise UserError(f"{source}: not an edit recipe of a format this version reads ({known}); got {version!r}")
+        raw_steps = document.get("steps") or []
+        if not isinstance(raw_steps, list):
+            raise UserError(f"{source}: 'steps' must be a list of edits")
+        steps = [READERS[version](raw, f"{source}: step {i + 1}") for i, raw in enumerate(raw_steps)]
         if not isinstance(document.get("input_png"), str) or not isinstance(document.get("checkpoint_sha256"), str):
             raise UserError(f"{source}: the recipe has no input mask or no checkpoint hash")
         return cls(document["checkpoint_sha256"], document["input_png"], steps)
+
+
+def _read_step(raw: Any, where: str) -> RecipeStep:
+    """A step of format 2: {"edit": every Edit field, "target_png": ...}."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("edit"), dict) or set(raw) - {"edit", "target_png"}:
+        raise UserError(f"{where}: not an edit step")
+    missing = [f.name for f in fields(Edit) if f.name not in raw["edit"]]
+    if missing:
+        raise UserError(f"{where}: the edit has no '{missing[0]}'")
+    target = raw.get("target_png")
+    if target is not None and not isinstance(target, str):
+        raise UserError(f"{where}: target_png must be an embedded PNG")
+    return RecipeStep(Edit.from_dict(raw["edit"], where), target)
+
+
+def _read_step_v1(raw: Any, where: str) -> RecipeStep:
+    """A step of format 1 (recipes written before the Edit value): flat fields, None where one did not apply."""
+    names = {"operation", "parts", "seed", "prior", "scale", "alpha", "keep", "radius", "target"}
+    if not isinstance(raw, dict) or not set(raw) <= names or "operation" not in raw:
+        raise UserError(f"{where}: not an edit step")
+    needed = {"generate": ("seed",), "perturb": ("seed", "scale"), "interpolate": ("alpha",)}.get(raw["operation"], ())
+    absent = [name for name in needed if raw.get(name) is None]
+    if absent:
+        raise UserError(f"{where}: {raw['operation']} has no '{absent[0]}'")
+    settings = {k: v for k, v in raw.items() if k != "target" and v is not None}
+    return RecipeStep(Edit.from_dict(settings, where), raw.get("target"))
+
+
+READERS = {2: _read_step, 1: _read_step_v1}

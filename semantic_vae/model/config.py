@@ -14,6 +14,17 @@ from typing import Any
 from semantic_vae.errors import UserError
 
 
+def check_image_size(size: int, latent_side: int = 16, what: str = "image_size") -> int:
+    """A mask side the decoder can draw: the latent side times a power of two (32, 64, ..., 512 for 16x16)."""
+    blocks = math.log2(size / latent_side) if isinstance(size, int) and size > 0 else 0.0
+    if blocks < 1 or not blocks.is_integer():
+        raise UserError(
+            f"{what} must be {latent_side} times a power of two (e.g. {2 * latent_side}, {4 * latent_side}, ..., "
+            f"{32 * latent_side}), got {size}"
+        )
+    return size
+
+
 @dataclass(frozen=True)
 class VAEConfig:
     """The Semantic-VAE of paper §3.1 (Fig. 1).
@@ -49,12 +60,7 @@ class VAEConfig:
         side = math.isqrt(self.latent_dim) if self.latent_dim > 0 else 0
         if side < 1 or side * side != self.latent_dim:
             raise UserError(f"model.net.latent_dim must be a square (16*16=256 in the paper), got {self.latent_dim}")
-        blocks = math.log2(self.image_size / side) if self.image_size > 0 else 0.0
-        if blocks < 1 or not blocks.is_integer():
-            raise UserError(
-                f"image_size must be {side} times a power of two (e.g. {2 * side}, {4 * side}, ..., {16 * side}), "
-                f"got {self.image_size}"
-            )
+        check_image_size(self.image_size, side)
         for name in ("lstm_hidden", "ffn_hidden", "decoder_width"):
             if getattr(self, name) < 1:
                 raise UserError(f"model.net.{name} must be at least 1, got {getattr(self, name)}")

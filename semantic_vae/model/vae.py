@@ -59,6 +59,10 @@ class SemanticVAE(nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
+    def from_labels(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, H, W) integer label maps at the model's size -> logits, mu, logvar (`forward` of their one-hot)."""
+        return self(one_hot(labels, self.num_classes))
+
     def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training: a reparameterised sample; evaluation: the mean. Returns logits, mu, logvar."""
         mu, logvar = self.encode(onehot)

@@ -554,7 +554,7 @@ def ablation(
     print(Path(paths["md"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if wandb_summary:
-        from semantic_vae.cli import code_version
+        from semantic_vae.runtime import code_version
 
         config = {"sweep": str(sweep), "sweep_id": identity, "setting": setting, "data": data or "synthetic", "gpus": gpus,
                   "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip
@@ -566,13 +566,9 @@ def ablation(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from jsonargparse import CLI
+    from semantic_vae.entry import function_cli, run_entry_point
 
-    try:
-        return CLI(ablation, args=argv, prog="python -m semantic_vae.runs.ablation", allow_abbrev=False)
-    except UserError as err:
-        print(f"ablation: error: {err}", file=sys.stderr)
-        return 2
+    return run_entry_point("ablation", lambda: function_cli(ablation, argv, "python -m semantic_vae.runs.ablation"))
 
 
 if __name__ == "__main__":

@@ -7,18 +7,18 @@ Runs the same LightningCLI a user runs (`semantic-vae fit` then `test`), then dr
 from __future__ import annotations
 
 import json
-import sys
 import time
-from argparse import ArgumentError
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from semantic_vae.cli import cli_main
+from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
-from semantic_vae.edit.metrics import EditSettings, evaluate_editor, format_table
+from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor, format_table
+from semantic_vae.entry import function_cli, run_entry_point
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.runs import checkout_root
 from semantic_vae.runtime import format_seconds
@@ -59,31 +59,18 @@ def demo(out: str = "outputs/demo") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jsonargparse import CLI
-
-    from semantic_vae.cli import one_line
-    from semantic_vae.errors import UserError
-    from semantic_vae.runtime import quiet_library_notices
-
-    quiet_library_notices()
-    try:
-        CLI(demo, args=argv, prog="python -m semantic_vae.runs.demo", exit_on_error=False, allow_abbrev=False)
-    except (UserError, ArgumentError) as err:
-        print(f"demo: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    return 0
+    return run_entry_point("demo", lambda: function_cli(demo, argv, "python -m semantic_vae.runs.demo"))
 
 
 def write_figures(cli, metrics: dict, dest: Path) -> None:
     """Reconstructions (labelled), per-class IoU bars and the latent-usage bars of the test split."""
     from semantic_vae.data.io import write_rgb_png
-    from semantic_vae.model import one_hot
     from semantic_vae.viz import iou_bar_chart, labelled_grid, latent_chart
 
     datamodule, module = cli.datamodule, cli.model.eval()
     masks = next(iter(datamodule.test_dataloader()))[:FIGURE_COLUMNS]
     with torch.inference_mode():
-        logits, _, _ = module.vae(one_hot(masks.to(module.device), module.num_classes))
+        logits = module(masks.to(module.device)).logits
     recon = logits.argmax(1).cpu().numpy().astype(np.uint8)
     grid = labelled_grid([list(masks.numpy()), list(recon)], datamodule.label_set, ["test input", "reconstruction"])
     write_rgb_png(dest / "reconstructions.png", grid)
@@ -107,7 +94,6 @@ def run_edits(cli, ckpt: str, dest: Path) -> str:
 
 
 DEMO_EDIT_MASKS = 32
-DEMO_PARTS = "nose,lips,eyes,brows,hair"
 
 
 def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> dict:
@@ -119,13 +105,11 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
     - edit_metrics_<keep>.json / .txt for keep="none" (the paper's raw edit) and keep="input".
     Returns a compact summary of generate's figures for printing.
     """
-    from semantic_vae.edit.editor import part_units
-
     dest = Path(out_dir)
     masks = np.asarray(masks)
-    units = part_units(editor, DEMO_PARTS) if "nose" in editor.class_names else {editor.class_names[1]: [1]}
+    units = editor.part_units(DEFAULT_PARTS) if "nose" in editor.class_names else {editor.class_names[1]: [1]}
     figure_part = next(iter(units))
-    rows, labels = fig3_rows(editor, list(masks), figure_part, 0, {"keep": "input"})
+    rows, labels = fig3_rows(editor, list(masks), Edit("generate", figure_part, keep="input"))
     fig3 = save_figure(dest / f"fig3_{figure_part}.png", rows, editor, labels)
     n = min(len(masks), FIGURE_COLUMNS)
     before_after = [list(masks[:n])]
@@ -141,8 +125,10 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
     fig5 = save_figure(dest / f"fig5_{figure_part}.png", rows, editor, labels)
     summary: dict = {"figures": [str(fig3), str(dest / "before_after.png"), str(fig5)]}
     for keep in ("none", "input"):
-        settings = EditSettings(seeds=4, keep=keep, prior=editor.resolve_prior(None))
-        results = evaluate_editor(editor, masks, units, ("generate", "perturb", "swap"), settings)
+        template = Edit(keep=keep, prior=editor.resolve_prior(None))
+        results = evaluate_editor(
+            editor, masks, units, ("generate", "perturb", "swap"), template, EditMetricSettings(seeds=4)
+        )
         write_json_atomic(dest / f"edit_metrics_{keep}.json", results)
         write_text_atomic(dest / f"edit_metrics_{keep}.txt", format_table(results) + "\n")
         summary[f"generate, keep={keep}"] = {

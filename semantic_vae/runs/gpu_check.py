@@ -111,16 +111,16 @@ def check_training(result: dict) -> str:
 
 
 def check_bf16(setting: Setting, ckpt: Path) -> str:
-    from semantic_vae.data.synthetic import generate_masks
-    from semantic_vae.edit import load_module
+    from semantic_vae.data.synthetic import heldout_masks
+    from semantic_vae.model import load_vae
 
     device = torch.device("cuda" if setting.accelerator == "gpu" else "cpu")
-    module = load_module(ckpt).to(device).eval()
-    labels = torch.from_numpy(generate_masks(0, 10_000_000, 8, setting.image_size)).to(device)
+    vae = load_vae(ckpt).vae.to(device)
+    labels = torch.from_numpy(heldout_masks(8, setting.image_size)).to(device)
     with torch.inference_mode():
-        fp32 = module._forward(labels)[0].float()
+        fp32 = vae.from_labels(labels)[0].float()
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            bf16 = module._forward(labels)[0].float()
+            bf16 = vae.from_labels(labels)[0].float()
     top2 = fp32.topk(2, dim=1).values  # (B, 2, H, W)
     clear = (top2[:, 0] - top2[:, 1]) > BF16_MARGIN
     same = fp32.argmax(1) == bf16.argmax(1)
@@ -135,10 +135,10 @@ def check_bf16(setting: Setting, ckpt: Path) -> str:
 
 
 def check_edit_on_cpu(setting: Setting, ckpt: Path) -> str:
-    from semantic_vae.data.synthetic import generate_masks
+    from semantic_vae.data.synthetic import heldout_masks
     from semantic_vae.edit import MaskEditor
 
-    masks = generate_masks(0, 10_000_000, 4, setting.image_size)
+    masks = heldout_masks(4, setting.image_size)
     cpu = MaskEditor.from_checkpoint(ckpt, device="cpu").generate(masks, "nose", seed=1, keep="none")
     if setting.accelerator != "gpu":
         return f"edited {len(masks)} masks on the CPU"
@@ -222,19 +222,18 @@ def gpu_check(cpu_smoke: bool = False, out: str | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     from jsonargparse import ActionYesNo, ArgumentParser
 
-    from semantic_vae.runtime import quiet_library_notices
+    from semantic_vae.entry import run_entry_point
 
     parser = ArgumentParser(prog="python -m semantic_vae.runs.gpu_check", description=__doc__.split("\n\n")[0],
                             exit_on_error=False, allow_abbrev=False)  # fmt: skip
     parser.add_argument("--cpu-smoke", action=ActionYesNo, default=False, help="the checks at tiny size on the CPU")
     parser.add_argument("--out", default=None, help="keep the runs in this folder (default: a temporary one)")
-    quiet_library_notices()
-    try:
+
+    def body() -> int:
         args = parser.parse_args(argv)
         return gpu_check(args.cpu_smoke, args.out)
-    except UserError as err:
-        print(f"gpu-check: error: {err}", file=sys.stderr)
-        return 2
+
+    return run_entry_point("gpu-check", body)
 
 
 if __name__ == "__main__":
