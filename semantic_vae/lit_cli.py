@@ -2,7 +2,7 @@
 
 Every run lives in `trainer.default_root_dir`: config.yaml, checkpoints/, wandb/, csv/, metrics.json.
 What this class adds to LightningCLI, through its public hooks only (`parse_arguments`,
-`before_instantiate_classes`, `instantiate_trainer`, `before_<subcommand>`):
+`instantiate_trainer`, `before_fit`):
 
 - the command line is checked before anything is built (`check_run`): the seed's range, a checkpoint
   that exists, is ours, and fits the data's label set and size; options given on resume that the
@@ -11,8 +11,8 @@ What this class adds to LightningCLI, through its public hooks only (`parse_argu
 - the loggers (W&B by W&B's rules, one CSV) and checkpoints go into the run folder;
 - RNG states in every checkpoint (exact resume), the learning rate with loggers, a progress bar
   that refreshes every PROGRESS_BAR_REFRESH_STEPS steps (or one line per epoch without it);
-- checkpoints load with `weights_only=True`, and a weights file (`semantic-vae convert`) given to
-  `fit --ckpt_path` starts a new training from its weights instead of a resume.
+- checkpoints load with `weights_only=True` unless the command line says otherwise, and a weights file
+  (`semantic-vae convert`) given to `fit --ckpt_path` starts a new training from its weights, not a resume.
 """
 
 from __future__ import annotations
@@ -118,8 +118,6 @@ def check_run(subcommand: str, config: Any) -> dict | None:
     path = checkpoint_path(subcommand, config)
     data = config.get("data") or {}
     if path is None:
-        if subcommand == "fit" and is_first_process():
-            check_fresh_run_folder(config)
         return None
     checkpoint = read_checkpoint(path)
     hyper_parameters = checkpoint["hyper_parameters"]
@@ -209,28 +207,39 @@ class SemanticVAECLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
-        checkpoint = check_run(subcommand, self.config[subcommand])
+        config = self.config[subcommand]
+        if "weights_only" in config and config["weights_only"] is None:
+            config["weights_only"] = True  # checkpoints never unpickle arbitrary objects, unless asked
+        checkpoint = check_run(subcommand, config)
         if subcommand == "fit" and checkpoint is not None and is_weights_file(checkpoint):
             # Not a resume: the model is built from this command line's config and starts from the file's weights.
             self._start_weights = (str(self.config[subcommand]["ckpt_path"]), checkpoint)
             self.config[subcommand]["ckpt_path"] = None
+        self.lock_run_folder(subcommand, config)
 
-    def before_instantiate_classes(self) -> None:
-        """Before anything is built or written: a second run in the same folder is refused at once."""
-        subcommand = self.config.get("subcommand")
+    def lock_run_folder(self, subcommand: str, config: Any) -> None:
+        """Before anything is seeded, built or written: a second run in the same folder is refused at once, and a
+        `fit` without a checkpoint does not replace a run unless --overwrite says so."""
         if subcommand not in ("fit", "validate", "test") or not is_first_process():
             return
-        config = self.config[subcommand]
         root = Path(run_root(config.get("trainer") or {}))
         ensure_dir(root, "run folder (trainer.default_root_dir)")
         self._run_lock = FolderLock(root, "run folder (trainer.default_root_dir)").acquire()
-        if subcommand == "fit" and config.get("overwrite") and not config.get("ckpt_path"):
-            for name in RUN_OUTPUTS:
-                target = root / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+        if subcommand != "fit" or config.get("ckpt_path"):
+            return
+        if not config.get("overwrite"):
+            try:
+                check_fresh_run_folder(config)
+            except UserError:
+                self._run_lock.release()
+                raise
+            return
+        for name in RUN_OUTPUTS:
+            target = root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
 
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar, TQDMProgressBar
@@ -267,15 +276,7 @@ class SemanticVAECLI(LightningCLI):
                 checkpoint.dirpath = str(Path(root) / "checkpoints")
         return trainer
 
-    # -- before each subcommand: loading defaults -------------------------------------------
-    def _loading_defaults(self) -> None:
-        """Checkpoints never unpickle arbitrary objects: `weights_only` is true unless the command line says so."""
-        section = self.config_init[self.subcommand]
-        if section.get("weights_only") is None:
-            section["weights_only"] = True
-
     def before_fit(self) -> None:
-        self._loading_defaults()
         if self._start_weights is not None:
             path, checkpoint = self._start_weights
             state = {
@@ -283,15 +284,6 @@ class SemanticVAECLI(LightningCLI):
             }
             load_state(self.model.vae, state, path)
             print(f"fit: a new training, starting from the weights of {path}", flush=True)
-
-    def before_validate(self) -> None:
-        self._loading_defaults()
-
-    def before_test(self) -> None:
-        self._loading_defaults()
-
-    def before_predict(self) -> None:
-        self._loading_defaults()
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:

@@ -50,9 +50,9 @@ def test_prepare_lists_skipped_files(tmp_path, raw, capsys):
     broken = raw / "CelebAMask-HQ-mask-anno" / "0" / "00001_hair.png"
     broken.write_bytes(b"garbage")
     with pytest.raises(UserError, match="00001_hair.png"):
-        prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"))
+        prepare(str(raw), size=32, cache_dir=str(tmp_path / "cache"))
     with pytest.warns(UserWarning, match="skipped 1 bad files"):
-        prepare(str(raw), size=16, cache_dir=str(tmp_path / "cache"), skip_bad=True)
+        prepare(str(raw), size=32, cache_dir=str(tmp_path / "cache"), skip_bad=True)
     out = capsys.readouterr().out
     assert "masks: 3 (train 1, test 2)" in out and "skipped 1 bad files" in out and str(broken) in out
 

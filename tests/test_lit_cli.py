@@ -180,6 +180,7 @@ def test_predict_writes_reconstructions_where_the_command_line_says(tmp_path, ca
     # test with a checkpoint file: the command line's metrics path wins over anything in the checkpoint
     cli_main(["test", *args, f"--ckpt_path={ckpt}", f"--metrics_file.path={tmp_path / 'm.json'}"])
     assert {"test/mIoU", "test/acc", "iou", "kl"} <= set(json.loads((tmp_path / "m.json").read_text()))
+    assert "weights_only: true" in (tmp_path / "run" / "config.yaml").read_text()  # how Lightning loaded the file
 
 
 @pytest.mark.parametrize("fraction", ["0", "1", "1.5"])

@@ -25,7 +25,8 @@ from semantic_vae.bench.core import (
     sync,
     time_rounds,
 )
-from semantic_vae.edit import MaskEditor, latent
+from semantic_vae.edit import Edit, MaskEditor, latent
+from semantic_vae.labels import label_set_for_names
 from semantic_vae.model import one_hot
 
 # ----------------------------------------------------------------------------- training
@@ -518,7 +519,8 @@ def measure_edit(ctx: Context, part: str = "nose") -> dict[str, Any]:
     replace the part's latent with noise, mix, decode, argmax), without the editor's checks.
     """
     s, device = ctx.settings, ctx.device
-    editor = MaskEditor(ctx.build_module(), device=device, batch_size=1)
+    module = ctx.build_module()
+    editor = MaskEditor(module.vae, label_set_for_names(module.class_names), device=device, batch_size=1)
     mask = ctx.masks[0]  # (S, S) uint8
     ids = editor.part_ids(part)
     labels = torch.from_numpy(mask[None]).to(device)  # (1, S, S)
@@ -555,7 +557,7 @@ def measure_app(ctx: Context) -> dict[str, Any]:
     spec = model_spec(["base.yaml", "small.yaml", "recommended.yaml"])
     torch.manual_seed(0)
     module = SemanticVAEModule(net=spec.net, **spec.options)
-    editor = MaskEditor(module, device=ctx.device, batch_size=8)
+    editor = MaskEditor(module.vae, label_set_for_names(module.class_names), device=ctx.device, batch_size=8)
     mask = heldout_masks(1, APP_INPUT_SIZE)[0]
     with tempfile.TemporaryDirectory(prefix="bench-app-") as work:
         session = EditSession(editor, checkpoint_hash="bench")
@@ -563,7 +565,7 @@ def measure_app(ctx: Context) -> dict[str, Any]:
 
         def answer(seed: int) -> None:
             session.position = 0  # every edit starts from the loaded mask
-            session.apply(session.step("generate", ["nose"], seed=seed, keep="input", radius=1))
+            session.apply(session.step(Edit("generate", ["nose"], seed=seed, keep="input", radius=1)))
             session.colour(session.previous), session.colour(session.current), session.overlay()
             session.downloads(Path(work) / str(seed % 3))
 

@@ -16,7 +16,6 @@ import torch
 from semantic_vae.data.io import png_shape, read_label_png
 from semantic_vae.edit.edit import DEFAULT_PARTS, Edit, check_seed
 from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.figures import FIGURE_COLUMNS, save_figure
 from semantic_vae.edit.io import MANIFEST_FIELDS, by_shape, choices, input_files, manifest_row, write_pair
 from semantic_vae.edit.options import Files, ModelOptions
 from semantic_vae.errors import UserError
@@ -85,7 +84,8 @@ def augment(
 ) -> None:
     """Grow a mask dataset: N edited variants per input over the chosen parts and operations.
 
-    Writes <stem>_v<k>.png (+ color/<stem>_v<k>.png), fig_augment.png and manifest.csv with one row per output:
+    Writes <stem>_v<k>.png (+ color/<stem>_v<k>.png) and manifest.csv with one row per output (no figure: the
+    folder is a dataset):
     output, color_output, source, operation, parts, seed, prior, scale, alpha, target, keep, radius.
     The same seed gives the same files; a row reproduces through the Python API, e.g.
     `MaskEditor.generate(read_label_png(source), parts, seed=seed, prior=prior, keep=keep, radius=radius)`.
@@ -115,10 +115,7 @@ def augment(
     plan = plan_variants(paths, [png_shape(f) for f in paths], variants, ops, units, parts_per_variant, seed, template)
     started = time.perf_counter()
     with OutputFolder(files.out) as out:
-        rows, shown = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers)
-        if files.figure:
-            save_figure(out.path / "fig_augment.png", shown, editor,
-                        ["input", *(f"variant {k}" for k in range(len(shown) - 1))])  # fmt: skip
+        rows = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers)
         owned = [p for stem in {f.stem for f in paths} for p in owned_outputs(out.path, stem)]
         out.finish(rows, MANIFEST_FIELDS, owned)
     seconds = time.perf_counter() - started
@@ -146,18 +143,14 @@ def run_augment(
     color: bool,
     batch_size: int,
     workers: int,
-) -> tuple[list[dict], list[list[np.ndarray]]]:
-    """Execute a plan chunk by chunk (batch_size sources each); PNG reads and writes run in threads.
-
-    Returns the manifest rows and the figure's rows (the first sources, then one row per variant number).
-    """
+) -> list[dict]:
+    """Execute a plan chunk by chunk (batch_size sources each); PNG reads and writes run in threads; the manifest
+    rows, sorted by output."""
     by_source: dict[int, list[Variant]] = {}
     for var in plan:
         by_source.setdefault(var.source, []).append(var)
     sources = sorted(by_source)
     rows: list[dict] = []
-    shown: dict[int, list[np.ndarray]] = {}
-    first = set(sources[:FIGURE_COLUMNS])
     pending: list[Future] = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, len(sources), batch_size):
@@ -189,11 +182,7 @@ def run_augment(
                     rows.append(
                         manifest_row(name, color, files[var.source], var.edit, ",".join(var.edit.parts), seed, target)
                     )
-                    if var.source in first:
-                        shown.setdefault(var.source, [masks[var.source]]).append(out)
         for future in pending:
             future.result()  # re-raise the first failed write
     rows.sort(key=lambda r: r["output"])
-    columns = [shown[s] for s in sorted(shown)]
-    figure = [list(row) for row in zip(*columns)] if columns else []
-    return rows, figure
+    return rows

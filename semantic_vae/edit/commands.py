@@ -43,7 +43,7 @@ from semantic_vae.edit.io import (
     write_pair,
 )
 from semantic_vae.edit.metrics import METRIC_DISTANCE, OPERATIONS, EditMetricSettings, evaluate_editor, format_table
-from semantic_vae.edit.options import Files, ModelOptions, Target
+from semantic_vae.edit.options import Figure, Files, ModelOptions, Target
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
 
@@ -90,7 +90,7 @@ def check_seed_range(edit: Edit, count: int) -> None:
 
 
 # -- the commands -----------------------------------------------------------------------
-def reconstruct(model: ModelOptions, files: Files) -> None:
+def reconstruct(model: ModelOptions, files: Files, figure: Figure) -> None:
     """Reconstruct label maps (encode with mu, mix, decode)."""
     editor, paths, masks = load_inputs(model, files)
     edit = Edit("reconstruct")
@@ -100,14 +100,14 @@ def reconstruct(model: ModelOptions, files: Files) -> None:
         for path, labels in zip(paths, recon):
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, "", None, None))
-        if files.figure:
+        if figure.figure:
             save_figure(out.path / "fig_reconstruct.png", [masks[:FIGURE_COLUMNS], recon[:FIGURE_COLUMNS]], editor,
                         ["input", "reconstruction"])  # fmt: skip
         out.finish(rows, MANIFEST_FIELDS)
     print(f"reconstructed {len(paths)} masks into {out.path}")
 
 
-def random_edit(model: ModelOptions, files: Files, edit: Edit) -> None:
+def random_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
     """generate or perturb every input; file i uses seed + i."""
     editor, paths, masks = load_inputs(model, files)
     slug = parts_slug(editor, edit)  # an unknown part fails before anything is written
@@ -121,7 +121,7 @@ def random_edit(model: ModelOptions, files: Files, edit: Edit) -> None:
         for i, (path, labels) in enumerate(zip(paths, edited)):
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), edit.seed + i, None))
-        if files.figure:
+        if figure.figure:
             figure_rows, labels = fig3_rows(editor, masks, edit)
             save_figure(out.path / f"fig3_{slug}.png", figure_rows, editor, labels)
         out.finish(rows, MANIFEST_FIELDS)
@@ -129,18 +129,18 @@ def random_edit(model: ModelOptions, files: Files, edit: Edit) -> None:
           f"keep={edit.keep} -> {out.path}")  # fmt: skip
 
 
-def generate(model: ModelOptions, files: Files, edit: Edit) -> None:
+def generate(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
     """Generate new parts: their embeddings replaced by draws from the prior (paper §4). Writes fig3_<parts>.png
     (rows input, reconstruction, generation, perturbation at `scale`)."""
-    random_edit(model, files, edit)
+    random_edit(model, files, figure, edit)
 
 
-def perturb(model: ModelOptions, files: Files, edit: Edit) -> None:
+def perturb(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
     """Perturb parts: their embeddings plus scale * N(0, I) (paper §4). Writes fig3_<parts>.png."""
-    random_edit(model, files, edit)
+    random_edit(model, files, figure, edit)
 
 
-def interpolate(model: ModelOptions, files: Files, target: Target, edit: Edit, steps: int = 5) -> None:
+def interpolate(model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Edit, steps: int = 5) -> None:
     """Interpolate parts from the input (alpha = 0) to the target (alpha = 1), paper Eq. 4.
 
     Writes <stem>_a<alpha>.png per alpha (e.g. 0_a0.50.png) and fig5_<parts>.png.
@@ -166,14 +166,14 @@ def interpolate(model: ModelOptions, files: Files, target: Target, edit: Edit, s
                 name = f"{path.stem}_a{step.alpha:.2f}.png"
                 write_pair(out.path, name, labels, editor.label_set)
                 rows.append(manifest_row(name, True, path, step, ",".join(edit.parts), None, target_path))
-        if files.figure:
+        if figure.figure:
             figure_rows, labels = fig5_rows(paths, masks, targets, [list(r) for r in paths_of], alphas)
             save_figure(out.path / f"fig5_{slug}.png", figure_rows, editor, labels)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"interpolate: {len(paths)} pairs x {steps} alphas, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def swap(model: ModelOptions, files: Files, target: Target, edit: Edit) -> None:
+def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Edit) -> None:
     """Swap parts in from the target (interpolation at alpha = 1). Writes fig_swap_<parts>.png (rows source,
     target, result)."""
     editor, paths, target_paths, masks, targets = load_pairs(model, files, target)
@@ -184,7 +184,7 @@ def swap(model: ModelOptions, files: Files, target: Target, edit: Edit) -> None:
         for path, target_path, labels in zip(paths, target_paths, swapped):
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, target_path))
-        if files.figure:
+        if figure.figure:
             n = FIGURE_COLUMNS
             save_figure(out.path / f"fig_swap_{slug}.png", [masks[:n], targets[:n], swapped[:n]], editor,
                         ["source", "target", f"swap {slug}"])  # fmt: skip
@@ -295,7 +295,12 @@ EDIT_COMMANDS: dict[str, Callable[..., None]] = {
     "augment": augment,
     "replay": replay,
 }
-OPTION_GROUPS = (ModelOptions, Files, Target)  # parameters of these types are flattened into --ckpt, --input, ...
+OPTION_GROUPS = (
+    ModelOptions,
+    Files,
+    Figure,
+    Target,
+)  # parameters of these types are flattened into --ckpt, --input, ...
 # augment and evaluate-edits apply a template Edit: its shared settings (their own --parts and --seed differ).
 TEMPLATE_FIELDS = {
     "evaluate-edits": ("scale", "alpha", "prior", "keep", "radius"),

@@ -32,12 +32,21 @@ class Files:
 
     Args:
         input: a label PNG (grayscale ids or colourised) or a folder of them.
-        out: output folder: <name>.png labels, color/<name>.png, the figure, manifest.csv.
-        figure: write the command's figure grid.
+        out: output folder: <name>.png labels, color/<name>.png, manifest.csv (written last).
     """
 
     input: str
     out: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """The command's figure.
+
+    Args:
+        figure: write the command's figure grid into the output folder.
+    """
+
     figure: bool = True
 
 
