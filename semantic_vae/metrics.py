@@ -57,7 +57,6 @@ class LatentStats(Metric):
             dims, averaged over the masks;
         active_units: (C,) the dims of each class latent whose posterior mean varies across the
             masks with (unbiased) variance above ACTIVE_UNIT_THRESHOLD;
-        mu_variance: (C, D) that variance;
         presence: (C,) the share of masks that contain each class (when `update` is given labels).
     Sums are kept in float64 and added across DDP ranks.
     """
@@ -92,7 +91,6 @@ class LatentStats(Metric):
         return {
             "kl": (self.kl_sum / n).float(),
             "active_units": (variance > ACTIVE_UNIT_THRESHOLD).sum(1),
-            "mu_variance": variance.float(),
             "presence": (self.present / n).float(),
         }
 

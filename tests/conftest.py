@@ -17,6 +17,8 @@ import pytest
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 
+pytest_plugins = ["pytester"]  # tests of what pytest itself collects
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 REAL_SAMPLES = ROOT.parent / "shared" / "data" / "celebamask_hq_samples"

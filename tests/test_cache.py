@@ -84,6 +84,15 @@ def test_rebuilt_when_a_source_file_changes(tmp_path, folder, builds):
     assert not second.masks[2].any() and first.masks[2].any()
 
 
+def test_a_new_generator_version_builds_a_new_synthetic_cache(tmp_path, monkeypatch):
+    synthetic = CacheSpec(source="synthetic", image_size=32, synthetic_count=20, synthetic_test=4)
+    first = load_or_build_cache(synthetic, tmp_path / "cache", progress=False)
+    assert load_or_build_cache(synthetic, tmp_path / "cache", progress=False).directory == first.directory
+    monkeypatch.setattr("semantic_vae.data.synthetic.GENERATOR_VERSION", "another")
+    second = load_or_build_cache(synthetic, tmp_path / "cache", progress=False)
+    assert second.directory != first.directory and second.manifest["generator_version"] == "another"
+
+
 def test_rebuilt_when_the_resolution_changes(tmp_path, folder, builds):
     load_or_build_cache(spec(folder, size=32), tmp_path / "cache", progress=False)
     cache = load_or_build_cache(spec(folder, size=16), tmp_path / "cache", progress=False)

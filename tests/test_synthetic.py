@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_mask, generate_masks, generation_rate
+from semantic_vae.data.synthetic import generate_mask, generate_masks, generation_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,10 +35,6 @@ def pixel_counts(calibration_masks: np.ndarray) -> np.ndarray:
 
 def _digest(mask: np.ndarray) -> str:
     return hashlib.sha256(mask.tobytes()).hexdigest()
-
-
-def test_version_is_a_string() -> None:
-    assert isinstance(GENERATOR_VERSION, str) and GENERATOR_VERSION
 
 
 def test_same_seed_and_index_give_the_same_mask() -> None:
