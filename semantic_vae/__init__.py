@@ -1,3 +1,3 @@
 """semantic-vae: part-level editing and generation of face segmentation masks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

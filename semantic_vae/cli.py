@@ -25,6 +25,8 @@ TOOLS: dict[str, str] = {
     "data": "semantic_vae.data.commands:main",
     "edit": "semantic_vae.edit.commands:main",
     "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
+    "convert": "semantic_vae.model.convert:main",
+    "fit-prior": "semantic_vae.model.statistics:main",
     "app": "semantic_vae.app.ui:main",
 }
 # Every command with one line, for `semantic-vae --help`.
@@ -36,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "data": "merge | prepare | preview: CelebAMask-HQ readers, the training cache, mask previews",
     "edit": "reconstruct | generate | perturb | interpolate | swap | augment | replay: part-level editing of label PNGs",
     "evaluate-edits": "measure edits: locality, part change, validity, realism, diversity",
+    "convert": "the paper's released weights (latest_net_G.pth) to a checkpoint of this project, and back",
+    "fit-prior": "fit a checkpoint's data prior on training masks (a converted model has none)",
     "app": "the interactive mask editor in the browser (needs the app extra: pip install -e '.[app]')",
 }
 PROG = "semantic-vae"

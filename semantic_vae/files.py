@@ -165,6 +165,12 @@ class FolderLock:
             self._file.close()  # closing the descriptor drops the flock
             self._file = None
 
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
 
 class OutputFolder:
     """A command's output folder, under one rule for every command that writes one.

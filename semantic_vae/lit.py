@@ -36,6 +36,8 @@ class SemanticVAEModule(L.LightningModule):
             and `image_size` are linked from the DataModule.
         class_names: names in id order (linked from the DataModule), for logs and metrics.json.
         weighted_ce: Eq. 2 class-frequency weights (Table 1); False is plain cross-entropy.
+        class_weights: fixed weights of the weighted CE, one per class (the released network's training: its 19);
+            default: Eq. 1 from the training split.
         kl_weight: lambda of Eq. 3 (paper: 0.0005).
         lr: Adam learning rate (reference code: 2e-4).
         betas: Adam betas (reference code: 0.5, 0.999).
@@ -53,6 +55,7 @@ class SemanticVAEModule(L.LightningModule):
         net: VAEConfig = VAEConfig(),
         class_names: list[str] | None = None,
         weighted_ce: bool = True,
+        class_weights: list[float] | None = None,
         kl_weight: float = 5e-4,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -79,13 +82,16 @@ class SemanticVAEModule(L.LightningModule):
         self.vae = SemanticVAE(net)
         if compile:
             self.vae.compile()  # in place: checkpoint keys keep their names
-        # Eq. 1 weights; set from the DataModule at fit time, then stored in every checkpoint.
-        self.register_buffer("class_weights", torch.ones(net.num_classes))
+        # Eq. 1 weights; set from the DataModule at fit time (unless fixed), then stored in every checkpoint.
+        if class_weights is not None and len(class_weights) != net.num_classes:
+            raise UserError(f"model.class_weights has {len(class_weights)} weights for {net.num_classes} classes")
+        fixed = torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+        self.register_buffer("class_weights", fixed if fixed is not None else torch.ones(net.num_classes))
         self.val_scores = SegmentationScores(net.num_classes)
         self.test_scores = SegmentationScores(net.num_classes)
-        self.val_latents = LatentStats(net.num_classes, net.latent_dim)
-        self.test_latents = LatentStats(net.num_classes, net.latent_dim)
-        self.train_moments = LatentMoments(net.num_classes, net.latent_dim)  # the data prior's fit
+        self.val_latents = LatentStats(net.latent_classes, net.latent_dim)
+        self.test_latents = LatentStats(net.latent_classes, net.latent_dim)
+        self.train_moments = LatentMoments(net.num_latents, net.latent_dim)  # the data prior's fit
         self.test_results: dict[str, Any] = {}
 
     @property
@@ -100,7 +106,7 @@ class SemanticVAEModule(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         self._check_data(datamodule)
         weights = getattr(datamodule, "train_class_weights", None)
-        if stage == "fit" and weights is not None:
+        if stage == "fit" and weights is not None and self.hparams.class_weights is None:
             self.class_weights.copy_(weights())
 
     def _check_data(self, datamodule: L.LightningDataModule | None) -> None:
@@ -175,13 +181,14 @@ class SemanticVAEModule(L.LightningModule):
         """Log KL and active units per class as <stage>/kl/<class>, <stage>/active_units/<class>."""
         stats = latents.compute()  # summed across ranks once
         latents.reset()
+        names = [self.class_names[c] for c in self.net_config.latent_classes]  # the classes with a latent
         per_class = {
-            "kl": {name: float(stats["kl"][i]) for i, name in enumerate(self.class_names)},
-            "active_units": {name: int(stats["active_units"][i]) for i, name in enumerate(self.class_names)},
+            "kl": {name: float(stats["kl"][i]) for i, name in enumerate(names)},
+            "active_units": {name: int(stats["active_units"][i]) for i, name in enumerate(names)},
         }
         for key, values in per_class.items():
             self.log_dict({f"{stage}/{key}/{name}": float(v) for name, v in values.items()}, sync_dist=False)
-        per_class["presence"] = {name: float(stats["presence"][i]) for i, name in enumerate(self.class_names)}
+        per_class["presence"] = {name: float(stats["presence"][i]) for i, name in enumerate(names)}
         return per_class
 
     def on_validation_epoch_end(self) -> None:

@@ -7,6 +7,8 @@ and never predicted; 0 where it is absent from the ground truth but predicted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassConfusionMatrix
@@ -63,9 +65,12 @@ class LatentStats(Metric):
 
     full_state_update = False
 
-    def __init__(self, num_classes: int, latent_dim: int, **kwargs) -> None:
+    def __init__(self, classes: int | Sequence[int], latent_dim: int, **kwargs) -> None:
+        """classes: the class id of each latent row (an int n means 0..n-1)."""
         super().__init__(**kwargs)
-        c, d = num_classes, latent_dim
+        ids = list(range(classes)) if isinstance(classes, int) else [int(c) for c in classes]
+        c, d = len(ids), latent_dim
+        self.register_buffer("class_ids", torch.tensor(ids), persistent=False)
         self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("kl_sum", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("mu_sum", torch.zeros(c, d, dtype=torch.float64), dist_reduce_fx="sum")
@@ -73,13 +78,13 @@ class LatentStats(Metric):
         self.add_state("present", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None) -> None:  # type: ignore[override]
-        """mu, logvar: (B, C, D) posterior parameters of a batch; labels: its (B, H, W) masks."""
+        """mu, logvar: (B, L, D) posterior parameters of a batch; labels: its (B, H, W) masks."""
         from semantic_vae.losses import kl_per_class
 
         mu64, logvar64 = mu.detach().double(), logvar.detach().double()
         if labels is not None:
-            classes = torch.arange(mu.shape[1], device=labels.device)
-            self.present += (labels.flatten(1).unsqueeze(1) == classes.view(1, -1, 1)).any(-1).sum(0).double()
+            classes = self.class_ids.to(labels.device).view(1, -1, 1)
+            self.present += (labels.flatten(1).unsqueeze(1) == classes.to(labels.dtype)).any(-1).sum(0).double()
         self.count += mu64.shape[0]
         self.kl_sum += kl_per_class(mu64, logvar64).sum(0)
         self.mu_sum += mu64.sum(0)

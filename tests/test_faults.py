@@ -118,6 +118,73 @@ def test_sigkill_during_edit_augment_then_rerun(tmp_path, trained_ckpt):
     assert augmented.keys() == reference.keys() and all(np.array_equal(augmented[k], reference[k]) for k in augmented)
 
 
+@pytest.mark.slow
+def test_two_augments_into_one_folder_the_second_is_refused(tmp_path, trained_ckpt):
+    inputs = tmp_path / "in"
+    for i, mask in enumerate(heldout_masks(16, 256)):
+        write_label_png(inputs / f"{i}.png", mask)
+    argv = cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "8", "--out", tmp_path / "aug",
+               "--batch_size", "2")  # fmt: skip
+    first = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    lock = tmp_path / "aug" / ".lock"
+    while not lock.exists() or "process" not in lock.read_text():
+        assert time.monotonic() < deadline and first.poll() is None, "the first augment never took the lock"
+        time.sleep(0.05)
+    second = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert second.returncode == 2 and len(lines) == 1 and "is using this --out folder" in lines[0], second.stderr
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
+    assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 16 * 8  # the first one's, whole
+
+
+def test_a_rerun_with_other_settings_leaves_no_stale_variants(tmp_path, trained_ckpt):
+    from semantic_vae.cli import main
+
+    inputs = tmp_path / "in"
+    for i, mask in enumerate(heldout_masks(2, 64)):
+        write_label_png(inputs / f"{i}.png", mask)
+    out = tmp_path / "aug"
+    base = ["edit", "augment", "--ckpt", str(trained_ckpt), "--input", str(inputs), "--out", str(out)]
+    main([*base, "--variants", "3"])
+    (out / "0_v07.png").write_bytes((out / "0_v00.png").read_bytes())  # as an interrupted older run left it
+    main([*base, "--variants", "1"])
+    rows = (out / "manifest.csv").read_text().splitlines()[1:]
+    listed = {r.split(",")[0] for r in rows} | {r.split(",")[1] for r in rows}
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*.png")}
+    assert listed == on_disk == {"0_v00.png", "1_v00.png", "color/0_v00.png", "color/1_v00.png"}
+
+
+@pytest.mark.slow
+def test_sigkill_during_predict_then_rerun(tmp_path, trained_ckpt):
+    from tests.conftest import config_args
+
+    inputs = tmp_path / "in"
+    for i, mask in enumerate(heldout_masks(120, 512)):
+        write_label_png(inputs / f"{i:03d}.png", mask)
+
+    def argv(out: Path) -> list[str]:
+        return cli("predict", *config_args("base.yaml", "small.yaml"), "--data.image_size=64", f"--ckpt_path={trained_ckpt}",
+                   f"--data.predict_root={inputs}", f"--prediction_writer.output_dir={out}", "--data.batch_size=4",
+                   "--trainer.logger=false", "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path / 'run'}")  # fmt: skip
+
+    rng = random.Random(5)
+    for _ in range(TRIALS):
+        kill_at(argv(tmp_path / "out"), rng.uniform(5.0, 12.0))
+        whole_pngs(tmp_path / "out") if (tmp_path / "out").exists() else None
+        manifest = tmp_path / "out" / "manifest.csv"
+        assert not manifest.exists() or len(manifest.read_text().splitlines()) == 1 + 120  # whole, or absent
+    (tmp_path / "out").mkdir(exist_ok=True)
+    (tmp_path / "out" / ".000.png.0123456789ab.tmp").write_bytes(b"half a png")  # what a kill mid-write leaves
+    run_to_end(argv(tmp_path / "out"))
+    run_to_end(argv(tmp_path / "reference"))
+    assert not [p for p in (tmp_path / "out").iterdir() if p.suffix == ".tmp"]
+    assert (tmp_path / "out" / "manifest.csv").read_text().count("\n") == 1 + 120
+    predicted, reference = whole_pngs(tmp_path / "out"), whole_pngs(tmp_path / "reference")
+    assert predicted.keys() == reference.keys() and all(np.array_equal(predicted[k], reference[k]) for k in predicted)
+    assert predicted["000.png"].shape == (512, 512)  # at the input's size
+
+
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
 

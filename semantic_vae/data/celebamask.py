@@ -40,7 +40,7 @@ from semantic_vae.data.io import (
     write_label_png,
 )
 from semantic_vae.errors import UserError
-from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder
+from semantic_vae.files import FolderLock, ensure_dir, remove_dead_work_folders, work_folder
 from semantic_vae.labels import CELEBAMASK_HQ, CELEBAMASK_HQ_NAMES, LabelSet
 from semantic_vae.runtime import Progress
 
@@ -436,17 +436,18 @@ def write_merged(
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
     out = ensure_dir(out_dir, "output folder")
-    remove_dead_work_folders(out, ".merging-")
-    partial = work_folder(out, ".merging-")
-    try:
-        summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
-        job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(partial))
-        for _ in _run(found, job, summary, skip_bad=skip_bad, workers=workers, progress=progress, limit=None):
-            pass
-        for path in partial.iterdir():
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    with FolderLock(out, "output folder"):  # the rule of every output folder: one writer at a time
+        remove_dead_work_folders(out, ".merging-")
+        partial = work_folder(out, ".merging-")
+        try:
+            summary = ReadSummary(folder=str(found.folder), reference=_reference_shape(found))
+            job = _Job(CELEBAMASK_HQ, summary.reference, out_dir=str(partial))
+            for _ in _run(found, job, summary, skip_bad=skip_bad, workers=workers, progress=progress, limit=None):
+                pass
+            for path in partial.iterdir():
+                os.replace(path, out / path.name)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     return summary
 
 

@@ -170,7 +170,11 @@ def run_augment(
                         for v in todo
                     ]
                 )  # (V, C, D): the editor's one dispatcher
-                edited = editor.decode(z, shape)  # (V, H, W)
+                edited = (
+                    torch.cat([editor.decode(z[k : k + 1], shape, v.edit.seed) for k, v in enumerate(todo)])
+                    if editor.vae.config.lstm_init == "random"
+                    else editor.decode(z, shape)
+                )  # (V, H, W)
                 for k, var in enumerate(todo):
                     at = group.index(var.source)
                     out = editor.keep_outside(edited[k : k + 1], labels[at : at + 1], mu[var.source][None],

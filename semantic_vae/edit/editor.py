@@ -202,11 +202,15 @@ class MaskEditor:
         return torch.cat(out)
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-        """Per-class embeddings (N, C, D) -> (N, H, W) uint8 labels on the device: mix, decode, argmax, resize."""
+    def decode(self, z: torch.Tensor, size: tuple[int, int] | None = None, seed: int = 0) -> torch.Tensor:
+        """Per-class embeddings (N, L, D) -> (N, H, W) uint8 labels on the device: mix, decode, argmax, resize.
+
+        `seed` seeds the initial LSTM state of a model that draws it at random (`lstm_init="random"`).
+        """
+        generator = torch.Generator().manual_seed(seed) if self.vae.config.lstm_init == "random" else None
         out = []
         for chunk in z.split(self.batch_size):
-            labels = self.vae.generate(chunk).argmax(1).to(torch.uint8)  # (n, S, S)
+            labels = self.vae.generate(chunk, generator).argmax(1).to(torch.uint8)  # (n, S, S)
             out.append(resize_nearest(labels, *size) if size is not None else labels)
         return torch.cat(out)
 
@@ -231,13 +235,16 @@ class MaskEditor:
         return prior
 
     def part_noise(self, batch: int, ids: list[int], seed: SeedSpec, prior: Prior | None = None) -> torch.Tensor:
-        """(B, P, D) draws for the parts on the device: N(0, I) (the paper) or the data prior."""
+        """(B, P, D) draws for the parts' latents (class ids) on the device: N(0, I) (the paper) or the data prior."""
         prior = self.resolve_prior(prior)
-        noise = latent.part_noise(batch, len(ids), self.latent_dim, seed).to(self.device)
+        rows = self.vae.latent_rows(ids)
+        noise = latent.part_noise(batch, len(rows), self.latent_dim, seed).to(self.device)
         if prior == "data":
             if not self.has_data_prior:
-                raise UserError("prior 'data': this checkpoint holds no data prior; use 'normal' or fit one")
-            noise = self.vae.prior.transform(noise, ids)
+                raise UserError(
+                    "prior 'data': this checkpoint holds no data prior; use 'normal', or fit one (semantic-vae fit-prior)"
+                )
+            noise = self.vae.prior.transform(noise, rows)
         return noise
 
     # -- the one dispatcher ---------------------------------------------------------------
@@ -248,16 +255,17 @@ class MaskEditor:
         if edit.operation == "reconstruct":
             return z
         ids = self.part_ids(edit.parts)
+        rows = self.vae.latent_rows(ids)
         if edit.operation in ("generate", "perturb"):
             seed = edit.seed if seeds is None else seeds
             prior = edit.prior if edit.operation == "generate" else "normal"
             noise = self.part_noise(z.shape[0], ids, seed, prior)  # (B, P, D)
             if edit.operation == "generate":
-                return latent.generate_parts(z, ids, noise)
-            return latent.perturb_parts(z, ids, noise, edit.scale)
+                return latent.generate_parts(z, rows, noise)
+            return latent.perturb_parts(z, rows, noise, edit.scale)
         if z_target is None:
             raise UserError(f"{edit.operation}: needs a target mask")
-        return latent.interpolate_parts(z, z_target, ids, edit.weight)
+        return latent.interpolate_parts(z, z_target, rows, edit.weight)
 
     @torch.inference_mode()
     def apply(
@@ -286,7 +294,7 @@ class MaskEditor:
         size = tuple(labels.shape[1:])
         results = []
         for edit in edits:
-            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size)
+            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed)
             if edit.operation == "reconstruct":
                 out = edited.cpu().numpy()
             else:
@@ -361,9 +369,9 @@ class MaskEditor:
             raise UserError(f"sample: n must be a whole number >= 1, got {n!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
             raise UserError(f"sample: size must be a whole number of pixels >= 1, got {size!r}")
-        z = self.part_noise(int(n), list(range(self.num_classes)), check_seed(seed), prior)  # (n, C, D)
+        z = self.part_noise(int(n), list(self.vae.latent_classes), check_seed(seed), prior)  # (n, L, D)
         side = int(size or self.image_size)
-        return self.decode(z, (side, side)).cpu().numpy()
+        return self.decode(z, (side, side), check_seed(seed)).cpu().numpy()
 
 
 def _split_seed(seed: SeedSpec) -> tuple[int, Sequence[int] | None]:

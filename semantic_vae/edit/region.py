@@ -25,7 +25,7 @@ import numpy as np
 Keep = Literal["input", "reconstruction", "none"]
 KEEP_MODES: tuple[str, ...] = ("input", "reconstruction", "none")
 # Model pixels around the edited parts (before and after) where the model may also redraw their neighbours.
-# 1 measured best (README, "Part edits"): wider lets neighbours adapt but adds seams.
+# 1 measured best (RESULTS.md, "Part edits that work"): wider lets neighbours adapt but adds seams.
 KEEP_RADIUS = 1
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from semantic_vae.errors import UserError
 
@@ -40,6 +40,13 @@ class VAEConfig:
         lstm_hidden: LSTM hidden size (paper: 256).
         ffn_hidden: inner width of the mixer's feed-forward block (reference code: 1024).
         decoder_width: decoder base width; block widths halve from 8x this (reference code: 64).
+        background: "predicted" (a latent and a logit like every class; ours) or "derived" (released network:
+            no background latent; its logit is 1 where the parts' logits sum to <= 0, else 0).
+        encoder_resize: how a channel is resized to `encoder_input_size`: "area" (ours) or "nearest" (released).
+        mixer_residual: add a linear projection of the LSTM output to the FFN's (released network), else FFN only.
+        decoder_head_norm: GroupNorm + SiLU before the decoder's last 1x1 conv (ours); the released network has none.
+        lstm_init: the LSTM's initial state: "zeros" (deterministic, ours) or "random" (released: N(0, 1) at
+            every decode, seeded from the edit's seed when editing).
     """
 
     num_classes: int = 19
@@ -52,6 +59,11 @@ class VAEConfig:
     lstm_hidden: int = 256
     ffn_hidden: int = 1024
     decoder_width: int = 64
+    background: Literal["predicted", "derived"] = "predicted"
+    encoder_resize: Literal["area", "nearest"] = "area"
+    mixer_residual: bool = False
+    decoder_head_norm: bool = True
+    lstm_init: Literal["zeros", "random"] = "zeros"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_hidden", tuple(int(w) for w in self.encoder_hidden))
@@ -70,10 +82,23 @@ class VAEConfig:
             raise UserError(f"model.net.encoder_hidden must list positive widths, got {list(self.encoder_hidden)}")
         if self.encoder_input_size is not None and self.encoder_input_size < 1:
             raise UserError(f"model.net.encoder_input_size must be positive, got {self.encoder_input_size}")
+        for name, allowed in (("background", ("predicted", "derived")), ("encoder_resize", ("area", "nearest")),
+                              ("lstm_init", ("zeros", "random"))):  # fmt: skip
+            if getattr(self, name) not in allowed:
+                raise UserError(f"model.net.{name}: unknown '{getattr(self, name)}'; choose from {', '.join(allowed)}")
 
     @property
     def latent_side(self) -> int:
         return math.isqrt(self.latent_dim)
+
+    @property
+    def latent_classes(self) -> tuple[int, ...]:
+        """The class ids that have a latent, in order: all of them, or all but the background when it is derived."""
+        return tuple(range(1 if self.background == "derived" else 0, self.num_classes))
+
+    @property
+    def num_latents(self) -> int:
+        return len(self.latent_classes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (lists, ints, bools): what checkpoints and loggers store."""

@@ -11,8 +11,16 @@ from torch import nn
 from semantic_vae.model.config import VAEConfig
 
 
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input's dtype (as the released network's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
 def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(32, channels), channels)
+    """32 groups (the released network's) where the width allows, else the largest divisor of 32 that fits."""
+    return GroupNorm32(math.gcd(32, channels), channels)
 
 
 class UpBlock(nn.Module):
@@ -37,10 +45,11 @@ class UpBlock(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """(B, C, D) with D = 16*16 -> (B, C, image_size, image_size) logits.
+    """(B, L, D) with D = 16*16 -> (B, L, image_size, image_size) logits of the L classes with a latent.
 
     One up-block per doubling from 16 to `image_size` (4 at 256, 2 at 64); widths halve
-    from 8 x `decoder_width`.
+    from 8 x `decoder_width`. The head is GroupNorm, SiLU and a 1x1 conv, or the 1x1 conv alone
+    (`decoder_head_norm=False`, the released network).
     """
 
     def __init__(self, config: VAEConfig) -> None:
@@ -48,11 +57,13 @@ class MaskDecoder(nn.Module):
         self.side = config.latent_side  # checked by VAEConfig: latent_dim is a square, image_size side * 2^k
         n_blocks = int(math.log2(config.image_size // self.side))
         widths = [config.decoder_width * 8 // 2**i for i in range(n_blocks + 1)]  # e.g. 512,256,128,64,32
-        self.stem = nn.Conv2d(config.num_classes, widths[0], 1)
+        channels = config.num_latents
+        self.stem = nn.Conv2d(channels, widths[0], 1)
         self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in itertools.pairwise(widths)))
-        self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], config.num_classes, 1))
+        conv = nn.Conv2d(widths[-1], channels, 1)
+        self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), conv) if config.decoder_head_norm else conv
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, c, d = z.shape
         x = self.stem(z.view(b, c, self.side, self.side))  # (B, 8*base, 16, 16)
-        return self.head(self.blocks(x))  # (B, C, S, S)
+        return self.head(self.blocks(x))  # (B, L, S, S)

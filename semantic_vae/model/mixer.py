@@ -9,15 +9,18 @@ from semantic_vae.model.config import VAEConfig
 
 
 class LatentMixer(nn.Module):
-    """Class embeddings (B, C, D) in label-id order -> mixed embeddings (B, C, D).
+    """Class embeddings (B, L, D) in label-id order -> mixed embeddings (B, L, D).
 
     `lstm_layers=0` is Table 1's "w/o LSTM block": the embeddings go straight to the FFN.
-    The FFN is two Linear layers with GELU between, as in the Transformer.
+    The FFN is two Linear layers with GELU between, as in the Transformer; with `mixer_residual` (the
+    released network) a linear projection of its input is added to its output (the identity when the widths
+    agree). The LSTM starts from zeros, or (`lstm_init="random"`, as released) from N(0, 1) drawn at every call.
     """
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.lstm: nn.LSTM | None = None
+        self.random_init = config.lstm_init == "random"
         width = config.latent_dim
         if config.lstm_layers > 0:
             self.lstm = nn.LSTM(
@@ -31,8 +34,24 @@ class LatentMixer(nn.Module):
         self.ffn = nn.Sequential(
             nn.Linear(width, config.ffn_hidden), nn.GELU(), nn.Linear(config.ffn_hidden, config.latent_dim)
         )
+        self.residual: nn.Module | None = None
+        if config.mixer_residual:
+            self.residual = nn.Linear(width, config.latent_dim) if width != config.latent_dim else nn.Identity()
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def initial_state(self, z: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, ...] | None:
+        """None (zeros), or (h0, c0) of N(0, 1) (layers * directions, B, hidden), drawn on the CPU when seeded."""
+        if not self.random_init or self.lstm is None:
+            return None
+        shape = (self.lstm.num_layers * (2 if self.lstm.bidirectional else 1), z.shape[0], self.lstm.hidden_size)
+        if generator is None:
+            return torch.randn(shape, device=z.device, dtype=z.dtype), torch.randn(
+                shape, device=z.device, dtype=z.dtype
+            )
+        h0, c0 = torch.randn((2, *shape), generator=generator).to(z.device, z.dtype)
+        return h0, c0
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.lstm is not None:
-            z, _ = self.lstm(z)  # (B, C, hidden * directions); zero initial state: deterministic
-        return self.ffn(z)  # (B, C, D)
+            z, _ = self.lstm(z, self.initial_state(z, generator))  # (B, L, hidden * directions)
+        out = self.ffn(z)  # (B, L, D)
+        return out if self.residual is None else out + self.residual(z)

@@ -17,11 +17,11 @@ JITTER = 1e-5  # added to the covariance diagonal so its Cholesky factor exists 
 
 
 class PartPrior(nn.Module):
-    """mean (C, D) and lower-triangular scale (C, D, D) per class; `fitted` says whether they hold a fit."""
+    """mean (L, D) and lower-triangular scale (L, D, D) per latent; `fitted` says whether they hold a fit."""
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
-        c, d = config.num_classes, config.latent_dim
+        c, d = config.num_latents, config.latent_dim
         self.register_buffer("mean", torch.zeros(c, d))
         self.register_buffer("scale_tril", torch.eye(d).expand(c, d, d).clone())
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -40,7 +40,7 @@ class PartPrior(nn.Module):
         self.fitted.fill_(True)
 
     def transform(self, noise: torch.Tensor, parts: list[int]) -> torch.Tensor:
-        """Standard normal noise (B, P, D) for the given parts -> draws from their fitted Gaussians."""
+        """Standard normal noise (B, P, D) for the given latent rows -> draws from their fitted Gaussians."""
         mean = self.mean[parts].to(noise.device, noise.dtype)  # (P, D)
         scale = self.scale_tril[parts].to(noise.device, noise.dtype)  # (P, D, D)
         return mean + torch.einsum("pde,bpe->bpd", scale, noise)

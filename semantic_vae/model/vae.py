@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
+from semantic_vae.errors import UserError
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
 from semantic_vae.model.encoder import ClassEncoder
@@ -26,9 +29,12 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.f
 class SemanticVAE(nn.Module):
     """Encode each class channel to its own latent, mix the latents, decode a mask.
 
-    encode: (B, C, H, W) one-hot -> mu, logvar (B, C, D)
-    mix:    (B, C, D) -> (B, C, D)
-    decode: (B, C, D) -> logits (B, C, H, W)
+    encode: (B, C, H, W) one-hot -> mu, logvar (B, L, D)
+    mix:    (B, L, D) -> (B, L, D)
+    decode: (B, L, D) -> logits (B, C, H, W)
+
+    L = C latents, one per class; with `background="derived"` (the released network) L = C - 1: the
+    background has no latent, and its logit is derived from the others' (`with_background`).
     """
 
     def __init__(self, config: VAEConfig | None = None) -> None:
@@ -41,19 +47,42 @@ class SemanticVAE(nn.Module):
         self.mixer = LatentMixer(self.config)
         self.decoder = MaskDecoder(self.config)
         self.prior = PartPrior(self.config)  # buffers only: the data prior of `generate(prior="data")`
+        self.latent_classes = self.config.latent_classes
+
+    def latent_rows(self, class_ids: Sequence[int]) -> list[int]:
+        """The latent row of each class id (the id itself, or id - 1 when the background is derived)."""
+        first = self.latent_classes[0]
+        rows = []
+        for c in class_ids:
+            if not first <= int(c) < self.num_classes:
+                name = "the background" if int(c) == 0 else f"class {c}"
+                raise UserError(f"{name} has no latent in this model (its background is derived from the parts)")
+            rows.append(int(c) - first)
+        return rows
 
     def encode(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(onehot)
 
-    def mix(self, z: torch.Tensor) -> torch.Tensor:
-        return self.mixer(z)
+    def mix(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.mixer(z, generator)
 
     def decode(self, z_mixed: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z_mixed)
+        return self.with_background(self.decoder(z_mixed))
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-class latents (B, C, D) -> logits: the mixer adapts neighbours to an edited part."""
-        return self.decode(self.mix(z))
+    def with_background(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, L, H, W) -> (B, C, H, W): as it is, or with the derived background channel prepended: 1 where the
+        parts' logits sum to <= 0, 0 elsewhere (the released network's rule)."""
+        if len(self.latent_classes) == self.num_classes:
+            return logits
+        background = (logits.sum(1, keepdim=True) <= 0).to(logits.dtype)  # (B, 1, H, W)
+        return torch.cat([background, logits], dim=1)
+
+    def generate(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-class latents (B, L, D) -> logits (B, C, H, W): the mixer adapts neighbours to an edited part.
+
+        `generator` seeds a random initial LSTM state (`lstm_init="random"`); unused otherwise.
+        """
+        return self.decode(self.mix(z, generator))
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
