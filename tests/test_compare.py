@@ -160,3 +160,12 @@ def test_bad_input_through_the_cli_exits_2_with_one_line(tmp_path, capsys) -> No
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert done.value.code == 2 and len(lines) == 1 and "no PNG files" in lines[0], err
+
+
+def test_a_class_missing_from_the_synthetic_masks_is_a_zero_ratio(tmp_path, capsys) -> None:
+    for i in range(2):  # "real" masks that are all necklace: no synthetic mask comes close
+        write_label_png(tmp_path / "real" / f"{i}.png", np.full((16, 16), 16, np.uint8))
+    compare(str(tmp_path / "real"), n=2, size=16, out=str(tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert list(report["share_ratios"]) == ["neck_l"] and report["share_ratios"]["neck_l"] < 0.05
+    assert "furthest neck_l" in capsys.readouterr().out

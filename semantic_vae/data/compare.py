@@ -223,7 +223,7 @@ def _print_table(report: dict) -> None:
             f"{s['perimeter2_per_area']:>5.1f} / {r['perimeter2_per_area']:>5.1f}"
         )
     ratios = report["share_ratios"]
-    worst = max(ratios, key=lambda n: abs(math.log(ratios[n]))) if ratios else None
+    worst = max(ratios, key=lambda n: abs(math.log(ratios[n])) if ratios[n] > 0 else math.inf) if ratios else None
     print(f"realism Fréchet distance: {report['frechet_distance']:.4f}")
     if worst:
         print(f"share ratios (classes with >= 0.5% of real pixels): furthest {worst} ×{ratios[worst]:.2f}")
