@@ -62,7 +62,7 @@ values; the README's dataset rates where 21 masks are too few. In canonical 256 
 * eyes missing in 2 of 21 (dark glasses, a strong turn), brows in 2 (dark glasses, hair);
 * rare parts: eyeglasses 1 in 20 and hats 1 in 30 (README, dataset-wide); earrings in 2 of 21;
   a necklace in 1 of 21 at 512 px and none at 256 (thin chains mostly under the neck and clothes in
-  the official merge order): 2.5% here.
+  the official merge order): 2% here.
 
 Exactness: coordinates go through + - * / and sqrt only (IEEE-exact everywhere; the unit circle is
 rounded to 2^-20 once, the spline weights are exact binary fractions over 6), are scaled by size/256
@@ -264,7 +264,7 @@ class _Face:
         self.nose_top = ey - r(-1.5, 5.0)
         self.nose_len = r(44.0, 52.0)
         self.nose_bottom = self.nose_top + self.nose_len
-        self.mouth_y = self.nose_bottom + r(17.5, 22.0)
+        self.mouth_y = self.nose_bottom + r(19.5, 24.0)
         self.chin = self.mouth_y + r(40.0, 52.0)
         self.top = ey - r(88.0, 100.0)
         self.jaw = self.W * r(0.80, 0.93)
@@ -273,7 +273,8 @@ class _Face:
         h = r()
         self.style = _STYLES[0 if h < 0.52 else (1 if h < 0.71 else 2)]
         self.hair_end = {"long": r(262.0, 320.0), "medium": r(182.0, 228.0), "short": r(138.0, 168.0)}[self.style]
-        self.neck_w = r(44.0, 57.0)
+        self.neck_w = r(46.0, 60.0)
+        self.ear_sides: tuple[float, ...] = ()
 
     def hides(self, side: float) -> bool:
         """Whether the ear on this image side (+1 right, -1 left) has turned away."""
@@ -286,17 +287,18 @@ def _body(sk: _Sketch, f: _Face) -> None:
     flare = r(0.0, 18.0)
     right = [(mx + f.W * 0.92, f.eye_y + 40), (mx + nw + 6, f.mouth_y + 8), (mx + nw, chin - 15), (mx + nw, chin + 10), (mx + nw + flare * 0.5, 245.0), (mx + nw + flare, 262.0), (mx + nw + flare + 20, 320.0)]  # fmt: skip
     sk.add(17, _mirror(right, mx), body=True)
-    if r.chance(0.025):  # under the clothes where they overlap, as the official merge order has it
+    if r.chance(0.02):  # under the clothes where they overlap, as the official merge order has it
         y0, sag, th = chin + r(-6.0, 16.0), r(6.0, 26.0), r(0.6, 1.2)
         curve = [(mx + nw * 0.98 * u, y0 + sag * (1.0 - u * u)) for u in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)]  # fmt: skip
         sk.add(16, [(x, y - th) for x, y in curve] + [(x, y + th) for x, y in reversed(curve)], body=True)
     if r.chance(0.5 if f.style == "long" else 0.92):
         v, round_ = r(238.0, 300.0), r(0.0, 1.0)
         points = [(mx, v)]
+        away = r.sign() if r() < 0.35 else 0.0  # a shoulder turned away: clothes on one side only (5 of 15)
         for side in (1.0, -1.0):
             q = r()
-            drop = 110.0 * q * q  # a shoulder turned away or out of the picture
-            ns = chin + r(-48.0, -8.0) + 0.3 * drop
+            drop = 160.0 if side == away else 90.0 * q * q  # shoulders lower or out of the picture
+            ns = chin + r(-58.0, -12.0) + (drop if side == away else 0.3 * drop)
             half = [(mx + side * nw * (0.45 + 0.4 * round_), v - 4.0 - 0.3 * (v - ns) * round_), (mx + side * nw * 0.88, ns + 8), (mx + side * (nw + 6), ns), (mx + side * (nw + 42), ns + r(-4.0, 14.0) + drop), (mx + side * 150, r(175.0, 270.0) + drop), (mx + side * 150, 330.0 + drop)]  # fmt: skip
             points += half if side > 0 else half[::-1]
         sk.add(18, points, body=True)
@@ -305,25 +307,32 @@ def _body(sk: _Sketch, f: _Face) -> None:
 _EAR = [(-0.08, 0.45), (0.1, 0.95), (0.3, 1.0), (0.5, 0.85), (0.7, 0.6), (0.88, 0.5), (1.0, 0.3)]  # (down, out)
 
 
-def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
-    """Ears on the sides of the face, painted over the hair (tucked behind them) with their top often under
-    it; hidden when turned away or under long hair. Returns the lobes."""
-    r, mx, W = f.r, f.mx, f.W
-    top, length, out, lean = f.eye_y + r(-10.0, 4.0), r(44.0, 58.0), r(8.0, 14.0), r(1.0, 8.0)
-    q, p = r(), r()
-    hidden = 0.45 * q * q  # the share of the ear's height under the hair
-    out *= 1.0 - 0.45 * p * p  # and of its back rim
-    k, one = r(), r.sign()  # long hair covers both ears, or one is tucked behind
+def _ear_sides(f: _Face) -> tuple[float, ...]:
+    """The image sides (+1 right: l_ear, -1 left: r_ear) whose ear shows: not turned away, not under long hair
+    (which covers both, or leaves one tucked behind an ear)."""
+    r = f.r
+    k, one = r(), r.sign()
     shown = {"long": (0.55, 0.85), "medium": (0.05, 0.3), "short": (0.0, 0.0)}[f.style]
+    return tuple(s for s in (1.0, -1.0) if not f.hides(s) and k >= shown[0] and (k >= shown[1] or s == one))
+
+
+def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
+    """Ears on the sides of the face, painted over the hair (tucked behind them), the top often under it,
+    the top leaning out; returns the lobes."""
+    r, mx, W = f.r, f.mx, f.W
+    top, length, out, lean = f.eye_y + r(-16.0, 8.0), r(44.0, 58.0), r(10.0, 17.0), r(1.0, 6.0)
+    q, p = r(), r()
+    hidden = 0.45 * q * q if f.style != "short" else 0.0  # the share of the ear's height under the hair
+    out *= 1.0 - 0.45 * p * p  # and of its back rim
     lobes = {}
     for label, side in ((8, 1.0), (9, -1.0)):
-        if f.hides(side) or k < shown[0] or (k < shown[1] and side != one):
+        if side not in f.ear_sides:
             continue
-        e = out * (1.0 + (1.2 * abs(f.s) if side * f.s < 0 else 0.0))
+        e = out * (1.0 + (0.6 * abs(f.s) if side * f.s < 0 else 0.0))
         base = mx + side * 0.985 * W  # the inner edge follows the cheek
         rim = [(e * w + lean * (1.0 - v), length * max(v, hidden)) for v, w in _EAR]  # the top stands out
-        inner = [(lean * 0.1 - 0.5, 0.95 * length), (lean * 0.3 - 1.5, 0.75 * length), (lean * 0.6 - 1.5, length * max(0.4, hidden + 0.05))]  # fmt: skip
-        local = [(lean * 0.9 - 1.0, length * max(0.05, hidden) + 2.0)] + rim + inner
+        inner = [(lean * 0.1 - 0.5, 0.95 * length), (lean * 0.2 - 1.5, 0.75 * length), (lean * 0.4 - 1.5, length * max(0.4, hidden + 0.05))]  # fmt: skip
+        local = [(lean * 0.5 - 1.5, length * max(0.05, hidden) + 2.0)] + rim + inner
         sk.add(label, [(base + side * dx, top + dy) for dx, dy in local], front=0.0)
         lobes[label] = (base + side * 0.45 * e, top + 0.9 * length)
     return lobes
@@ -339,7 +348,7 @@ def _skin(sk: _Sketch, f: _Face) -> None:
 def _nose(sk: _Sketch, f: _Face) -> None:
     """Bridge, tip and nostrils (alae); the tip stands proud of the face, so it moves most in a turn."""
     r, mx = f.r, f.mx
-    b, w, tip, nostril = r(7.5, 11.0), r(16.5, 22.5), r(12.0, 20.0), r(0.0, 0.07)
+    b, w, tip, nostril = r(7.5, 11.0), r(16.0, 21.5), r(12.0, 20.0), r(0.0, 0.07)
     right = [(0.9 * b, -0.02), (0.9 * b, -0.02), (b, 0.3), (1.1 * b, 0.52), (0.5 * (b + w), 0.68), (0.98 * w, 0.8), (1.06 * w, 0.92), (0.85 * w, 1.03), (0.52 * w, 0.95 - nostril), (0.22 * w, 1.05)]  # fmt: skip
     shape = right + [(-dx, fy) for dx, fy in reversed(right)]
     top, length = f.nose_top, f.nose_len
@@ -358,7 +367,7 @@ def _eyes(sk: _Sketch, f: _Face) -> None:
     ew = r(9.5, 12.5)
     eh = ew * r(0.26, 0.48)  # openness
     tilt = r(-1.0, 2.0)
-    inner, length, thick, taper, arch = r(6.0, 16.0), r(39.0, 51.0), r(6.5, 12.0), r(0.2, 0.6), r(2.0, 7.0)
+    inner, length, thick, taper, arch = r(8.0, 19.0), r(34.0, 55.0), r(5.5, 13.0), r(0.2, 0.6), r(2.0, 7.0)
     if glasses:
         lw, lh, ly = r(21.0, 28.0) + 3.0 * sunglasses, r(14.0, 20.0) + 5.0 * sunglasses, ey + r(0.0, 4.0)
         for side in (1.0, -1.0):
@@ -454,6 +463,7 @@ def _hair(sk: _Sketch, f: _Face) -> float:
     wave = r(0.01, 0.08)  # lumps of hair along the outline
     curl = r(0.0, 0.06) if r() < 0.45 else 0.0  # and, for curly hair, a ragged edge
     lean = r(-0.14, 0.14)
+    shift = r(-12.0, 12.0) * (0.25 if style == "short" else 1.0)  # more hair on one side
     box = r(0.2, 1.0)  # 0: round crown, 1: boxy
     tucked = r.sign() if style == "long" and r() < 0.3 else 0.0  # one side behind the shoulder
     tucked_end = r(190.0, 235.0)
@@ -462,7 +472,7 @@ def _hair(sk: _Sketch, f: _Face) -> float:
         (cx_, cy_), (bx_, by_) = _HAIR_ARC[j], _HAIR_BOX[j]
         ux, uy = cx_ + (bx_ - cx_) * box, cy_ + (by_ - cy_) * box
         rad = 1.0 + wave * r(0.3, 1.0) * (1.0 if j % 4 < 2 else -1.0) + curl * r(-1.0, 1.0)
-        arc.append((mx + A * ux * rad * (1.0 + lean * ux), cy + B * uy * rad))
+        arc.append((mx + shift + A * ux * rad * (1.0 + lean * ux), cy + B * uy * rad))
     temple_y = ey - r(28.0, 48.0)
     temple = W - r(0.0, 8.0)
     sides = []
@@ -474,8 +484,8 @@ def _hair(sk: _Sketch, f: _Face) -> float:
             end = tucked_end if side == tucked else f.hair_end
             L = A + (r(-10.0, 30.0) if style == "long" else r(-10.0, 15.0))
             mid1, mid2 = cy + 0.35 * (end - cy), cy + 0.7 * (end - cy)
-            outer = [(mx + side * (A + (L - A) * 0.4) * (1.0 + wave * r(-0.5, 0.5)), mid1), (mx + side * (A + (L - A) * 0.8), mid2), (mx + side * L, end)]  # fmt: skip
-            cover = r(-8.0, 6.0)
+            outer = [(mx + shift + side * (A + (L - A) * 0.4) * (1.0 + wave * r(-0.5, 0.5)), mid1), (mx + shift + side * (A + (L - A) * 0.8), mid2), (mx + shift + side * L, end)]  # fmt: skip
+            cover = r(-8.0, 6.0) if side not in f.ear_sides else -r(2.0, 6.0)  # tucked behind a visible ear
             gap = r(-3.0, 3.0) if r() < 0.75 else r(18.0, 40.0)
             for t, tip in ((0.3, True), (0.55, False), (0.8, True)):  # pointed ends of locks
                 p = (mx + side * (L + (f.neck_w + gap - L) * t), end + (r(4.0, 14.0) if tip else -r(1.0, 6.0)))
@@ -488,7 +498,13 @@ def _hair(sk: _Sketch, f: _Face) -> float:
         sides.append((outer, inner))
     (r_out, r_in), (l_out, l_in) = sides
     if style != "short":
-        back = [(mx + A, cy)] + r_out[:3] + [(mx, f.hair_end + 6.0)] + l_out[2::-1] + [(mx - A, cy), (mx, ey - 40.0)]
+        back = (
+            [(mx + shift + A, cy)]
+            + r_out[:3]
+            + [(mx, f.hair_end + 6.0)]
+            + l_out[2::-1]
+            + [(mx + shift - A, cy), (mx, ey - 40.0)]
+        )
         sk.add(13, back, front=0.0, first=True)
     line, height = _hairline(f, temple, temple_y)
     # right outer end -> up the right side -> over the crown (arc right to left) -> down the left side,
@@ -507,7 +523,7 @@ def _hair(sk: _Sketch, f: _Face) -> float:
         tip = (bx + ux * length + tx * bend, by + uy * length + ty * bend)
         strand = [(bx - ux * 4 - tx * w, by - uy * 4 - ty * w), (mid[0] - tx * w * 0.4, mid[1] - ty * w * 0.4), tip, tip, tip, (mid[0] + tx * w * 0.4, mid[1] + ty * w * 0.4), (bx - ux * 4 + tx * w, by - uy * 4 + ty * w)]  # fmt: skip
         sk.add(13, strand, front=0.0)
-    if r.chance(0.06):  # a lock falling from the parting over one brow and eye to the side of the face
+    if r.chance(0.1):  # a lock falling from the parting over one brow and eye to the side of the face
         d = r.sign()
         p0 = (mx + d * r(-10.0, 15.0), height - 6.0)
         p1 = (mx + d * r(20.0, 40.0), ey - r(18.0, 32.0))
@@ -532,12 +548,13 @@ def _accessories(sk: _Sketch, f: _Face, hairline: float, lobes: dict[int, tuple[
     if r.chance(1 / 30):
         brim = min(hairline + r(0.0, 18.0), f.brow_y - 8.0)
         wide, tall = f.W + r(14.0, 30.0), r(90.0, 130.0)
-        right = [(0.0, brim + 3.0), (0.6 * wide, brim + 1.0), (wide, brim), (wide * 1.03, brim - 0.4 * tall), (wide * 0.8, brim - 0.85 * tall), (0.0, brim - tall)]  # fmt: skip
+        down = r(4.0, 22.0)  # the brim comes down over the temples
+        right = [(0.0, brim + 3.0), (0.6 * wide, brim + 2.0 + 0.4 * down), (wide, brim + down), (wide * 1.05, brim - 0.4 * tall), (wide * 0.8, brim - 0.85 * tall), (0.0, brim - tall)]  # fmt: skip
         sk.add(14, [(mx + dx, y) for dx, y in right] + [(mx - dx, y) for dx, y in reversed(right[1:-1])], front=0.0)
         if r.chance(0.5):
             bw, bh = wide + r(8.0, 35.0), r(3.0, 8.0)
             sk.add(14, [(mx + bw * ux, brim + bh * uy) for ux, uy in _CIRCLE[::4]], front=0.0)
-    if lobes and r.chance({"long": 0.35, "medium": 0.15, "short": 0.04}[f.style]):  # worn mostly with long hair
+    if lobes and r.chance({"long": 0.4, "medium": 0.1, "short": 0.02}[f.style]):  # worn mostly with long hair
         hoop = r.chance(0.25)
         for x, y in lobes.values():
             if hoop:
@@ -561,6 +578,7 @@ def generate_mask(seed: int, index: int, size: int = 256) -> np.ndarray:
     _nose(sk, f)
     _eyes(sk, f)
     _lips(sk, f)
+    f.ear_sides = _ear_sides(f)
     hairline = _hair(sk, f)
     lobes = _ears(sk, f)
     _accessories(sk, f, hairline, lobes)
