@@ -33,9 +33,9 @@ whole is shifted so that the eyes stay centred; points of the outline (face side
 move against the turn and the near side widens. The far ear hides from sin(yaw) > 0.12 and the far
 eye behind the nose from 0.3. The head rolls by at most ~1 deg (the crops are aligned on the eyes).
 
-Painting order (later overwrites earlier; the official merge order where parts overlap): hair behind,
-neck, necklace, clothes, skin, nose, eyeglasses, eyes, brows, mouth, lips, hair in front (with strands
-and lock), ears, hat, earrings.
+Painting order (later overwrites earlier; the official merge order where parts overlap, except that a
+visible ear goes over the hair tucked behind it): hair behind, neck, necklace, clothes, skin, nose,
+eyeglasses, eyes, brows, mouth, lips, hair in front (with strands and lock), ears, hat, earrings.
 
 Calibration
 -----------
@@ -52,20 +52,20 @@ values; the README's dataset rates where 21 masks are too few. In canonical 256 
   190, 210, 230: 128, 132, 126, 117, 91, 48;
 * turn: the face outline's centre minus the eye midpoint is within +-6 px in 14 of 21, beyond 20 px
   in 3 (at most 34); the eye line's roll has a spread of 0.9 deg;
-* ears in 11 of 21 each, y 120 +- 16 to 165 +- 7.5, 20 wide, area 515 +- 310; by hair length: both
-  visible in 6 of 6 short, 5 of 8 sides medium, 5 of 22 sides long;
+* ears in 11 of 21 each, y 120 +- 16 to 165 +- 7.5, 20 wide, area 515 +- 310; visible sides by hair
+  length: 12 of 12 short, 5 of 8 medium, 5 of 22 long;
 * hair ends past the picture in 11 of 21, at y 190-215 in 4, at 149-170 in 6; top 1.8 +- 5.7, sides
   24 +- 28 / 238 +- 18; pixels per row at y = 10, 40, 70, 100: 122, 161, 104, 87;
 * neck top 191 +- 16, width ~100 at y = 215, area 3060 +- 730;
-* clothes in 15 of 21 (5 of 11 with long hair, 10 of 10 otherwise), top 207 +- 22, height 0.19 +- 0.09
-  and width 0.60 +- 0.32 of the side (a third cover one corner only);
+* clothes in 15 of 21 (5 of 11 with long hair, 10 of 10 otherwise), top 207 +- 22, centroid y 0.94,
+  height 0.19 +- 0.09 and width 0.60 +- 0.32 of the side (5 of 15 on one side only);
 * eyes missing in 2 of 21 (dark glasses, a strong turn), brows in 2 (dark glasses, hair);
-* rare parts: eyeglasses 1 in 20 and hats 1 in 30 (README, dataset-wide); earrings in 2 of 21;
-  a necklace in 1 of 21 at 512 px and none at 256 (thin chains mostly under the neck and clothes in
-  the official merge order): 2% here.
+* rare parts: eyeglasses 1 in 20 and hats 1 in 30 (README, dataset-wide); earrings in 2 of 21, both
+  on one side only (worn mostly with long hair here); a necklace in 1 of 21 at 512 px and none at 256
+  (thin chains, mostly under the neck and clothes in the official merge order): 2% here.
 
 Exactness: coordinates go through + - * / and sqrt only (IEEE-exact everywhere; the unit circle is
-rounded to 2^-20 once, the spline weights are exact binary fractions over 6), are scaled by size/256
+rounded to 2^-20 once, the spline weights are polynomials of t = j/4 over 6), are scaled by size/256
 and rounded to 1/16 px, and are filled by ``cv2.fillPoly`` with ``LINE_8`` (integer scan conversion,
 no anti-aliasing). The same (seed, index, size) gives the same array in any process on any machine,
 and every size draws the same layout.
@@ -241,7 +241,10 @@ _ANGLES = np.linspace(0.0, 2.0 * np.pi, 40, endpoint=False)
 # difference in a platform's cos/sin cannot move a vertex.
 _CIRCLE = [tuple(p) for p in (np.round(np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], 1) * 2**20) / 2**20).tolist()]
 _HAIR_ARC = [_CIRCLE[j % 40] for j in range(20, 41)]  # left -> top -> right, 21 directions
-_HAIR_BOX = [(0.5 * (x + math.copysign(math.sqrt(abs(x)), x)), 0.5 * (y + math.copysign(math.sqrt(abs(y)), y))) for x, y in _HAIR_ARC]  # fmt: skip
+_HAIR_BOX = [
+    (0.5 * (x + math.copysign(math.sqrt(abs(x)), x)), 0.5 * (y + math.copysign(math.sqrt(abs(y)), y)))
+    for x, y in _HAIR_ARC
+]
 _HOOP = [_CIRCLE[j] for j in range(34, 40)] + [_CIRCLE[j] for j in range(0, 27)]  # a ring open at the top
 _STYLES = ("long", "medium", "short")
 _HAIRLINES = ("parted", "fringe", "swept", "back")
@@ -253,27 +256,31 @@ class _Face:
     def __init__(self, r: _Random) -> None:
         self.r = r
         # Alignment: CelebA-HQ crops are aligned on the eyes and the mouth, so the inner face barely moves.
+        # Eye centroids of the 21 samples (256 px): y 122.1 +- 0.8, x 97.0 +- 2.4 and 159.4 +- 1.9.
         self.mx = 128.2 + r(-1.2, 1.2)
         self.eye_y = 122.2 + r(-1.3, 1.3)
         self.eye_dx = 31.2 + r(-2.4, 2.4)
+        # sin(yaw): the samples' outline centre minus eye midpoint is within 6 px in 14 of 21, past 20 px in 3
+        # (34 at most, which a head radius of ~75 px gives at sin 0.45).
         t = r(-1.0, 1.0)
-        self.s = 0.36 * t * t * t + 0.06 * r(-1.0, 1.0)  # sin(yaw): mostly frontal, a few turned by ~25 deg
-        self.W = r(64.0, 74.0)  # half-width of the face at the cheekbones
+        self.s = 0.36 * t * t * t + 0.06 * r(-1.0, 1.0)
+        self.W = r(64.0, 74.0)  # half-width at the cheekbones: skin widths 128-132 px at y = 120-150
         self.R = 1.12 * self.W  # radius of the head
         ey = self.eye_y
-        self.nose_top = ey - r(-1.5, 5.0)
+        self.nose_top = ey - r(-1.5, 5.0)  # nose box y 118.7 +- 2.6 to 171.0 +- 3.2
         self.nose_len = r(44.0, 52.0)
         self.nose_bottom = self.nose_top + self.nose_len
-        self.mouth_y = self.nose_bottom + r(19.5, 24.0)
-        self.chin = self.mouth_y + r(40.0, 52.0)
-        self.top = ey - r(88.0, 100.0)
-        self.jaw = self.W * r(0.80, 0.93)
+        self.mouth_y = self.nose_bottom + r(19.5, 24.0)  # upper lip y 182.0-190.6, lower lip 187.4-203.0
+        self.chin = self.mouth_y + r(40.0, 52.0)  # skin bottom 236 +- 5.5
+        self.top = ey - r(88.0, 100.0)  # the skull, under the hair
+        self.jaw = self.W * r(0.80, 0.93)  # skin widths 117, 91, 72, 48 px at y = 190, 210, 220, 230
         self.chin_w = r(15.0, 27.0)
-        self.brow_y = ey - r(10.0, 16.0)
+        self.brow_y = ey - r(10.0, 16.0)  # brow box y 100.5 +- 2.7 to 114.8 +- 4
+        # hair bottom in the samples: past the picture in 11 of 21, at y 190-215 in 4, at 149-170 in 6
         h = r()
         self.style = _STYLES[0 if h < 0.52 else (1 if h < 0.71 else 2)]
         self.hair_end = {"long": r(262.0, 320.0), "medium": r(182.0, 228.0), "short": r(138.0, 168.0)}[self.style]
-        self.neck_w = r(46.0, 60.0)
+        self.neck_w = r(46.0, 60.0)  # neck width ~100 px at y = 215, area 3060 +- 730 px
         self.ear_sides: tuple[float, ...] = ()
 
     def hides(self, side: float) -> bool:
@@ -285,13 +292,24 @@ def _body(sk: _Sketch, f: _Face) -> None:
     """Neck, a necklace under the clothes, clothes with a neckline: the body frame, which follows the pose."""
     r, mx, nw, chin = f.r, f.mx, f.neck_w, f.chin
     flare = r(0.0, 18.0)
-    right = [(mx + f.W * 0.92, f.eye_y + 40), (mx + nw + 6, f.mouth_y + 8), (mx + nw, chin - 15), (mx + nw, chin + 10), (mx + nw + flare * 0.5, 245.0), (mx + nw + flare, 262.0), (mx + nw + flare + 20, 320.0)]  # fmt: skip
+    right = [
+        (mx + f.W * 0.92, f.eye_y + 40),
+        (mx + nw + 6, f.mouth_y + 8),
+        (mx + nw, chin - 15),
+        (mx + nw, chin + 10),
+        (mx + nw + flare * 0.5, 245.0),
+        (mx + nw + flare, 262.0),
+        (mx + nw + flare + 20, 320.0),
+    ]
     sk.add(17, _mirror(right, mx), body=True)
     if r.chance(0.02):  # under the clothes where they overlap, as the official merge order has it
         y0, sag, th = chin + r(-6.0, 16.0), r(6.0, 26.0), r(0.6, 1.2)
-        curve = [(mx + nw * 0.98 * u, y0 + sag * (1.0 - u * u)) for u in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)]  # fmt: skip
+        curve = [
+            (mx + nw * 0.98 * u, y0 + sag * (1.0 - u * u))
+            for u in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
+        ]
         sk.add(16, [(x, y - th) for x, y in curve] + [(x, y + th) for x, y in reversed(curve)], body=True)
-    if r.chance(0.5 if f.style == "long" else 0.92):
+    if r.chance(0.5 if f.style == "long" else 0.92):  # clothes in 5 of 11 samples with long hair, 10 of 10 others
         v, round_ = r(238.0, 300.0), r(0.0, 1.0)
         points = [(mx, v)]
         away = r.sign() if r() < 0.35 else 0.0  # a shoulder turned away: clothes on one side only (5 of 15)
@@ -299,7 +317,14 @@ def _body(sk: _Sketch, f: _Face) -> None:
             q = r()
             drop = 160.0 if side == away else 90.0 * q * q  # shoulders lower or out of the picture
             ns = chin + r(-58.0, -12.0) + (drop if side == away else 0.3 * drop)
-            half = [(mx + side * nw * (0.45 + 0.4 * round_), v - 4.0 - 0.3 * (v - ns) * round_), (mx + side * nw * 0.88, ns + 8), (mx + side * (nw + 6), ns), (mx + side * (nw + 42), ns + r(-4.0, 14.0) + drop), (mx + side * 150, r(175.0, 270.0) + drop), (mx + side * 150, 330.0 + drop)]  # fmt: skip
+            half = [
+                (mx + side * nw * (0.45 + 0.4 * round_), v - 4.0 - 0.3 * (v - ns) * round_),
+                (mx + side * nw * 0.88, ns + 8),
+                (mx + side * (nw + 6), ns),
+                (mx + side * (nw + 42), ns + r(-4.0, 14.0) + drop),
+                (mx + side * 150, r(175.0, 270.0) + drop),
+                (mx + side * 150, 330.0 + drop),
+            ]
             points += half if side > 0 else half[::-1]
         sk.add(18, points, body=True)
 
@@ -312,6 +337,7 @@ def _ear_sides(f: _Face) -> tuple[float, ...]:
     (which covers both, or leaves one tucked behind an ear)."""
     r = f.r
     k, one = r(), r.sign()
+    # visible ear sides in the samples: long hair 5 of 22, medium 5 of 8 (turned faces), short 12 of 12
     shown = {"long": (0.55, 0.85), "medium": (0.05, 0.3), "short": (0.0, 0.0)}[f.style]
     return tuple(s for s in (1.0, -1.0) if not f.hides(s) and k >= shown[0] and (k >= shown[1] or s == one))
 
@@ -320,6 +346,7 @@ def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
     """Ears on the sides of the face, painted over the hair (tucked behind them), the top often under it,
     the top leaning out; returns the lobes."""
     r, mx, W = f.r, f.mx, f.W
+    # ear boxes in the samples: y 120 +- 16 to 165 +- 7.5, 20 px wide, area 515 +- 310 px
     top, length, out, lean = f.eye_y + r(-16.0, 8.0), r(44.0, 58.0), r(10.0, 17.0), r(1.0, 6.0)
     q, p = r(), r()
     hidden = 0.45 * q * q if f.style != "short" else 0.0  # the share of the ear's height under the hair
@@ -331,7 +358,11 @@ def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
         e = out * (1.0 + (0.6 * abs(f.s) if side * f.s < 0 else 0.0))
         base = mx + side * 0.985 * W  # the inner edge follows the cheek
         rim = [(e * w + lean * (1.0 - v), length * max(v, hidden)) for v, w in _EAR]  # the top stands out
-        inner = [(lean * 0.1 - 0.5, 0.95 * length), (lean * 0.2 - 1.5, 0.75 * length), (lean * 0.4 - 1.5, length * max(0.4, hidden + 0.05))]  # fmt: skip
+        inner = [
+            (lean * 0.1 - 0.5, 0.95 * length),
+            (lean * 0.2 - 1.5, 0.75 * length),
+            (lean * 0.4 - 1.5, length * max(0.4, hidden + 0.05)),
+        ]
         local = [(lean * 0.5 - 1.5, length * max(0.05, hidden) + 2.0)] + rim + inner
         sk.add(label, [(base + side * dx, top + dy) for dx, dy in local], front=0.0)
         lobes[label] = (base + side * 0.45 * e, top + 0.9 * length)
@@ -340,7 +371,18 @@ def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
 
 def _skin(sk: _Sketch, f: _Face) -> None:
     ey, W, top, chin, wc = f.eye_y, f.W, f.top, f.chin, f.chin_w
-    right = [(0.0, top - 2, 0.0), (0.45 * W, top + 2, 0.0), (0.8 * W, top + 16, 0.0), (0.98 * W, ey - 50, 0.0), (1.03 * W, ey - 10, 0.0), (1.02 * W, ey + 28, 0.0), (0.97 * W, ey + 50, 0.2), (f.jaw, f.mouth_y + 6, 0.5), (wc + 12, chin - 8, 0.8), (0.45 * wc, chin + 1.5, 1.0)]  # fmt: skip
+    right = [
+        (0.0, top - 2, 0.0),
+        (0.45 * W, top + 2, 0.0),
+        (0.8 * W, top + 16, 0.0),
+        (0.98 * W, ey - 50, 0.0),
+        (1.03 * W, ey - 10, 0.0),
+        (1.02 * W, ey + 28, 0.0),
+        (0.97 * W, ey + 50, 0.2),
+        (f.jaw, f.mouth_y + 6, 0.5),
+        (wc + 12, chin - 8, 0.8),
+        (0.45 * wc, chin + 1.5, 1.0),
+    ]
     points, fronts = _sweep(right, f.mx)
     sk.add(1, points, front=fronts)
 
@@ -348,25 +390,61 @@ def _skin(sk: _Sketch, f: _Face) -> None:
 def _nose(sk: _Sketch, f: _Face) -> None:
     """Bridge, tip and nostrils (alae); the tip stands proud of the face, so it moves most in a turn."""
     r, mx = f.r, f.mx
+    # nose width 38 +- 3.7 px in the samples; widths 19/25/38/25 px at 25/50/80/95% of its height
     b, w, tip, nostril = r(7.5, 11.0), r(16.0, 21.5), r(12.0, 20.0), r(0.0, 0.07)
-    right = [(0.9 * b, -0.02), (0.9 * b, -0.02), (b, 0.3), (1.1 * b, 0.52), (0.5 * (b + w), 0.68), (0.98 * w, 0.8), (1.06 * w, 0.92), (0.85 * w, 1.03), (0.52 * w, 0.95 - nostril), (0.22 * w, 1.05)]  # fmt: skip
+    right = [
+        (0.9 * b, -0.02),
+        (0.9 * b, -0.02),
+        (b, 0.3),
+        (1.1 * b, 0.52),
+        (0.5 * (b + w), 0.68),
+        (0.98 * w, 0.8),
+        (1.06 * w, 0.92),
+        (0.85 * w, 1.03),
+        (0.52 * w, 0.95 - nostril),
+        (0.22 * w, 1.05),
+    ]
     shape = right + [(-dx, fy) for dx, fy in reversed(right)]
     top, length = f.nose_top, f.nose_len
     sk.add(2, [(mx + dx, top + length * fy) for dx, fy in shape], depth=[tip * fy * fy for _, fy in shape])
 
 
-_EYE = [(-1.02, 0.12), (-1.02, 0.12), (-0.7, -0.95), (-0.1, -1.35), (0.55, -1.1), (1.05, -0.05), (1.05, -0.05), (0.55, 0.75), (-0.15, 0.85), (-0.7, 0.6)]  # fmt: skip
-_LENS = [(0.9, -1.0), (1.05, -0.7), (1.05, 0.35), (0.8, 0.95), (0.3, 1.1), (-0.3, 1.1), (-0.8, 0.95), (-1.05, 0.35), (-1.05, -0.7), (-0.9, -1.0), (0.0, -1.05)]  # fmt: skip
+_EYE = [
+    (-1.02, 0.12),
+    (-1.02, 0.12),
+    (-0.7, -0.95),
+    (-0.1, -1.35),
+    (0.55, -1.1),
+    (1.05, -0.05),
+    (1.05, -0.05),
+    (0.55, 0.75),
+    (-0.15, 0.85),
+    (-0.7, 0.6),
+]
+_LENS = [
+    (0.9, -1.0),
+    (1.05, -0.7),
+    (1.05, 0.35),
+    (0.8, 0.95),
+    (0.3, 1.1),
+    (-0.3, 1.1),
+    (-0.8, 0.95),
+    (-1.05, 0.35),
+    (-1.05, -0.7),
+    (-0.9, -1.0),
+    (0.0, -1.05),
+]
 
 
 def _eyes(sk: _Sketch, f: _Face) -> None:
     """Eyeglasses, almond eyes and tapering brows; dark glasses hide the eyes and the brows."""
     r, mx, ey = f.r, f.mx, f.eye_y
-    glasses = r.chance(0.05)
+    glasses = r.chance(0.05)  # 1 face in 20 (README, dataset-wide); 1 of the 21 samples
     sunglasses = glasses and r.chance(0.35)
-    ew = r(9.5, 12.5)
+    ew = r(9.5, 12.5)  # eye boxes 23 x 10 px in the samples, area 147 +- 47 px
     eh = ew * r(0.26, 0.48)  # openness
     tilt = r(-1.0, 2.0)
+    # l_brow box x 139.6 +- 7 to 183.8 +- 5 in the samples, width 0.168 +- 0.052 of the side, area 335 +- 150 px
     inner, length, thick, taper, arch = r(8.0, 19.0), r(34.0, 55.0), r(5.5, 13.0), r(0.2, 0.6), r(2.0, 7.0)
     if glasses:
         lw, lh, ly = r(21.0, 28.0) + 3.0 * sunglasses, r(14.0, 20.0) + 5.0 * sunglasses, ey + r(0.0, 4.0)
@@ -376,7 +454,17 @@ def _eyes(sk: _Sketch, f: _Face) -> None:
             x0, x1, y = cx + side * (lw - 2), mx + side * (f.W + 2), ly - lh * 0.6
             sk.add(3, [(x0, y - 1.5), (x1, y - 0.5), (x1, y + 2.5), (x0, y + 2.0)])
         y, bx = ly - lh * r(0.3, 0.7), f.eye_dx - lw + 3
-        sk.add(3, [(mx - bx, y - 1.5), (mx, y - 2.5), (mx + bx, y - 1.5), (mx + bx, y + 1.8), (mx, y + 0.8), (mx - bx, y + 1.8)])  # fmt: skip
+        sk.add(
+            3,
+            [
+                (mx - bx, y - 1.5),
+                (mx, y - 2.5),
+                (mx + bx, y - 1.5),
+                (mx + bx, y + 1.8),
+                (mx, y + 0.8),
+                (mx - bx, y + 1.8),
+            ],
+        )
     if sunglasses:
         return
     for label, side in ((4, 1.0), (5, -1.0)):
@@ -387,7 +475,19 @@ def _eyes(sk: _Sketch, f: _Face) -> None:
     for label, side in ((6, 1.0), (7, -1.0)):
         x0, y0 = mx + side * inner, f.brow_y + r(-1.0, 1.0)
         points = []
-        for t, off in ((-0.03, 0.0), (0.0, -0.55), (0.3, -0.55), (0.6, -0.55), (0.85, -0.5), (1.02, 0.1), (1.02, 0.1), (0.8, 0.5), (0.55, 0.55), (0.25, 0.55), (0.0, 0.55)):  # fmt: skip
+        for t, off in (
+            (-0.03, 0.0),
+            (0.0, -0.55),
+            (0.3, -0.55),
+            (0.6, -0.55),
+            (0.85, -0.5),
+            (1.02, 0.1),
+            (1.02, 0.1),
+            (0.8, 0.5),
+            (0.55, 0.55),
+            (0.25, 0.55),
+            (0.0, 0.55),
+        ):
             th = thick * (1.0 - (1.0 - taper) * t * t)
             yc = y0 - arch * 4.0 * t * (1.0 - t) * (1.25 - 0.5 * t) + 3.0 * t * t
             points.append((x0 + side * length * t, yc + off * th))
@@ -397,18 +497,57 @@ def _eyes(sk: _Sketch, f: _Face) -> None:
 def _lips(sk: _Sketch, f: _Face) -> None:
     """Upper lip with a cupid's bow, lower lip, and the inner mouth between them when open."""
     r, mx, y0 = f.r, f.mx, f.mouth_y
+    # lips 53 +- 4 px wide, upper 270 +- 62 px, lower 420 +- 112 px in the samples; open in 9 of 21
     hw, smile, tu, tl, bow = r(22.0, 30.5), r(-1.5, 4.0), r(5.0, 8.0), r(7.0, 11.5), r(0.35, 0.6)
     g = r(2.0, 6.5) if r.chance(0.45) else 0.0  # half the opening
     yc = y0 - smile
     e = 8.0  # the lips stand in front of the head's sphere
     if g > 0:
-        mouth = [(0.92, yc), (0.92, yc), (0.5, y0 - g - 1.5), (0.0, y0 - g - 2.0), (-0.5, y0 - g - 1.5), (-0.92, yc), (-0.92, yc), (-0.5, y0 + g + 1.5), (0.0, y0 + g + 2.0), (0.5, y0 + g + 1.5)]  # fmt: skip
+        mouth = [
+            (0.92, yc),
+            (0.92, yc),
+            (0.5, y0 - g - 1.5),
+            (0.0, y0 - g - 2.0),
+            (-0.5, y0 - g - 1.5),
+            (-0.92, yc),
+            (-0.92, yc),
+            (-0.5, y0 + g + 1.5),
+            (0.0, y0 + g + 2.0),
+            (0.5, y0 + g + 1.5),
+        ]
         sk.add(10, [(mx + u * hw, y) for u, y in mouth], depth=e)
     up = y0 - g
-    upper = [(1.0, yc), (1.0, yc), (0.7, up - 0.45 * tu - 0.6 * smile), (0.35, up - 0.95 * tu), (0.16, up - 1.08 * tu), (0.0, up - tu * (1.0 - bow)), (-0.16, up - 1.08 * tu), (-0.35, up - 0.95 * tu), (-0.7, up - 0.45 * tu - 0.6 * smile), (-1.0, yc), (-1.0, yc), (-0.55, up + 1.2 - 0.5 * smile), (0.0, up + 1.6), (0.55, up + 1.2 - 0.5 * smile)]  # fmt: skip
+    upper = [
+        (1.0, yc),
+        (1.0, yc),
+        (0.7, up - 0.45 * tu - 0.6 * smile),
+        (0.35, up - 0.95 * tu),
+        (0.16, up - 1.08 * tu),
+        (0.0, up - tu * (1.0 - bow)),
+        (-0.16, up - 1.08 * tu),
+        (-0.35, up - 0.95 * tu),
+        (-0.7, up - 0.45 * tu - 0.6 * smile),
+        (-1.0, yc),
+        (-1.0, yc),
+        (-0.55, up + 1.2 - 0.5 * smile),
+        (0.0, up + 1.6),
+        (0.55, up + 1.2 - 0.5 * smile),
+    ]
     sk.add(11, [(mx + u * hw, y) for u, y in upper], depth=e)
     lo = y0 + g
-    lower = [(0.97, yc + 0.5), (0.97, yc + 0.5), (0.55, lo - 0.5 * smile), (0.0, lo), (-0.55, lo - 0.5 * smile), (-0.97, yc + 0.5), (-0.97, yc + 0.5), (-0.65, lo + 0.7 * tl - 0.3 * smile), (-0.25, lo + 1.08 * tl), (0.25, lo + 1.08 * tl), (0.65, lo + 0.7 * tl - 0.3 * smile)]  # fmt: skip
+    lower = [
+        (0.97, yc + 0.5),
+        (0.97, yc + 0.5),
+        (0.55, lo - 0.5 * smile),
+        (0.0, lo),
+        (-0.55, lo - 0.5 * smile),
+        (-0.97, yc + 0.5),
+        (-0.97, yc + 0.5),
+        (-0.65, lo + 0.7 * tl - 0.3 * smile),
+        (-0.25, lo + 1.08 * tl),
+        (0.25, lo + 1.08 * tl),
+        (0.65, lo + 0.7 * tl - 0.3 * smile),
+    ]
     sk.add(12, [(mx + u * hw, y) for u, y in lower], depth=e)
 
 
@@ -457,6 +596,7 @@ def _hair(sk: _Sketch, f: _Face) -> float:
     Returns the hairline's height (for a hat)."""
     r, mx, ey, W, style = f.r, f.mx, f.eye_y, f.W, f.style
     cy = ey + 4.0
+    # hair in the samples: top 1.8 +- 5.7, sides 24 +- 28 and 238 +- 18 px; 122, 161 px per row at y = 10, 40
     A = W + (r(4.0, 16.0) if style == "short" else r(20.0, 62.0))  # half-width at the ears
     crown = f.top - r(20.0, 60.0)
     B = cy - crown
@@ -473,7 +613,7 @@ def _hair(sk: _Sketch, f: _Face) -> float:
         ux, uy = cx_ + (bx_ - cx_) * box, cy_ + (by_ - cy_) * box
         rad = 1.0 + wave * r(0.3, 1.0) * (1.0 if j % 4 < 2 else -1.0) + curl * r(-1.0, 1.0)
         arc.append((mx + shift + A * ux * rad * (1.0 + lean * ux), cy + B * uy * rad))
-    temple_y = ey - r(28.0, 48.0)
+    temple_y = ey - r(28.0, 48.0)  # skin top 49 +- 14 px in the samples, 77 px wide at y = 60
     temple = W - r(0.0, 8.0)
     sides = []
     for side in (1.0, -1.0):
@@ -484,14 +624,22 @@ def _hair(sk: _Sketch, f: _Face) -> float:
             end = tucked_end if side == tucked else f.hair_end
             L = A + (r(-10.0, 30.0) if style == "long" else r(-10.0, 15.0))
             mid1, mid2 = cy + 0.35 * (end - cy), cy + 0.7 * (end - cy)
-            outer = [(mx + shift + side * (A + (L - A) * 0.4) * (1.0 + wave * r(-0.5, 0.5)), mid1), (mx + shift + side * (A + (L - A) * 0.8), mid2), (mx + shift + side * L, end)]  # fmt: skip
+            outer = [
+                (mx + shift + side * (A + (L - A) * 0.4) * (1.0 + wave * r(-0.5, 0.5)), mid1),
+                (mx + shift + side * (A + (L - A) * 0.8), mid2),
+                (mx + shift + side * L, end),
+            ]
             cover = r(-8.0, 6.0) if side not in f.ear_sides else -r(2.0, 6.0)  # tucked behind a visible ear
             gap = r(-3.0, 3.0) if r() < 0.75 else r(18.0, 40.0)
             for t, tip in ((0.3, True), (0.55, False), (0.8, True)):  # pointed ends of locks
                 p = (mx + side * (L + (f.neck_w + gap - L) * t), end + (r(4.0, 14.0) if tip else -r(1.0, 6.0)))
                 outer += [p, p, p] if tip else [p]
             if end > f.chin + 5.0:
-                inner = [(mx + side * (f.neck_w + gap), end - 6.0), (mx + side * (f.neck_w + r(0.0, 8.0)), f.chin + 8.0), (mx + side * (f.jaw - cover), f.mouth_y)]  # fmt: skip
+                inner = [
+                    (mx + side * (f.neck_w + gap), end - 6.0),
+                    (mx + side * (f.neck_w + r(0.0, 8.0)), f.chin + 8.0),
+                    (mx + side * (f.jaw - cover), f.mouth_y),
+                ]
             else:
                 inner = [(mx + side * (f.jaw - cover + 6.0), min(end - 6.0, f.mouth_y + 10.0))]
             inner.append((mx + side * (W - cover), ey + 22.0))
@@ -521,7 +669,15 @@ def _hair(sk: _Sketch, f: _Face) -> float:
         tx, ty = -uy, ux
         mid = (bx + ux * length * 0.5 + tx * bend * 0.5, by + uy * length * 0.5 + ty * bend * 0.5)
         tip = (bx + ux * length + tx * bend, by + uy * length + ty * bend)
-        strand = [(bx - ux * 4 - tx * w, by - uy * 4 - ty * w), (mid[0] - tx * w * 0.4, mid[1] - ty * w * 0.4), tip, tip, tip, (mid[0] + tx * w * 0.4, mid[1] + ty * w * 0.4), (bx - ux * 4 + tx * w, by - uy * 4 + ty * w)]  # fmt: skip
+        strand = [
+            (bx - ux * 4 - tx * w, by - uy * 4 - ty * w),
+            (mid[0] - tx * w * 0.4, mid[1] - ty * w * 0.4),
+            tip,
+            tip,
+            tip,
+            (mid[0] + tx * w * 0.4, mid[1] + ty * w * 0.4),
+            (bx - ux * 4 + tx * w, by - uy * 4 + ty * w),
+        ]
         sk.add(13, strand, front=0.0)
     if r.chance(0.1):  # a lock falling from the parting over one brow and eye to the side of the face
         d = r.sign()
@@ -545,16 +701,24 @@ def _hair(sk: _Sketch, f: _Face) -> float:
 def _accessories(sk: _Sketch, f: _Face, hairline: float, lobes: dict[int, tuple[float, float]]) -> None:
     """A hat over the hair, earrings hanging from visible ears."""
     r, mx = f.r, f.mx
-    if r.chance(1 / 30):
+    if r.chance(1 / 30):  # hats: 1 in 30 (README, dataset-wide); none in the 21 samples
         brim = min(hairline + r(0.0, 18.0), f.brow_y - 8.0)
         wide, tall = f.W + r(14.0, 30.0), r(90.0, 130.0)
         down = r(4.0, 22.0)  # the brim comes down over the temples
-        right = [(0.0, brim + 3.0), (0.6 * wide, brim + 2.0 + 0.4 * down), (wide, brim + down), (wide * 1.05, brim - 0.4 * tall), (wide * 0.8, brim - 0.85 * tall), (0.0, brim - tall)]  # fmt: skip
+        right = [
+            (0.0, brim + 3.0),
+            (0.6 * wide, brim + 2.0 + 0.4 * down),
+            (wide, brim + down),
+            (wide * 1.05, brim - 0.4 * tall),
+            (wide * 0.8, brim - 0.85 * tall),
+            (0.0, brim - tall),
+        ]
         sk.add(14, [(mx + dx, y) for dx, y in right] + [(mx - dx, y) for dx, y in reversed(right[1:-1])], front=0.0)
         if r.chance(0.5):
             bw, bh = wide + r(8.0, 35.0), r(3.0, 8.0)
             sk.add(14, [(mx + bw * ux, brim + bh * uy) for ux, uy in _CIRCLE[::4]], front=0.0)
-    if lobes and r.chance({"long": 0.4, "medium": 0.1, "short": 0.02}[f.style]):  # worn mostly with long hair
+    # earrings in 2 of the 21 samples, both on one side only: worn mostly with long hair (which hides an ear)
+    if lobes and r.chance({"long": 0.4, "medium": 0.1, "short": 0.02}[f.style]):
         hoop = r.chance(0.25)
         for x, y in lobes.values():
             if hoop:
@@ -564,7 +728,14 @@ def _accessories(sk: _Sketch, f: _Face, hairline: float, lobes: dict[int, tuple[
                 sk.add(15, outer + inner, front=0.0)
             else:
                 d, w = r(14.0, 34.0), r(2.5, 5.0)
-                drop = [(x, y - 2.0), (x + w * 0.6, y + d * 0.35), (x + w, y + d * 0.8), (x, y + d * 1.1), (x - w, y + d * 0.8), (x - w * 0.6, y + d * 0.35)]  # fmt: skip
+                drop = [
+                    (x, y - 2.0),
+                    (x + w * 0.6, y + d * 0.35),
+                    (x + w, y + d * 0.8),
+                    (x, y + d * 1.1),
+                    (x - w, y + d * 0.8),
+                    (x - w * 0.6, y + d * 0.35),
+                ]
                 sk.add(15, drop, front=0.0)
 
 
