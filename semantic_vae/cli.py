@@ -39,7 +39,7 @@ COMMANDS: dict[str, str] = {
     "validate": "run the validation split on a checkpoint (--ckpt_path)",
     "test": "test a checkpoint on the test split (--ckpt_path); writes metrics.json in the run folder",
     "predict": "reconstruct label PNGs (--data.predict_root, --prediction_writer.output_dir)",
-    "data": "merge | prepare | preview: CelebAMask-HQ readers, the training cache, mask previews",
+    "data": "merge | prepare | preview | compare: CelebAMask-HQ readers, the training cache, mask previews, synthetic vs real",
     "edit": "reconstruct | generate | perturb | interpolate | swap | augment | replay: part-level editing of label PNGs",
     "evaluate-edits": "measure edits: locality, part change, validity, realism, diversity",
     "app": "the interactive mask editor in the browser (needs the app extra: pip install -e '.[app]')",
