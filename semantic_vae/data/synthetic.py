@@ -322,7 +322,7 @@ def _body(sk: _Sketch, f: _Face) -> None:
                 (mx + side * nw * 0.88, ns + 8),
                 (mx + side * (nw + 6), ns),
                 (mx + side * (nw + 42), ns + r(-4.0, 14.0) + drop),
-                (mx + side * 150, r(175.0, 270.0) + drop),
+                (mx + side * 150, r(185.0, 280.0) + drop),
                 (mx + side * 150, 330.0 + drop),
             ]
             points += half if side > 0 else half[::-1]
@@ -347,10 +347,10 @@ def _ears(sk: _Sketch, f: _Face) -> dict[int, tuple[float, float]]:
     the top leaning out; returns the lobes."""
     r, mx, W = f.r, f.mx, f.W
     # ear boxes in the samples: y 120 +- 16 to 165 +- 7.5, 20 px wide, area 515 +- 310 px
-    top, length, out, lean = f.eye_y + r(-16.0, 8.0), r(44.0, 58.0), r(10.0, 17.0), r(1.0, 6.0)
+    top, length, out, lean = f.eye_y + r(-16.0, 8.0), r(46.0, 60.0), r(10.0, 17.0), r(1.0, 6.0)
     q, p = r(), r()
     hidden = 0.45 * q * q if f.style != "short" else 0.0  # the share of the ear's height under the hair
-    out *= 1.0 - 0.45 * p * p  # and of its back rim
+    out *= 1.0 - 0.6 * p * p  # and of its back rim
     lobes = {}
     for label, side in ((8, 1.0), (9, -1.0)):
         if side not in f.ear_sides:
@@ -498,8 +498,8 @@ def _lips(sk: _Sketch, f: _Face) -> None:
     """Upper lip with a cupid's bow, lower lip, and the inner mouth between them when open."""
     r, mx, y0 = f.r, f.mx, f.mouth_y
     # lips 53 +- 4 px wide, upper 270 +- 62 px, lower 420 +- 112 px in the samples; open in 9 of 21
-    hw, smile, tu, tl, bow = r(22.0, 30.5), r(-1.5, 4.0), r(5.0, 8.0), r(7.0, 11.5), r(0.35, 0.6)
-    g = r(2.0, 6.5) if r.chance(0.45) else 0.0  # half the opening
+    hw, smile, tu, tl, bow = r(22.0, 30.5), r(-1.5, 4.0), r(5.0, 8.0), r(8.5, 13.5), r(0.35, 0.6)
+    g = r(2.5, 6.5) if r.chance(0.45) else 0.0  # half the opening
     yc = y0 - smile
     e = 8.0  # the lips stand in front of the head's sphere
     if g > 0:
@@ -543,10 +543,10 @@ def _lips(sk: _Sketch, f: _Face) -> None:
         (-0.55, lo - 0.5 * smile),
         (-0.97, yc + 0.5),
         (-0.97, yc + 0.5),
-        (-0.65, lo + 0.7 * tl - 0.3 * smile),
-        (-0.25, lo + 1.08 * tl),
-        (0.25, lo + 1.08 * tl),
-        (0.65, lo + 0.7 * tl - 0.3 * smile),
+        (-0.62, lo + 0.55 * tl - 0.3 * smile),
+        (-0.22, lo + 1.1 * tl),
+        (0.22, lo + 1.1 * tl),
+        (0.62, lo + 0.55 * tl - 0.3 * smile),
     ]
     sk.add(12, [(mx + u * hw, y) for u, y in lower], depth=e)
 
