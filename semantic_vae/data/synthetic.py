@@ -293,7 +293,7 @@ def _body(sk: _Sketch, f: _Face) -> None:
     r, mx, nw, chin = f.r, f.mx, f.neck_w, f.chin
     flare = r(0.0, 18.0)
     right = [
-        (mx + f.W * 0.92, f.eye_y + 40),
+        (mx + nw + 4, f.eye_y + 40),
         (mx + nw + 6, f.mouth_y + 8),
         (mx + nw, chin - 15),
         (mx + nw, chin + 10),
@@ -451,7 +451,7 @@ def _eyes(sk: _Sketch, f: _Face) -> None:
         for side in (1.0, -1.0):
             cx = mx + side * f.eye_dx
             sk.add(3, [(cx + side * u * lw, ly + v * lh) for u, v in _LENS])
-            x0, x1, y = cx + side * (lw - 2), mx + side * (f.W + 2), ly - lh * 0.6
+            x0, x1, y = cx + side * (lw - 2), mx + side * (f.W - 4), ly - lh * 0.6
             sk.add(3, [(x0, y - 1.5), (x1, y - 0.5), (x1, y + 2.5), (x0, y + 2.0)])
         y, bx = ly - lh * r(0.3, 0.7), f.eye_dx - lw + 3
         sk.add(
