@@ -85,7 +85,7 @@ import numpy as np
 GENERATOR_VERSION = "2"
 
 _SHIFT = 4  # fillPoly fixed-point bits: vertices in 1/16 px
-_DRAWS = 400  # uniform numbers drawn per mask, in one call (a mask uses about 230)
+_DRAWS = 400  # uniform numbers drawn per mask, in one call (a mask uses at most ~190)
 _SPAN = 4  # polygon vertices per spline span
 
 # -- the spline engine ------------------------------------------------------------------------
