@@ -35,7 +35,7 @@ COMMANDS: dict[str, str] = {
     "validate": "run the validation split on a checkpoint (--ckpt_path)",
     "test": "test a checkpoint on the test split (--ckpt_path); writes metrics.json in the run folder",
     "predict": "reconstruct label PNGs at their own size (--data.predict_root, --prediction_writer.output_dir)",
-    "data": "merge | prepare | preview: CelebAMask-HQ readers, the training cache, mask previews",
+    "data": "merge | prepare | preview | compare: CelebAMask-HQ readers, the training cache, previews, synthetic vs real",
     "edit": "reconstruct | generate | perturb | interpolate | swap | augment | replay: part-level editing of label PNGs",
     "evaluate-edits": "measure edits: locality, part change, validity, realism, diversity",
     "convert": "the paper's released weights (latest_net_G.pth) to a checkpoint of this project, and back",

@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 
+from semantic_vae.data.compare import compare
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, load_label_set, resolve_label_set
 from semantic_vae.runtime import cpu_count
@@ -174,7 +175,7 @@ def preview(
     print(f"wrote {out}: {len(masks)} {source} masks, {grid.shape[1]}x{grid.shape[0]} px")
 
 
-COMMANDS = [merge, prepare, preview]
+COMMANDS = [merge, prepare, preview, compare]
 
 
 def main(args: list[str] | None = None) -> None:
