@@ -6,6 +6,7 @@
   resumed `fit` ends with the same weights as an uninterrupted one;
 - `TestAfterFit`: `test` on the best checkpoint at the end of `fit` (each sweep run);
 - `EditMetrics`: the edit metrics of `generate` on test masks, after `test` (each sweep run);
+- `FitSteering`: steering directions and presence priors for the best and last checkpoints when `fit` ends;
 - `EpochLog`: one line per epoch (losses, val mIoU, time left) where no progress bar runs;
 - `WandbMedia`: W&B reconstructions with mask overlays and a per-class IoU chart.
 """
@@ -189,6 +190,49 @@ class EditMetrics(L.Callback):
         }
         for logger in trainer.loggers:
             logger.log_metrics(flat, step=trainer.global_step)
+
+
+class FitSteering(L.Callback):
+    """When `fit` ends: the steering directions and presence priors of steer, add and remove (`edit.steering`),
+    fitted for the weights of the best and of the last checkpoint on training masks and written into those files,
+    so every checkpoint an edit loads carries directions fitted for its own weights. W&B (and every logger) get
+    each direction's held-out R^2 as `steer/r2/<part>/<attribute>`.
+
+    Args:
+        masks: training masks the directions are fitted on.
+    """
+
+    def __init__(self, masks: int = 1000) -> None:
+        self.masks = masks
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.interrupted or trainer.datamodule is None or self.masks <= 0:
+            return
+        import copy
+
+        from semantic_vae.edit.editor import MaskEditor
+        from semantic_vae.edit.steering import fit_for
+        from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint
+        from semantic_vae.model.statistics import replace_network_state
+
+        masks = trainer.datamodule.split_masks("train", self.masks)
+        paths = {Path(c.best_model_path) for c in trainer.checkpoint_callbacks if c.best_model_path}
+        paths |= {Path(c.last_model_path) for c in trainer.checkpoint_callbacks if getattr(c, "last_model_path", "")}
+        fitted: dict[int, Any] = {}  # one fit per training step saved (best and last are often the same epoch)
+        for path in sorted(p for p in paths if p.is_file()):
+            checkpoint = read_checkpoint(path)
+            state, key = checkpoint["state_dict"], int(checkpoint.get("global_step", -1))
+            vae = copy.deepcopy(pl_module.vae).cpu()
+            vae.load_state_dict({k[len(NETWORK_PREFIX) :]: v for k, v in state.items() if k.startswith(NETWORK_PREFIX)})
+            if key not in fitted:
+                fitted[key] = fit_for(MaskEditor(vae, trainer.datamodule.label_set, device="cpu"), masks)
+            replace_network_state(path, path, vae, {"steering": fitted[key].to_dict()})
+        if fitted:
+            steering = list(fitted.values())[-1]
+            flat = {f"steer/r2/{part}/{name}": r2 for part, attrs in steering.r2_table().items()
+                    for name, r2 in attrs.items() if math.isfinite(r2)}  # fmt: skip
+            for logger in trainer.loggers:
+                logger.log_metrics(flat, step=trainer.global_step)
 
 
 class EpochLog(L.Callback):

@@ -27,6 +27,7 @@ TOOLS: dict[str, str] = {
     "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
     "convert": "semantic_vae.model.convert:main",
     "fit-prior": "semantic_vae.model.statistics:main",
+    "fit-directions": "semantic_vae.edit.steering:main",
     "app": "semantic_vae.app.ui:main",
 }
 # Every command with one line, for `semantic-vae --help`.
@@ -36,10 +37,11 @@ COMMANDS: dict[str, str] = {
     "test": "test a checkpoint on the test split (--ckpt_path); writes metrics.json in the run folder",
     "predict": "reconstruct label PNGs at their own size (--data.predict_root, --prediction_writer.output_dir)",
     "data": "merge | prepare | preview | compare: CelebAMask-HQ readers, the training cache, previews, synthetic vs real",
-    "edit": "reconstruct | generate | perturb | interpolate | swap | augment | replay: part-level editing of label PNGs",
+    "edit": "reconstruct | generate | perturb | interpolate | swap | steer | add | remove | augment | replay",
     "evaluate-edits": "measure edits: locality, part change, validity, realism, diversity",
     "convert": "the paper's released weights (latest_net_G.pth) to a checkpoint of this project, and back",
     "fit-prior": "fit a checkpoint's data prior on training masks (a converted model has none)",
+    "fit-directions": "fit a checkpoint's attribute directions and presence priors (steer, add, remove)",
     "app": "the interactive mask editor in the browser (needs the app extra: pip install -e '.[app]')",
 }
 PROG = "semantic-vae"

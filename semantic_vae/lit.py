@@ -13,13 +13,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from semantic_vae.data.io import resize_labels
 from semantic_vae.data.predict import PredictBatch
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
 from semantic_vae.losses import vae_loss
 from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
 from semantic_vae.model import SemanticVAE, VAEConfig
+from semantic_vae.model.vae import labels_at
 
 
 class VAEOutput(NamedTuple):
@@ -212,9 +212,10 @@ class SemanticVAEModule(L.LightningModule):
         }
 
     def predict_step(self, batch: PredictBatch, batch_idx: int) -> list[np.ndarray]:
-        """Reconstructed label maps, each at its input's own size (H, W) uint8; `MaskPredictionWriter` writes them."""
-        labels = self(batch.labels).logits.argmax(1).to(torch.uint8)  # (B, S, S)
-        return [resize_labels(m, item.shape) for m, item in zip(labels.cpu().numpy(), batch.items)]
+        """Reconstructed label maps, each at its input's own size (H, W) uint8 (logits upsampled bilinearly before the
+        argmax, as the editor does); `MaskPredictionWriter` writes them."""
+        logits = self(batch.labels).logits  # (B, C, S, S)
+        return [labels_at(logits[i : i + 1], item.shape)[0].cpu().numpy() for i, item in enumerate(batch.items)]
 
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):

@@ -89,6 +89,9 @@ def trained_ckpt(tmp_path_factory, cache_dir) -> Path:
         return Path(os.environ["SEMANTIC_VAE_TEST_CKPT"])
     run = tmp_path_factory.mktemp("trained")
     args = tiny_args(run, cache_dir, epochs=6, size=64, count=1200)
+    args[4:4] = config_args(
+        "recommended.yaml"
+    )  # after base and small: part latents the decoder uses: steering has something to move
     args += ["--model.net.lstm_hidden=64", "--model.net.ffn_hidden=256", "--model.net.encoder_hidden=[256,256,256]"]
     cli_main(["fit", *args])
     return run / "checkpoints" / "last.ckpt"

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from semantic_vae.app.session import EditSession, example_masks
-from semantic_vae.edit.edit import MAX_SEED, PART_OPERATIONS, Edit
+from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
+from semantic_vae.edit.edit import MAX_AMOUNT, MAX_SEED, Edit
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.region import KEEP_MODES
 from semantic_vae.entry import function_cli
@@ -127,6 +128,38 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         changed = int((session.previous != session.current).sum())
         return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
 
+    def presence(operation: str, parts, seed, keep, radius, session: EditSession):
+        if not parts:
+            raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
+        session.apply(session.step(Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))))
+        changed = int((session.previous != session.current).sum())
+        return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
+
+    def add(parts, seed, keep, radius, session: EditSession):
+        return presence("add", parts, seed, keep, radius, session)
+
+    def remove(parts, seed, keep, radius, session: EditSession):
+        return presence("remove", parts, seed, keep, radius, session)
+
+    def steer(parts, hold, keep, radius, *amounts_and_session):
+        *amounts, session = amounts_and_session
+        if len(parts) != 1:
+            raise UserError("steer: tick one part (a class or a group) to steer its attributes")
+        asked = [(name, float(a)) for name, a in zip(STEER_ATTRIBUTES, amounts) if a]
+        if not asked:
+            raise UserError("steer: move a slider of the part's attributes first")
+        for name, amount in asked:  # one recipe step per attribute
+            session.apply(session.step(Edit("steer", parts, attribute=name, amount=amount, hold=bool(hold), keep=keep,
+                                            radius=int(radius))))  # fmt: skip
+        shown = ", ".join(f"{name} {amount:+g}" for name, amount in asked)
+        return session, f"steer {parts[0]}: {shown} sd (keep={keep}).", None
+
+    def sliders_for(parts):
+        """Show the sliders of the ticked part's attributes that have a fitted direction."""
+        names = steerable.get(parts[0], {}) if len(parts) == 1 else {}
+        return [gr.update(visible=name in names, value=0, label=f"{name} (R² {names[name]:.2f})" if name in names else name)
+                for name in STEER_ATTRIBUTES]  # fmt: skip
+
     def undo(session: EditSession):
         session.undo()
         return session, "Undone.", None
@@ -136,6 +169,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         return session, "Redone.", None
 
     names = list(editor.class_names)
+    groups = [name for name, _ in editor.label_set.groups]
+    steerable = editor.steering.r2_table() if editor.steering is not None else {}
     with gr.Blocks(title="semantic-vae mask editor") as page:
         gr.Markdown(
             "## semantic-vae mask editor\nLoad a face mask, pick parts (click on the current mask or tick them), edit, download."
@@ -154,8 +189,9 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
                 with gr.Row():
                     sample_seed = gr.Number(0, label="sample seed", precision=0, minimum=0, maximum=MAX_SEED)
                     sample_button = gr.Button("Sample a new face", elem_id="sample")
-                parts = gr.CheckboxGroup(names, label="Parts", elem_id="parts")
-                operation = gr.Radio(list(PART_OPERATIONS), value="generate", label="Operation", elem_id="operation")
+                parts = gr.CheckboxGroup([*names, *groups], label="Parts", elem_id="parts")
+                operation = gr.Radio(["generate", "perturb", "interpolate", "swap"], value="generate", label="Operation",
+                                     elem_id="operation")  # fmt: skip
                 with gr.Row():
                     seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
                     new_seed = gr.Button("New seed", elem_id="new-seed")
@@ -170,6 +206,14 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
                     apply_button = gr.Button("Apply", variant="primary", elem_id="apply")
                     undo_button = gr.Button("Undo", elem_id="undo")
                     redo_button = gr.Button("Redo", elem_id="redo")
+                with gr.Row():
+                    add_button = gr.Button("Add part", elem_id="add")
+                    remove_button = gr.Button("Remove part", elem_id="remove")
+                with gr.Accordion("Steer the ticked part's attributes (standard deviations)", open=True):
+                    sliders = [gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0, step=0.25, label=name, visible=False,
+                                         elem_id=f"steer-{name}") for name in STEER_ATTRIBUTES]  # fmt: skip
+                    hold = gr.Checkbox(value=DEFAULTS.hold, label="hold the part's other attributes")
+                    steer_button = gr.Button("Steer", elem_id="steer")
             with gr.Column(scale=3):
                 with gr.Row():
                     before = gr.Image(label="Before the last edit", interactive=False, elem_id="before")
@@ -192,6 +236,10 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         current.select(pick_part, [parts, state], outputs, api_name=False)
         settings = [operation, parts, seed, prior, scale, alpha, keep, radius, state]
         apply_button.click(_guard(apply), settings, outputs, api_name="apply")
+        add_button.click(_guard(add), [parts, seed, keep, radius, state], outputs, api_name="add")
+        remove_button.click(_guard(remove), [parts, seed, keep, radius, state], outputs, api_name="remove")
+        steer_button.click(_guard(steer), [parts, hold, keep, radius, *sliders, state], outputs, api_name="steer")
+        parts.change(sliders_for, [parts], sliders, api_name=False)
         undo_button.click(_guard(undo), [state], outputs, api_name="undo")
         redo_button.click(_guard(redo), [state], outputs, api_name="redo")
         new_seed.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name=False)

@@ -21,7 +21,8 @@ from semantic_vae.edit.options import Files, ModelOptions
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder
 
-AUGMENT_OPERATIONS = ("generate", "perturb", "swap", "interpolate")
+AUGMENT_OPERATIONS = ("generate", "perturb", "swap", "interpolate", "steer", "add", "remove")
+STEER_RANGE = 2.0  # steer variants ask for an amount drawn uniformly in [-2, 2] standard deviations
 VARIANT_SEED_RANGE = 2**31 - 1  # variant noise seeds are drawn below this (kept: manifests of earlier runs reproduce)
 
 
@@ -44,11 +45,13 @@ def plan_variants(
     parts_per_variant: int,
     seed: int,
     template: Edit,
+    steerable: dict[str, list[str]] | None = None,
 ) -> list[Variant]:
     """Every variant's operation, parts, noise seed and target, from (seed, file name, variant number) alone.
 
     A file's variants do not depend on the other files (except the choice of swap/interpolate
-    targets, drawn among the other inputs of the same size).
+    targets, drawn among the other inputs of the same size). A steer variant draws one of its part's steerable
+    attributes (`steerable`) and an amount in [-2, 2]; a part without one is generated instead.
     """
     plan = []
     for i, f in enumerate(files):
@@ -65,7 +68,16 @@ def plan_variants(
                     raise UserError(f"{f}: {op} needs another input of the same size as a target")
                 target = partners[int(rng.integers(len(partners)))]
                 alpha = 1.0 if op == "swap" else round(float(rng.uniform(0.25, 1.0)), 3)
-            edit = template.with_(operation=op, parts=chosen, seed=noise_seed, alpha=alpha)
+            settings: dict = {}
+            if op == "steer":
+                attributes = (steerable or {}).get(chosen[0], []) if len(chosen) == 1 else []
+                if attributes:
+                    attribute = attributes[int(rng.integers(len(attributes)))]
+                    amount = round(float(rng.uniform(-STEER_RANGE, STEER_RANGE)), 2)
+                    settings = {"attribute": attribute, "amount": amount}
+                else:
+                    op = "generate"
+            edit = template.with_(operation=op, parts=chosen, seed=noise_seed, alpha=alpha, **settings)
             plan.append(Variant(i, v, edit, target))
     return plan
 
@@ -92,8 +104,10 @@ def augment(
 
     Args:
         parts: the parts to draw from, by name, id or group ("nose,lips,eyes,brows,hair"); a group edits as one.
-        operations: the operations to draw from: generate, perturb, swap, interpolate
-            (swap / interpolate take another input of the same size as the target).
+        operations: the operations to draw from: generate, perturb, swap, interpolate, steer, add, remove
+            (swap / interpolate take another input of the same size as the target; steer draws one of the part's
+            steerable attributes and an amount in [-2, 2] sd; an add of a part the input has, or a remove of one
+            it lacks, is a generate of it instead).
         variants: variants per input.
         parts_per_variant: parts (or groups) edited together in one variant.
         seed: seed of the whole run (each variant's noise seed is drawn from it, the file name and its number).
@@ -112,7 +126,14 @@ def augment(
     template = edit.with_(prior=editor.resolve_prior(edit.prior))
     if "generate" in ops and template.prior == "data" and not editor.has_data_prior:
         raise UserError("--prior data: this checkpoint holds no data prior; use 'normal' or fit one")
-    plan = plan_variants(paths, [png_shape(f) for f in paths], variants, ops, units, parts_per_variant, seed, template)
+    steerable = None
+    if {"steer", "add", "remove"} & set(ops):
+        steering = editor.require_steering(
+            "augment --operations " + ",".join(sorted({"steer", "add", "remove"} & set(ops)))
+        )
+        steerable = {p: [k for k, d in a.items() if d.steerable] for p, a in steering.directions.items()}
+    plan = plan_variants(paths, [png_shape(f) for f in paths], variants, ops, units, parts_per_variant, seed, template,
+                         steerable)  # fmt: skip
     started = time.perf_counter()
     with OutputFolder(files.out) as out:
         rows = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers)
@@ -133,6 +154,22 @@ def owned_outputs(folder: Path, stem: str) -> list[Path]:
         if where.is_dir():
             found += [p for p in where.iterdir() if pattern.fullmatch(p.name)]
     return found
+
+
+def applicable(editor: MaskEditor, var: Variant, mask: np.ndarray) -> Variant:
+    """An add of a part the source has, or a remove of one it lacks, becomes a generate of that part (same seed)."""
+    if var.edit.operation not in ("add", "remove"):
+        return var
+    ids = editor.part_ids(var.edit.parts)
+    has = all((mask == c).any() for c in ids)
+    capable = editor.steering is not None and all(c in editor.steering.presence for c in ids)
+    if capable and has == (var.edit.operation == "remove"):
+        return var
+    return Variant(var.source, var.number, var.edit.with_(operation="generate"), var.target)
+
+
+def removed(editor: MaskEditor, var: Variant) -> list[int]:
+    return editor.part_ids(var.edit.parts) if var.edit.operation == "remove" else []
 
 
 def run_augment(
@@ -161,7 +198,7 @@ def run_augment(
                 group = [needed[k] for k in idx]
                 labels, _ = editor.as_batch(np.stack([masks[i] for i in group]))
                 mu = dict(zip(group, editor.encode(labels)))  # each (C, D)
-                todo = [v for v in chunk if v.source in mu]
+                todo = [applicable(editor, v, masks[v.source]) for v in chunk if v.source in mu]
                 z = torch.stack(
                     [
                         editor.edit_latents(
@@ -170,9 +207,15 @@ def run_augment(
                         for v in todo
                     ]
                 )  # (V, C, D): the editor's one dispatcher
-                edited = (
-                    torch.cat([editor.decode(z[k : k + 1], shape, v.edit.seed) for k, v in enumerate(todo)])
-                    if editor.vae.config.lstm_init == "random"
+                per_variant = editor.vae.config.lstm_init == "random" or any(v.edit.operation == "remove" for v in todo)
+                edited = (  # one decode per variant where a seed or a removed class changes the decoding
+                    torch.cat(
+                        [
+                            editor.decode(z[k : k + 1], shape, v.edit.seed, removed(editor, v))
+                            for k, v in enumerate(todo)
+                        ]
+                    )
+                    if per_variant
                     else editor.decode(z, shape)
                 )  # (V, H, W)
                 for k, var in enumerate(todo):
@@ -182,7 +225,7 @@ def run_augment(
                     name = f"{files[var.source].stem}_v{var.number:02d}.png"
                     pending.append(pool.submit(write_pair, dest, name, out, editor.label_set, color))
                     target = files[var.target] if var.target is not None else None
-                    seed = var.edit.seed if var.edit.operation in ("generate", "perturb") else None
+                    seed = var.edit.seed if var.edit.operation in ("generate", "perturb", "add") else None
                     rows.append(
                         manifest_row(name, color, files[var.source], var.edit, ",".join(var.edit.parts), seed, target)
                     )

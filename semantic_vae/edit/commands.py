@@ -42,7 +42,17 @@ from semantic_vae.edit.io import (
     run_grouped,
     write_pair,
 )
-from semantic_vae.edit.metrics import METRIC_DISTANCE, OPERATIONS, EditMetricSettings, evaluate_editor, format_table
+from semantic_vae.edit.metrics import (
+    METRIC_DISTANCE,
+    OPERATIONS,
+    STEERING_OPERATIONS,
+    EditMetricSettings,
+    evaluate_editor,
+    evaluate_presence,
+    evaluate_steering,
+    format_steering,
+    format_table,
+)
 from semantic_vae.edit.options import Figure, Files, ModelOptions, Target
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
@@ -56,7 +66,11 @@ EDIT_FIELDS: dict[str, tuple[str, ...]] = {
     "perturb": ("parts", "seed", "scale", "keep", "radius"),
     "interpolate": ("parts", "keep", "radius"),
     "swap": ("parts", "keep", "radius"),
+    "steer": ("parts", "attribute", "amount", "hold", "keep", "radius"),
+    "add": ("parts", "seed", "keep", "radius"),
+    "remove": ("parts", "keep", "radius"),
 }
+DEFAULT_AMOUNTS = "-2,-1,0,1,2"  # steer's figure: one row per amount
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -192,6 +206,82 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
     print(f"swap: {len(paths)} masks, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
+def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts: str = DEFAULT_AMOUNTS) -> None:
+    """Steer a part's attribute ("a longer nose", "an open mouth"): its latent moved along the attribute's direction
+    by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (a row per amount of --amounts).
+
+    Args:
+        amounts: the figure's amounts, a comma list of standard deviations.
+    """
+    try:
+        rows_at = [float(a) for a in str(amounts).split(",") if a.strip()]
+    except ValueError:
+        raise UserError(f"--amounts {amounts}: expected a comma list of numbers, e.g. -2,-1,0,1,2") from None
+    figure_edits = [edit.with_(amount=a) for a in rows_at]  # each amount checked by the value
+    editor, paths, masks = load_inputs(model, files)
+    direction = editor.require_steering("steer").direction(edit.parts[0], edit.attribute)
+    with OutputFolder(files.out) as out:
+        steered = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
+        rows = []
+        for path, labels in zip(paths, steered):
+            write_pair(out.path, path.name, labels, editor.label_set)
+            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, None))
+        if figure.figure and figure_edits:
+            shown = masks[:FIGURE_COLUMNS]
+            grid = [list(shown), *(run_grouped(shown, lambda b, idx, e=e: editor.apply(e, b)) for e in figure_edits)]
+            labels = ["input", *(e.describe() for e in figure_edits)]
+            save_figure(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor, labels)
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"steer: {len(paths)} masks, {edit.parts[0]}.{edit.attribute} {edit.amount:+g} sd (direction R^2 "
+          f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}")  # fmt: skip
+
+
+def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+    """add or remove a part on the inputs that lack (add) or have (remove) it; the others are listed and left."""
+    editor, paths, masks = load_inputs(model, files)
+    ids = editor.part_ids(edit.parts)
+    has = [all((m == c).any() for c in ids) for m in masks]
+    todo = [i for i, h in enumerate(has) if h != (edit.operation == "add")]
+    left = [paths[i].name for i in range(len(paths)) if i not in todo]
+    check_seed_range(edit, len(paths))
+    steering = editor.require_steering(edit.operation)
+    for c in ids:  # a part without a presence prior is refused before anything is written
+        steering.presence_of(c, editor.class_names[c], edit.operation)
+    with OutputFolder(files.out) as out:
+        chosen = [masks[i] for i in todo]
+        edited = run_grouped(chosen, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + todo[i] for i in idx]))
+        rows = []
+        for i, labels in zip(todo, edited):
+            write_pair(out.path, paths[i].name, labels, editor.label_set)
+            rows.append(manifest_row(paths[i].name, True, paths[i], edit, ",".join(edit.parts), edit.seed + i, None))
+        if figure.figure and todo:
+            slug = "-".join(editor.class_names[c] for c in ids)
+            n = FIGURE_COLUMNS
+            save_figure(out.path / f"fig_{edit.operation}_{slug}.png", [chosen[:n], edited[:n]], editor,
+                        ["input", edit.describe()])  # fmt: skip
+        out.finish(rows, MANIFEST_FIELDS)
+    state = "already have" if edit.operation == "add" else "have no"
+    note = (
+        f"; {len(left)} that {state} {'+'.join(edit.parts)} left out: {', '.join(left[:5])}"
+        + (", ..." if len(left) > 5 else "")
+        if left
+        else ""
+    )
+    print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {'+'.join(edit.parts)} -> {out.path}{note}")
+
+
+def add(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+    """Add a part (eyeglasses, a hat, earrings, a necklace, an open mouth, an ear) to the inputs that lack it, drawn
+    from the latents of training masks that have it; inputs that already have it are listed and left out."""
+    presence_edit(model, files, figure, edit)
+
+
+def remove(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+    """Remove a part from the inputs that have it: its latent set where masks without it have theirs, and the
+    model's next class drawn where it was (hair, skin, eyes); inputs without it are listed and left out."""
+    presence_edit(model, files, figure, edit)
+
+
 def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = True) -> None:
     """Replay an edit recipe (as the web editor writes them): the identical label map.
 
@@ -244,7 +334,7 @@ def evaluate_edits(
     edit: Edit,
     data: str | None = None,
     parts: str = DEFAULT_PARTS,
-    operations: str = ",".join(OPERATIONS),
+    operations: str | None = None,
     count: int = 64,
     seeds: int = 4,
     distance: int = METRIC_DISTANCE,
@@ -256,13 +346,17 @@ def evaluate_edits(
         data: a folder of real test label PNGs (or one PNG); default: held-out synthetic masks
             (indices from 10,000,000 of stream 0, never in a training split) at the model's size.
         parts: parts to edit, one unit at a time: classes or groups ("nose,lips,eyes,brows,hair").
-        operations: generate, perturb, swap, interpolate (swap/interpolate: mask i-1 is the target of mask i).
+        operations: generate, perturb, swap, interpolate (swap/interpolate: mask i-1 is the target of mask i), and
+            steer, add, remove; default: all of them (steer, add and remove where the checkpoint holds fitted directions) (steer: every frequent part's steerable
+            attributes at -2..2 sd; add/remove: eyeglasses, hat, earrings, necklace, inner mouth, ears).
         count: number of masks (at least 2).
         seeds: seeds per mask for generate and perturb (diversity needs 2 or more).
         distance: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
         out: JSON file for the results.
     """
-    ops = choices(operations, OPERATIONS, "--operations")
+    ops = choices(
+        operations or ",".join((*OPERATIONS, *STEERING_OPERATIONS)), (*OPERATIONS, *STEERING_OPERATIONS), "--operations"
+    )
     if count < 2:
         raise UserError(f"--count must be at least 2, got {count}")
     if seeds < 1:
@@ -278,10 +372,19 @@ def evaluate_edits(
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
     template = edit.with_(prior=editor.resolve_prior(edit.prior))
     settings = EditMetricSettings(seeds=seeds, distance=distance)
-    results = evaluate_editor(editor, masks, units, tuple(ops), template, settings)
+    results = evaluate_editor(editor, masks, units, tuple(op for op in ops if op in OPERATIONS), template, settings)
+    if editor.steering is not None:
+        if "steer" in ops:
+            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep)
+        if {"add", "remove"} & set(ops):
+            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed)
+    elif operations is not None and set(STEERING_OPERATIONS) & set(ops):
+        raise UserError("--operations steer/add/remove: this checkpoint holds no fitted directions (fit-directions)")
     results = {"checkpoint": str(model.ckpt), "data": data or "synthetic (held out)", **results}
     write_json_atomic(out, results)
     print(format_table(results))
+    if "steering" in results or "presence" in results:
+        print(format_steering(results))
     print(f"wrote {out}")
 
 
@@ -292,6 +395,9 @@ EDIT_COMMANDS: dict[str, Callable[..., None]] = {
     "perturb": perturb,
     "interpolate": interpolate,
     "swap": swap,
+    "steer": steer,
+    "add": add,
+    "remove": remove,
     "augment": augment,
     "replay": replay,
 }

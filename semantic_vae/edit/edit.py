@@ -25,11 +25,12 @@ from semantic_vae.errors import UserError
 if TYPE_CHECKING:
     from semantic_vae.edit.editor import MaskEditor
 
-Operation = Literal["reconstruct", "generate", "perturb", "interpolate", "swap"]
+Operation = Literal["reconstruct", "generate", "perturb", "interpolate", "swap", "steer", "add", "remove"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
 PART_OPERATIONS: tuple[str, ...] = tuple(op for op in OPERATIONS if op != "reconstruct")  # edits of named parts
 TARGET_OPERATIONS: tuple[str, ...] = ("interpolate", "swap")  # take a second mask
-RANDOM_OPERATIONS: tuple[str, ...] = ("generate", "perturb")  # draw noise from `seed`
+RANDOM_OPERATIONS: tuple[str, ...] = ("generate", "perturb", "add")  # draw noise from `seed`
+MAX_AMOUNT = 5.0  # steer: standard deviations of the attribute; beyond, the latent leaves the data the model saw
 Prior = Literal["normal", "data"]
 PRIORS: tuple[str, ...] = get_args(Prior)
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are unsigned 32-bit; torch's generators take them too
@@ -96,6 +97,10 @@ class Edit:
             latents); default: "data" when the checkpoint holds one, else "normal".
         keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model output).
         radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
+        attribute: steer: the part's attribute to change (`semantic_vae.edit.attributes`: size, height, width, x, y,
+            and open, length, face_width, thickness where they apply).
+        amount: steer: the change asked, in standard deviations of the attribute over the training split.
+        hold: steer: keep the part's other attributes where they were (else they move as they do in the data).
     """
 
     operation: Operation = "reconstruct"
@@ -106,6 +111,9 @@ class Edit:
     prior: Prior | None = None
     keep: Keep = "input"
     radius: int = KEEP_RADIUS
+    attribute: str | None = None
+    amount: float = 0.0
+    hold: bool = True
 
     def __post_init__(self) -> None:
         if self.operation not in OPERATIONS:
@@ -125,6 +133,16 @@ class Edit:
         if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or not 0 <= radius <= MAX_RADIUS:
             raise UserError(f"radius must be a whole number of pixels in 0..{MAX_RADIUS}, got {radius!r}")
         object.__setattr__(self, "radius", int(radius))
+        object.__setattr__(self, "amount", _number(self.amount, "amount", -MAX_AMOUNT, MAX_AMOUNT))
+        if not isinstance(self.hold, bool):
+            raise UserError(f"hold must be true or false, got {self.hold!r}")
+        if self.attribute is not None and (not isinstance(self.attribute, str) or not self.attribute.strip()):
+            raise UserError(f"attribute must be an attribute name, got {self.attribute!r}")
+        if self.operation == "steer":
+            if self.attribute is None:
+                raise UserError("steer: no attribute given (e.g. attribute='height')")
+            if len(parts) != 1:
+                raise UserError(f"steer: one part at a time (a class or a group), got {len(parts)}: {', '.join(parts)}")
 
     # -- use --------------------------------------------------------------------------------
     @property
@@ -176,6 +194,8 @@ class Edit:
             "generate": f"seed {self.seed}, {self.prior or 'default'} prior",
             "perturb": f"seed {self.seed}, scale {self.scale:g}",
             "interpolate": f"alpha {self.alpha:g}",
+            "steer": f"{self.attribute} {self.amount:+g} sd{', others held' if self.hold else ''}",
+            "add": f"seed {self.seed}",
         }.get(self.operation)
         text = f"{self.operation} {parts}".strip() + (f" ({details})" if details else "")
         return f"{text}, keep={self.keep}" if self.operation in PART_OPERATIONS else text

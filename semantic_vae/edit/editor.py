@@ -8,7 +8,8 @@ perturb, interpolate, swap, sample.
 Every edit works on the per-class encoder embeddings m_e (B, C, D): the chosen parts' rows are
 changed (`semantic_vae.edit.latent`), every other row stays at the encoder mean mu (never a
 sample), then the mixer adapts the neighbours and the decoder draws the mask. Masks of any size
-are resized to the model's size with nearest-neighbour and the result is resized back the same way.
+are resized to the model's size with nearest-neighbour; the model's logits are upsampled bilinearly
+to the input's size before the argmax (`labels_at`), so edited parts have smooth contours at 512x512.
 
 A batch shares one noise generator (mask i gets the i-th draw); a sequence of seeds gives each
 mask its own, so `generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1], p, seed=s1)`.
@@ -28,28 +29,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semantic_vae.data.io import nearest_indices
 from semantic_vae.edit import latent
 from semantic_vae.edit.edit import PRIORS, Edit, PartSpec, Prior, check_seed, parse_parts
 from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
+from semantic_vae.edit.steering import Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
 from semantic_vae.model import SemanticVAE, load_vae, one_hot
+from semantic_vae.model.vae import labels_at, resize_nearest
 from semantic_vae.runtime import resolve_device
 
 MaskInput = np.ndarray | torch.Tensor
 SeedSpec = latent.SeedSpec
 COLOUR_CHANNELS = (3, 4)  # a last axis of this length is read as RGB(A) in the label set's palette
-
-
-def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, h, w) labels -> (B, height, width) on their device, with `data.io.nearest_indices`."""
-    b, h, w = labels.shape
-    if (h, w) == (height, width):
-        return labels
-    ys = torch.from_numpy(nearest_indices(h, height)).to(labels.device)
-    xs = torch.from_numpy(nearest_indices(w, width)).to(labels.device)
-    return labels[:, ys][:, :, xs]
 
 
 class MaskEditor:
@@ -63,10 +55,17 @@ class MaskEditor:
         label_set: the classes it was trained on, in id order.
         device: "cpu", "cuda", "cuda:1", ...; None picks CUDA when available.
         batch_size: masks per forward pass (inputs of any count are chunked).
+        steering: the fitted directions and presence priors of steer, add and remove (`semantic_vae.edit.steering`);
+            `from_checkpoint` reads them from the checkpoint when it holds them.
     """
 
     def __init__(
-        self, vae: SemanticVAE, label_set: LabelSet, device: str | torch.device | None = None, batch_size: int = 64
+        self,
+        vae: SemanticVAE,
+        label_set: LabelSet,
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+        steering: Steering | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UserError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
@@ -78,6 +77,7 @@ class MaskEditor:
         self.vae = vae.to(self.device)
         self.label_set = label_set
         self.batch_size = batch_size
+        self.steering = steering
 
     @classmethod
     def from_checkpoint(
@@ -85,7 +85,9 @@ class MaskEditor:
     ) -> MaskEditor:
         """The editor of a checkpoint of this project (`semantic_vae.model.load_vae`; no Lightning import)."""
         loaded = load_vae(path)
-        return cls(loaded.vae, loaded.label_set, device=device, batch_size=batch_size)
+        steering = loaded.extras.get("steering")
+        steering = Steering.from_dict(steering, str(path)) if steering is not None else None
+        return cls(loaded.vae, loaded.label_set, device=device, batch_size=batch_size, steering=steering)
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -202,16 +204,19 @@ class MaskEditor:
         return torch.cat(out)
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor, size: tuple[int, int] | None = None, seed: int = 0) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor, size: tuple[int, int] | None = None, seed: int = 0, exclude: Sequence[int] = ()
+    ) -> torch.Tensor:
         """Per-class embeddings (N, L, D) -> (N, H, W) uint8 labels on the device: mix, decode, argmax, resize.
 
-        `seed` seeds the initial LSTM state of a model that draws it at random (`lstm_init="random"`).
+        `seed` seeds the initial LSTM state of a model that draws it at random (`lstm_init="random"`); the classes
+        in `exclude` are left out of the argmax (a removed part: each pixel takes the model's next class).
         """
         generator = torch.Generator().manual_seed(seed) if self.vae.config.lstm_init == "random" else None
         out = []
         for chunk in z.split(self.batch_size):
-            labels = self.vae.generate(chunk, generator).argmax(1).to(torch.uint8)  # (n, S, S)
-            out.append(resize_nearest(labels, *size) if size is not None else labels)
+            logits = self.vae.generate(chunk, generator)  # (n, C, S, S)
+            out.append(labels_at(logits, size, exclude))
         return torch.cat(out)
 
     def keep_outside(
@@ -263,9 +268,47 @@ class MaskEditor:
             if edit.operation == "generate":
                 return latent.generate_parts(z, rows, noise)
             return latent.perturb_parts(z, rows, noise, edit.scale)
+        if edit.operation == "steer":  # along a direction in every latent: the mixer draws a part from all of them
+            direction = self.require_steering("steer").direction(edit.parts[0], edit.attribute)
+            change = direction.held if edit.hold else direction.free
+            return latent.steer(z, change.view(z.shape[1:]), edit.amount)
+        if edit.operation in ("add", "remove"):
+            steering = self.require_steering(edit.operation)
+            priors = [steering.presence_of(c, self.class_names[c], edit.operation) for c in ids]
+            if edit.operation == "remove":
+                values = torch.stack([p.absent_mean for p in priors]).to(z.device, z.dtype)  # (P, D)
+                return latent.generate_parts(z, rows, values.expand(z.shape[0], -1, -1))
+            seed = edit.seed if seeds is None else seeds
+            noise = latent.part_noise(z.shape[0], len(rows), self.latent_dim, seed).to(z.device, z.dtype)  # (B, P, D)
+            mean = torch.stack([p.present_mean for p in priors]).to(z.device, z.dtype)
+            tril = torch.stack([p.present_tril for p in priors]).to(z.device, z.dtype)
+            for p in priors:  # towards faces that have the part: the mixer draws it from every latent
+                if p.direction is not None and p.push:
+                    z = latent.steer(z, p.direction.view(z.shape[1:]), p.push)
+            return latent.generate_parts(z, rows, mean + torch.einsum("pde,bpe->bpd", tril, noise))
         if z_target is None:
             raise UserError(f"{edit.operation}: needs a target mask")
         return latent.interpolate_parts(z, z_target, rows, edit.weight)
+
+    def require_steering(self, operation: str) -> Steering:
+        if self.steering is None:
+            raise UserError(
+                f"{operation}: this checkpoint holds no fitted directions or presence priors; fit them with "
+                "semantic-vae fit-directions --ckpt ..."
+            )
+        return self.steering
+
+    def _check_presence(self, edit: Edit, labels: torch.Tensor) -> None:
+        """add needs the part absent from every mask, remove present: one line names the masks that are not."""
+        if edit.operation not in ("add", "remove"):
+            return
+        ids = torch.tensor(self.part_ids(edit.parts), device=labels.device, dtype=labels.dtype)
+        has = (labels.flatten(1)[:, :, None] == ids).any(1).all(1).cpu().numpy()  # (B,) every class of the part
+        wrong = np.flatnonzero(has) if edit.operation == "add" else np.flatnonzero(~has)
+        if len(wrong):
+            state = "already has" if edit.operation == "add" else "has no"
+            shown = ", ".join(str(int(i)) for i in wrong[:8]) + (", ..." if len(wrong) > 8 else "")
+            raise UserError(f"{edit.operation}: mask {shown} {state} {'+'.join(edit.parts)}; nothing was changed")
 
     @torch.inference_mode()
     def apply(
@@ -292,9 +335,12 @@ class MaskEditor:
         if any(e.needs_target for e in edits):
             z_target = self.encode(self._target(target, labels, next(e for e in edits if e.needs_target)))
         size = tuple(labels.shape[1:])
+        for edit in edits:
+            self._check_presence(edit, labels)
         results = []
         for edit in edits:
-            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed)
+            exclude = self.part_ids(edit.parts) if edit.operation == "remove" else ()
+            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed, exclude)
             if edit.operation == "reconstruct":
                 out = edited.cpu().numpy()
             else:
@@ -362,16 +408,64 @@ class MaskEditor:
         """The parts' embeddings taken from the target (alpha = 1)."""
         return self.apply(Edit("swap", parts, keep=keep, radius=radius), source, target)
 
+    def steer(
+        self,
+        masks: MaskInput,
+        parts: PartSpec,
+        attribute: str,
+        amount: float,
+        hold: bool = True,
+        keep: Keep = "input",
+        radius: int = KEEP_RADIUS,
+    ) -> np.ndarray:
+        """The part's latent moved along its attribute's direction by `amount` standard deviations (`steering`)."""
+        edit = Edit("steer", parts, attribute=attribute, amount=amount, hold=hold, keep=keep, radius=radius)
+        return self.apply(edit, masks)
+
+    def add(
+        self, masks: MaskInput, parts: PartSpec, seed: SeedSpec = 0, keep: Keep = "input", radius: int = KEEP_RADIUS
+    ) -> np.ndarray:
+        """The part, absent from every mask, drawn from the latents of training masks that have it."""
+        first, seeds = _split_seed(seed)
+        return self.apply(Edit("add", parts, first, keep=keep, radius=radius), masks, seeds=seeds)
+
+    def remove(self, masks: MaskInput, parts: PartSpec, keep: Keep = "input", radius: int = KEEP_RADIUS) -> np.ndarray:
+        """The part, present in every mask, taken away: its latent set to where masks without it have theirs, and
+        the model's next class drawn where it was."""
+        return self.apply(Edit("remove", parts, keep=keep, radius=radius), masks)
+
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, size: int | None = None, prior: Prior | None = None) -> np.ndarray:
-        """n masks with every part drawn from the prior: (n, S, S) uint8 at the model's size or size x size."""
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        size: int | None = None,
+        prior: Prior | None = None,
+        present: PartSpec = (),
+        absent: PartSpec = (),
+    ) -> np.ndarray:
+        """n masks with every part drawn from the prior: (n, S, S) uint8 at the model's size or size x size.
+
+        present / absent: parts every mask has (drawn from the latents of training masks that have them) or lacks
+        (their latents where masks without them have theirs, and left out of the argmax): a chosen label set.
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise UserError(f"sample: n must be a whole number >= 1, got {n!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
             raise UserError(f"sample: size must be a whole number of pixels >= 1, got {size!r}")
-        z = self.part_noise(int(n), list(self.vae.latent_classes), check_seed(seed), prior)  # (n, L, D)
+        seed = check_seed(seed)
+        z = self.part_noise(int(n), list(self.vae.latent_classes), seed, prior)  # (n, L, D)
+        wanted = self.part_ids(present) if parse_parts(present) else []
+        unwanted = self.part_ids(absent) if parse_parts(absent) else []
+        both = sorted(set(wanted) & set(unwanted))
+        if both:
+            raise UserError(f"sample: {', '.join(self.class_names[c] for c in both)} asked both present and absent")
+        if wanted:
+            z = self.edit_latents(Edit("add", [str(c) for c in wanted], seed), z)
+        if unwanted:
+            z = self.edit_latents(Edit("remove", [str(c) for c in unwanted]), z)
         side = int(size or self.image_size)
-        return self.decode(z, (side, side), check_seed(seed)).cpu().numpy()
+        return self.decode(z, (side, side), seed, unwanted).cpu().numpy()
 
 
 def _split_seed(seed: SeedSpec) -> tuple[int, Sequence[int] | None]:

@@ -103,7 +103,7 @@ def split_list(value: str | list[str]) -> list[str]:
 # The columns of every edit command's manifest.csv: one row per output, enough to reproduce it through the API.
 MANIFEST_FIELDS = (
     "output", "color_output", "source", "operation", "parts", "seed", "prior", "scale", "alpha", "target", "keep",
-    "radius",
+    "radius", "attribute", "amount", "hold",
 )  # fmt: skip
 
 
@@ -118,11 +118,14 @@ def manifest_row(
         "source": str(source),
         "operation": op,
         "parts": parts,
-        "seed": seed if op in ("generate", "perturb") and seed is not None else "",
+        "seed": seed if op in ("generate", "perturb", "add") and seed is not None else "",
         "prior": edit.prior if op == "generate" else "",
         "scale": edit.scale if op == "perturb" else "",
         "alpha": edit.alpha if op == "interpolate" else "",
         "target": str(target) if target is not None else "",
         "keep": edit.keep if op != "reconstruct" else "",
         "radius": edit.radius if op != "reconstruct" and edit.keep != "none" else "",
+        "attribute": edit.attribute if op == "steer" else "",
+        "amount": edit.amount if op == "steer" else "",
+        "hold": edit.hold if op == "steer" else "",
     }

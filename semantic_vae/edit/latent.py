@@ -54,6 +54,11 @@ def perturb_parts(z: torch.Tensor, parts: Sequence[int], noise: torch.Tensor, sc
     return out
 
 
+def steer(z: torch.Tensor, change: torch.Tensor, amount: float) -> torch.Tensor:
+    """Steering: every embedding plus amount * change (C, D), the same direction for every mask."""
+    return z + amount * change.to(z.device, z.dtype)
+
+
 def interpolate_parts(
     z_source: torch.Tensor, z_target: torch.Tensor, parts: Sequence[int], alpha: float
 ) -> torch.Tensor:

@@ -239,3 +239,199 @@ def format_table(results: dict) -> str:
         "div IoU: mean pairwise IoU of the part across seeds (lower = more diverse)"
     )
     return "\n".join(lines)
+
+
+# -- steer, add, remove ------------------------------------------------------------------
+STEERING_OPERATIONS: tuple[str, ...] = ("steer", "add", "remove")
+STEER_AMOUNTS: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+PRESENCE_PARTS: tuple[str, ...] = ("eye_g", "hat", "ear_r", "neck_l", "mouth", "l_ear", "r_ear")  # what add/remove try
+FREQUENT = 0.3  # steering is measured on parts in at least this share of the masks
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (ties get their mean rank); NaN when either side is constant."""
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=np.float64)
+        for value in np.unique(v):  # average the ranks of ties
+            same = v == value
+            r[same] = r[same].mean()
+        return r
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
+
+
+def _median(values: list[float] | np.ndarray) -> float | None:
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None
+
+
+def evaluate_steering(
+    editor: MaskEditor,
+    masks: np.ndarray,
+    keep: str = "input",
+    amounts: Sequence[float] = STEER_AMOUNTS,
+    parts: Sequence[str] | None = None,
+) -> dict:
+    """For each part in >= FREQUENT of the masks and each of its attributes whose direction has held-out R^2 >= 0.3:
+
+    moved (share of the +-1 edits that move the attribute the asked way), ratio (median achieved / asked over the
+    +-1 edits), spearman (asked against achieved over every amount and mask), own_other (median |change| of the
+    part's other attributes at +-1, held) and other_parts (median |change| of the other parts' attributes at +-1
+    against the input). Changes are in standard deviations of the training split; the achieved change of an amount
+    is against the same edit at amount 0 (the part as the model draws it unsteered), on the masks that have it.
+    """
+    from semantic_vae.edit.attributes import measure_all
+    from semantic_vae.edit.edit import Edit
+
+    steering = editor.require_steering("steer metrics")
+    masks = as_batch(masks)
+    label_set = editor.label_set
+    if 0.0 not in amounts:
+        amounts = (0.0, *amounts)
+    results: dict = {}
+    for part, attrs in steering.directions.items():
+        if parts is not None and part not in parts:
+            continue
+        ids = label_set.ids_of(part)
+        has = np.stack([(masks == c).reshape(len(masks), -1).any(1) for c in ids]).all(0)
+        if has.mean() < FREQUENT or has.sum() < 2:
+            continue
+        chosen = masks[has]
+        given = steering.normalised(measure_all(chosen, label_set))
+        for name, direction in attrs.items():
+            if not direction.steerable:
+                continue
+            edits = [Edit("steer", part, attribute=name, amount=a, keep=keep) for a in amounts]
+            outs = dict(zip(amounts, editor.apply_many(edits, chosen)))
+            values = {a: steering.normalised(measure_all(out, label_set)) for a, out in outs.items()}
+            zero = values[0.0]
+            asked, achieved, own, others = [], [], [], []
+            for amount in amounts:
+                change = values[amount][(part, name)] - zero[(part, name)]
+                asked.append(np.full(len(change), amount))
+                achieved.append(change)
+                if abs(amount) == 1.0:
+                    after = values[amount]
+                    own += [np.abs(after[k] - zero[k]) for k in after if k[0] == part and k[1] != name]
+                    others += [np.abs(after[k] - given[k]) for k in after
+                               if k[0] != part and not set(label_set.ids_of(k[0])) & set(ids)]  # fmt: skip
+            asked_all, achieved_all = np.concatenate(asked), np.concatenate(achieved)
+            ok = np.isfinite(achieved_all)
+            unit = ok & (np.abs(asked_all) == 1.0)
+            results.setdefault(part, {})[name] = {
+                "r2": direction.r2,
+                "gain": direction.gain,
+                "moved": float((np.sign(achieved_all[unit]) == np.sign(asked_all[unit])).mean())
+                if unit.any()
+                else None,
+                "ratio": _median(achieved_all[unit] / asked_all[unit]) if unit.any() else None,
+                "spearman": _nan_to_none(spearman(asked_all[ok], achieved_all[ok])),
+                "own_other": _median(np.concatenate(own)) if own else None,
+                "other_parts": _median(np.concatenate(others)) if others else None,
+                "masks": int(has.sum()),
+            }
+    return results
+
+
+def evaluate_presence(
+    editor: MaskEditor, masks: np.ndarray, parts: Sequence[str] = PRESENCE_PARTS, keep: str = "input", seed: int = 0
+) -> dict:
+    """add on the masks that lack each part and remove on those that have it:
+
+    add: present (share where the part is there after), in_place (share placed by `placement.added_in_place`),
+    clean (share with no stray island added); remove: absent (share without the part after), outside_kept (share
+    where nothing changed outside the part's neighbourhood), plausible_fill (share where only classes that bordered
+    the part fill its place).
+    """
+    from semantic_vae.edit import placement
+    from semantic_vae.edit.edit import Edit
+    from semantic_vae.edit.region import scaled_radius
+
+    steering = editor.require_steering("presence metrics")
+    masks = as_batch(masks)
+    label_set = editor.label_set
+    results: dict = {}
+    for part in parts:
+        if part not in label_set.names:
+            continue
+        c = label_set.names.index(part)
+        if c not in steering.presence:
+            continue
+        has = (masks == c).reshape(len(masks), -1).any(1)
+        entry: dict = {}
+        if (~has).any():
+            before = masks[~has]
+            after = editor.apply(Edit("add", part, keep=keep), before, seeds=[seed + i for i in range(len(before))])
+            entry["add"] = {
+                "masks": len(before),
+                "present": float((after == c).reshape(len(after), -1).any(1).mean()),
+                "in_place": float(np.mean(placement.added_in_place(before, after, part, label_set))),
+                "clean": float(np.mean(np.asarray(placement.stray_islands_added(before, after, label_set)) == 0)),
+            }
+        if has.any():
+            before = masks[has]
+            after = editor.apply(Edit("remove", part, keep=keep), before)
+            radius = scaled_radius(Edit().radius, before.shape, editor.image_size)
+            entry["remove"] = {
+                "masks": len(before),
+                "absent": float(1.0 - (after == c).reshape(len(after), -1).any(1).mean()),
+                "outside_kept": float(np.mean(np.asarray(placement.changed_outside(before, after, [c], radius)) == 0)),
+                "plausible_fill": float(np.mean(placement.plausible_fill(before, after, [c]))),
+            }
+        if entry:
+            results[part] = entry
+    return results
+
+
+def format_steering(results: dict) -> str:
+    """The steering and presence results of `evaluate-edits` as text tables."""
+
+    def cell(value: float | None, fmt: str = "{:.2f}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    lines = []
+    if results.get("steering"):
+        header = f"{'steer':<8}{'attribute':<12}" + "".join(
+            f"{c:>11}" for c in ("R2", "moved", "ratio", "spearman", "own other", "others")
+        )
+        lines += [header, "-" * len(header)]
+        for part, attrs in results["steering"].items():
+            for name, m in attrs.items():
+                lines.append(
+                    f"{part:<8}{name:<12}{m['r2']:>11.2f}"
+                    + "".join(f"{cell(m[k]):>11}" for k in ("moved", "ratio", "spearman", "own_other", "other_parts"))
+                )
+        lines.append(
+            "moved: share of the +-1 sd edits that move the attribute the asked way; ratio: median achieved / "
+            "asked; spearman: asked vs achieved over -2..2 sd; own other / others: median |change| (sd) of "
+            "the part's other attributes (held) / of the other parts' attributes"
+        )
+    if results.get("presence"):
+        header = f"{'part':<8}" + "".join(
+            f"{c:>13}" for c in ("add present", "in place", "clean", "remove absent", "outside kept", "plausible")
+        )
+        lines += [header, "-" * len(header)]
+        for part, m in results["presence"].items():
+            a, r = m.get("add", {}), m.get("remove", {})
+            lines.append(
+                f"{part:<8}"
+                + "".join(
+                    f"{cell(v):>13}"
+                    for v in (
+                        a.get("present"),
+                        a.get("in_place"),
+                        a.get("clean"),
+                        r.get("absent"),
+                        r.get("outside_kept"),
+                        r.get("plausible_fill"),
+                    )
+                )
+            )
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,10 @@ from semantic_vae.labels import LabelSet, label_set_for_names
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.vae import SemanticVAE
 
-NETWORK_PREFIX = "vae."  # the network's keys in a checkpoint's state_dict (the LightningModule's attribute)
+NETWORK_PREFIX = "vae."
+EXTRAS = (
+    "steering",
+)  # keys a checkpoint may carry besides the weights: fitted statistics (plain data, tensors)  # the network's keys in a checkpoint's state_dict (the LightningModule's attribute)
 WEIGHTS_FORMAT = 1  # the `semantic_vae.format` of a weights file written by `write_checkpoint`
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
 _PICKLE_MAGIC = b"\x80"  # torch.save's legacy format starts with a pickle protocol byte
@@ -43,6 +46,7 @@ class LoadedModel:
     class_weights: torch.Tensor  # (C,) the Eq. 1 weights it was trained with
     hyper_parameters: dict[str, Any]  # the LightningModule's init arguments (net, class_names, kl_weight, ...)
     path: Path
+    extras: dict[str, Any] = field(default_factory=dict)  # statistics stored beside the weights ("steering")
 
     @property
     def config(self) -> VAEConfig:
@@ -139,11 +143,16 @@ def load_vae(path: str | Path) -> LoadedModel:
     if not isinstance(weights, torch.Tensor) or weights.shape != (config.num_classes,):
         weights = torch.ones(config.num_classes)
     hyper_parameters = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
-    return LoadedModel(vae.eval(), label_set_for_names(names), weights.float(), hyper_parameters, path)
+    extras = {key: checkpoint[key] for key in EXTRAS if key in checkpoint}
+    return LoadedModel(vae.eval(), label_set_for_names(names), weights.float(), hyper_parameters, path, extras)
 
 
 def write_checkpoint(
-    path: str | Path, vae: SemanticVAE, hyper_parameters: dict[str, Any], class_weights: torch.Tensor
+    path: str | Path,
+    vae: SemanticVAE,
+    hyper_parameters: dict[str, Any],
+    class_weights: torch.Tensor,
+    extras: dict[str, Any] | None = None,
 ) -> Path:
     """A weights file that `load_vae` and every command read (`test`/`predict --ckpt_path`, `fit --ckpt_path` to
     fine-tune: a new training from these weights), written atomically.
@@ -159,6 +168,7 @@ def write_checkpoint(
         "hyper_parameters": {**hyper_parameters, "net": vae.config.to_dict()},
         "pytorch-lightning_version": _lightning_version(),
         "semantic_vae": {"format": WEIGHTS_FORMAT},
+        **(extras or {}),
     }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)

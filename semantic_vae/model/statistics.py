@@ -66,12 +66,13 @@ def fit_data_prior(vae: SemanticVAE, batches: Iterator[np.ndarray]) -> int:
     return seen
 
 
-def replace_network_state(path: str | Path, out: str | Path, vae: SemanticVAE) -> Path:
-    """The checkpoint at `path` with the network's tensors replaced by `vae`'s (everything else kept: optimiser
-    state, loops, hyperparameters), written atomically to `out`."""
+def replace_network_state(path: str | Path, out: str | Path, vae: SemanticVAE, extras: dict | None = None) -> Path:
+    """The checkpoint at `path` with the network's tensors replaced by `vae`'s and `extras` set (everything else kept:
+    optimiser state, loops, hyperparameters), written atomically to `out`."""
     checkpoint = read_checkpoint(path)
     for key, value in vae.state_dict().items():
         checkpoint["state_dict"][f"{NETWORK_PREFIX}{key}"] = value.detach().cpu().clone()
+    checkpoint.update(extras or {})
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     return write_bytes_atomic(out, buffer.getvalue())

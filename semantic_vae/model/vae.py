@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from semantic_vae.data.io import nearest_indices
 from semantic_vae.errors import UserError
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
@@ -97,3 +99,39 @@ class SemanticVAE(nn.Module):
         mu, logvar = self.encode(onehot)
         z = self.reparameterize(mu, logvar) if self.training else mu
         return self.generate(z), mu, logvar
+
+
+def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, h, w) labels -> (B, height, width) on their device, with `data.io.nearest_indices`."""
+    b, h, w = labels.shape
+    if (h, w) == (height, width):
+        return labels
+    ys = torch.from_numpy(nearest_indices(h, height)).to(labels.device)
+    xs = torch.from_numpy(nearest_indices(w, width)).to(labels.device)
+    return labels[:, ys][:, :, xs]
+
+
+UPSAMPLE_CHUNK = 4  # masks whose logits are upsampled at once (19 x 512 x 512 floats each: 20 MB)
+
+
+def labels_at(logits: torch.Tensor, size: tuple[int, int] | None, exclude: Sequence[int] = ()) -> torch.Tensor:
+    """(n, C, S, S) logits -> (n, H, W) uint8 labels at `size` (the model's when None).
+
+    The logits are upsampled bilinearly before the argmax, so a 64x64 model's parts come out at 512x512 with
+    smooth contours instead of 8-pixel staircases (nearest-neighbour when shrinking, which needs no new
+    detail). Classes in `exclude` are left out of the argmax.
+    """
+    if exclude:
+        logits = logits.clone()
+        logits[:, list(exclude)] = -torch.inf
+    s = logits.shape[-1]
+    if size is None or tuple(size) == (s, s):
+        return logits.argmax(1).to(torch.uint8)
+    if size[0] < s or size[1] < s:
+        return resize_nearest(logits.argmax(1).to(torch.uint8), *size)
+    pieces = []
+    for chunk in logits.split(UPSAMPLE_CHUNK):
+        finite = chunk.nan_to_num(neginf=-1e4)  # an excluded class stays last after interpolation
+        up = F.interpolate(finite, size=tuple(size), mode="bilinear", align_corners=False)
+        pieces.append(up.argmax(1).to(torch.uint8))
+    return torch.cat(pieces)

@@ -135,7 +135,44 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
             part: {k: None if m[k] is None else round(m[k], 3) for k in ("locality", "part_change", "islands_added")}
             for part, m in results["operations"]["generate"].items()
         }
+    if editor.steering is not None:
+        summary.update(steering_figures_and_metrics(editor, masks, dest))
     return summary
+
+
+STEER_FIGURES = (("nose", "height"), ("mouth", "open"), ("hair", "length"), ("eyes", "open"), ("brows", "thickness"))
+PRESENCE_FIGURES = (("add", "eye_g"), ("add", "hat"), ("remove", "ear_r"), ("remove", "mouth"))
+
+
+def steering_figures_and_metrics(editor: MaskEditor, masks: np.ndarray, dest: Path) -> dict:
+    """Steer grids (amounts -2..2 sd), add/remove grids, and the steering and presence metrics (keep=input)."""
+    from semantic_vae.edit.metrics import STEER_AMOUNTS, evaluate_presence, evaluate_steering, format_steering
+
+    n = min(len(masks), FIGURE_COLUMNS)
+    for part, attribute in STEER_FIGURES:
+        if part in editor.steering.directions and attribute in editor.steering.directions[part]:
+            edits = [Edit("steer", part, attribute=attribute, amount=a) for a in STEER_AMOUNTS]
+            rows = [list(masks[:n]), *(list(r) for r in editor.apply_many(edits, masks[:n]))]
+            save_figure(
+                dest / f"fig_steer_{part}_{attribute}.png", rows, editor, ["input", *(e.describe() for e in edits)]
+            )
+    for operation, part in PRESENCE_FIGURES:
+        c = editor.class_names.index(part)
+        has = (masks == c).reshape(len(masks), -1).any(1)
+        chosen = masks[~has if operation == "add" else has][:n]
+        if len(chosen) and c in editor.steering.presence:
+            edit = Edit(operation, part)
+            after = editor.apply(edit, chosen, seeds=list(range(len(chosen))) if operation == "add" else None)
+            save_figure(
+                dest / f"fig_{operation}_{part}.png", [list(chosen), list(after)], editor, ["input", edit.describe()]
+            )
+    results = {"steering": evaluate_steering(editor, masks), "presence": evaluate_presence(editor, masks)}
+    write_json_atomic(dest / "steer_metrics.json", results)
+    write_text_atomic(dest / "steer_metrics.txt", format_steering(results) + "\n")
+    steer = [m for attrs in results["steering"].values() for m in attrs.values()]
+    moved = [m["moved"] for m in steer if m["moved"] is not None]
+    return {"steer": {"directions": len(steer), "moved_min": min(moved, default=None),
+                      "moved_median": float(np.median(moved)) if moved else None}}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,0 +1,251 @@
+"""Steerable edits: directions recover a known linear relation, steer/add/remove on the editor, their bad input, and
+the statistics stored in a checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from semantic_vae.data.synthetic import heldout_masks
+from semantic_vae.edit import Edit, MaskEditor
+from semantic_vae.edit.steering import Steering, fit_probe, fit_steering, steering_directions
+from semantic_vae.errors import UserError
+from semantic_vae.labels import CELEBAMASK_HQ
+from semantic_vae.model import SemanticVAE, VAEConfig
+
+TINY = VAEConfig(image_size=64, encoder_hidden=(16,), lstm_layers=1, lstm_hidden=8, ffn_hidden=8, decoder_width=4)
+
+
+def test_a_probe_recovers_a_known_linear_relation():
+    rng = np.random.default_rng(0)
+    n, p = 600, 12
+    mixing = rng.normal(size=(p, p))
+    x = rng.normal(size=(n, p)) @ mixing  # correlated latents
+    w_true = rng.normal(size=p)
+    y = x @ w_true + 0.01 * rng.normal(size=n)
+    w, r2 = fit_probe(x, y)
+    assert r2 > 0.999 and np.allclose(w, w_true, rtol=0.02, atol=0.02)
+
+
+def test_directions_move_their_probe_by_one_and_hold_the_others():
+    rng = np.random.default_rng(1)
+    p = 10
+    a = rng.normal(size=(p, p))
+    covariance = a @ a.T + np.eye(p)
+    probes = rng.normal(size=(3, p))
+    free, held = steering_directions(probes, covariance)
+    assert np.allclose(np.einsum("ap,ap->a", probes, free), 1.0)  # each free direction moves its own probe by 1
+    assert np.allclose(probes @ held.T, np.eye(3), atol=1e-8)  # held: its own by 1, the others by 0
+    # free = S w / (w' S w): along the data's spread, not along w itself
+    expected = covariance @ probes[0] / (probes[0] @ covariance @ probes[0])
+    assert np.allclose(free[0], expected)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[MaskEditor, np.ndarray]:
+    """A random tiny network with directions and presence priors fitted on held-out synthetic masks."""
+    torch.manual_seed(0)
+    vae = SemanticVAE(TINY)
+    masks = heldout_masks(800, 64, seed=3)
+    with torch.inference_mode():
+        mu = vae.from_labels(torch.from_numpy(masks))[1].double().numpy()
+    steering = fit_steering(mu, masks, CELEBAMASK_HQ, TINY.latent_classes)
+    return MaskEditor(vae, CELEBAMASK_HQ, device="cpu", steering=steering), masks
+
+
+def test_fit_steering_covers_parts_attributes_and_presence(fitted):
+    editor, masks = fitted
+    steering = editor.steering
+    assert steering.masks == 800
+    assert {"nose", "lips", "eyes", "hair", "skin"} <= set(steering.directions)
+    assert {"size", "height", "width", "x", "y"} <= set(steering.directions["nose"])
+    assert "open" in steering.directions["mouth"] and "length" in steering.directions["hair"]
+    assert steering.directions["lips"]["open"].free.shape == (19 * 256,)  # a direction in every latent
+    assert 3 in steering.presence and 10 in steering.presence  # eyeglasses, the inner mouth: present in some masks
+    assert 1 not in steering.presence  # skin: in every mask, no present/absent split
+
+
+def test_steering_round_trips_through_its_stored_form(fitted):
+    steering = fitted[0].steering
+    back = Steering.from_dict(steering.to_dict())
+    assert back.r2_table() == steering.r2_table()
+    assert torch.equal(back.directions["nose"]["height"].held, steering.directions["nose"]["height"].held)
+    assert torch.equal(back.presence[3].present_tril, steering.presence[3].present_tril)
+    with pytest.raises(UserError, match="not of a format this version reads"):
+        Steering.from_dict({"format": 9})
+
+
+def test_steer_by_zero_is_the_reconstruction_with_the_same_keep(fitted):
+    editor, masks = fitted
+    some = masks[:4]
+    assert np.array_equal(editor.steer(some, "nose", "height", 0.0, keep="none"), editor.reconstruct(some))
+    kept = editor.apply(Edit("steer", "nose", attribute="height", amount=0.0), some)
+    labels, _ = editor.as_batch(some)
+    recon = editor.decode(editor.encode(labels), tuple(labels.shape[1:]))
+    assert np.array_equal(kept, editor.keep_outside(recon, labels, editor.encode(labels), [2], "input", 1))
+
+
+def test_steer_moves_the_latent_along_the_stored_direction(fitted):
+    editor, masks = fitted
+    labels, _ = editor.as_batch(masks[:2])
+    z = editor.encode(labels)
+    direction = editor.steering.directions["eyes"]["open"]
+    moved = editor.edit_latents(Edit("steer", "eyes", attribute="open", amount=1.5, hold=False), z)
+    assert torch.allclose(moved - z, 1.5 * direction.free.view(19, 256).expand(2, -1, -1), atol=1e-6)
+    held = editor.edit_latents(Edit("steer", "eyes", attribute="open", amount=-1.0), z)
+    assert torch.allclose(held - z, -direction.held.view(19, 256).expand(2, -1, -1), atol=1e-6)
+
+
+def test_remove_leaves_no_pixel_of_the_part_and_add_draws_from_the_present_prior(fitted):
+    editor, masks = fitted
+    with_glasses = masks[(masks == 3).reshape(len(masks), -1).any(1)][:3]
+    assert len(with_glasses) == 3
+    removed = editor.remove(with_glasses, "eye_g")
+    assert not (removed == 3).any()
+    outside = ~np.isin(with_glasses, [3])
+    assert (removed[outside] == with_glasses[outside]).mean() > 0.9  # keep=input: the rest mostly as it was
+    without = masks[~(masks == 3).reshape(len(masks), -1).any(1)][:2]
+    labels, _ = editor.as_batch(without)
+    z = editor.encode(labels)
+    added = editor.edit_latents(Edit("add", "eye_g", seed=4), z)
+    prior = editor.steering.presence[3]
+    noise = torch.randn((2, 1, 256), generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(added[:, 3], prior.present_mean + noise[:, 0] @ prior.present_tril.T, atol=1e-5)
+    pushed = z + prior.push * prior.direction.view(19, 256)  # the other latents: towards faces with eyeglasses
+    assert torch.allclose(added[:, :3], pushed[:, :3], atol=1e-5) and torch.allclose(
+        added[:, 4:], pushed[:, 4:], atol=1e-5
+    )
+
+
+def test_sample_with_a_chosen_label_set(fitted):
+    editor, _ = fitted
+    faces = editor.sample(3, seed=2, absent="hat,eye_g")
+    assert not np.isin(faces, [3, 14]).any()
+    with pytest.raises(UserError, match="asked both present and absent"):
+        editor.sample(2, present="hat", absent="hat")
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda e, m: e.steer(m, "nose", "curliness", 1.0), "part 'nose' has no attribute 'curliness'"),
+        (lambda e, m: e.steer(m, "nose", "open", 1.0), "part 'nose' has no attribute 'open'"),
+        (lambda e, m: e.steer(m, "nose,lips", "size", 1.0), "steer: one part at a time"),
+        (lambda e, m: e.steer(m, "nose", "size", float("nan")), "amount must be a finite number in [-5, 5]"),
+        (lambda e, m: e.steer(m, "nose", "size", 1e6), "amount must be a finite number in [-5, 5]"),
+        (lambda e, m: e.steer(m, "nose", "size", 1.0, hold="yes"), "hold must be true or false"),
+        (lambda e, m: e.apply(Edit("steer", "nose"), m), "steer: no attribute given"),
+        (lambda e, m: e.steer(m, "background", "size", 1.0), "no directions for part 'background'"),
+        (lambda e, m: e.add(m, "skin"), "add: mask 0, 1 already has skin; nothing was changed"),
+        (lambda e, m: e.remove(m, "hat"), "remove: mask 0, 1 has no hat; nothing was changed"),
+        (lambda e, m: e.add(m, "skin".replace("skin", "nose")), "add: mask 0, 1 already has nose"),
+    ],
+)
+def test_bad_steering_input_is_one_line(fitted, call, words):
+    editor, masks = fitted
+    no_hat = masks[~(masks == 14).reshape(len(masks), -1).any(1)][:2]
+    with pytest.raises(UserError) as err:
+        call(editor, no_hat)
+    assert words in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_steering_needs_fitted_statistics():
+    editor = MaskEditor(SemanticVAE(TINY), CELEBAMASK_HQ, device="cpu")
+    with pytest.raises(UserError, match="holds no fitted directions or presence priors; fit them with"):
+        editor.steer(heldout_masks(1, 64), "nose", "size", 1.0)
+    with pytest.raises(UserError, match="add: this checkpoint holds no fitted"):
+        editor.add(heldout_masks(1, 64), "hat")
+
+
+def test_a_trained_model_steers_large_parts_the_asked_way(trained_ckpt):
+    """The sign test on the small trained model (its directions fitted when its training ended)."""
+    from semantic_vae.edit.attributes import measure
+
+    editor = MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
+    assert editor.steering is not None and editor.steering.calibrated
+    masks = heldout_masks(12, 128)
+    for part, name in (("hair", "size"), ("skin", "y")):
+        low, high = (
+            measure(editor.steer(masks, part, name, a), editor.label_set, part, [name])[name] for a in (-2.0, 2.0)
+        )
+        assert np.nanmean(high - low) > 0, (part, name)
+
+
+def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path, capsys):
+    import csv
+
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import read_label_png, write_label_png
+
+    masks = heldout_masks(4, 96)
+    for i, mask in enumerate(masks):
+        write_label_png(tmp_path / "in" / f"{i}.png", mask)
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(trained_ckpt.read_bytes())
+    main(["fit-directions", "--ckpt", str(ckpt), "--count", "600"])
+    assert "attribute directions with R^2 >= 0.3" in capsys.readouterr().out
+    base = ["--ckpt", str(ckpt), "--input", str(tmp_path / "in")]
+    main(
+        [
+            "edit",
+            "steer",
+            *base,
+            "--parts",
+            "hair",
+            "--attribute",
+            "size",
+            "--amount",
+            "1.5",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert (tmp_path / "s" / "fig_steer_hair_size.png").is_file() and read_label_png(
+        tmp_path / "s" / "0.png"
+    ).shape == (96, 96)
+    rows = list(csv.DictReader((tmp_path / "s" / "manifest.csv").open()))
+    assert [(r["attribute"], r["amount"], r["hold"]) for r in rows] == [("size", "1.5", "True")] * 4
+    masks_with = [f"{i}.png" for i, m in enumerate(masks) if (m == 3).any()]
+    main(["edit", "remove", *base, "--parts", "eye_g", "--out", str(tmp_path / "r")])
+    said = capsys.readouterr().out
+    assert f"remove: {len(masks_with)} of 4 masks" in said and "that have no eye_g left out" in said
+    main(["edit", "add", *base, "--parts", "eye_g", "--seed", "3", "--out", str(tmp_path / "a")])
+    added = list(csv.DictReader((tmp_path / "a" / "manifest.csv").open()))
+    lacking = [f"{i}.png" for i, m in enumerate(masks) if not (m == 3).any()]
+    assert [r["output"] for r in added] == lacking and all(r["operation"] == "add" for r in added)
+    main(["edit", "augment", *base, "--operations", "steer,add,remove", "--parts", "hair,eye_g", "--variants", "2",
+          "--out", str(tmp_path / "g")])  # fmt: skip
+    variants = list(csv.DictReader((tmp_path / "g" / "manifest.csv").open()))
+    assert len(variants) == 8 and {r["operation"] for r in variants} <= {"steer", "add", "remove", "generate"}
+    assert all(r["attribute"] and -2 <= float(r["amount"]) <= 2 for r in variants if r["operation"] == "steer")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["steer", "--parts", "nose", "--attribute", "curl", "--amount", "1"], "part 'nose' has no attribute 'curl'"),
+        (["steer", "--parts", "nose", "--attribute", "size", "--amount", "nan"], 'Parser key "amount"'),
+        (
+            ["steer", "--parts", "nose", "--attribute", "size", "--amount", "9"],
+            "amount must be a finite number in [-5, 5]",
+        ),
+        (["steer", "--parts", "nose", "--amount", "1"], "steer: no attribute given"),
+        (
+            ["steer", "--parts", "nose", "--attribute", "size", "--amounts", "a,b"],
+            "--amounts a,b: expected a comma list",
+        ),
+        (["add", "--parts", "nose"], "'nose' is present in (nearly) all or no training masks"),
+    ],
+)
+def test_bad_steering_commands_are_one_line(trained_ckpt, tmp_path, capsys, args, words):
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import write_label_png
+
+    write_label_png(tmp_path / "in" / "0.png", heldout_masks(1, 64)[0])
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["edit", *args, "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and words in err[0], err
