@@ -39,8 +39,8 @@ test: install-app  ## lint and format check (ruff), then the test suite
 demo: install  ## train, test and edit on the synthetic default; writes outputs/demo/
 	$(PY) -m semantic_vae.runs.demo
 
-bench: install  ## speed benchmarks; writes outputs/bench.json (QUICK=1 for a short run)
-	$(PY) -m semantic_vae.bench $(if $(QUICK),--quick,)
+bench: install  ## speed benchmarks; writes outputs/bench.json (QUICK=1 short; PROFILE=1 where a step's time goes)
+	$(PY) -m semantic_vae.bench $(if $(QUICK),--quick,) $(if $(PROFILE),--profile --out outputs/profile.json,)
 
 DATA ?=
 GPUS ?=

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import WandbLogger
 from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
 from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
+from semantic_vae.model.vae import class_map
 
 
 class MetricsFile(L.Callback):
@@ -343,7 +344,7 @@ class WandbMedia(L.Callback):
         labels = batch[: self.num_images]
         with torch.no_grad():
             logits = pl_module(labels).logits
-        self._pending = (labels.cpu().numpy().astype(np.uint8), logits.argmax(1).cpu().numpy().astype(np.uint8))
+        self._pending = (labels.cpu().numpy().astype(np.uint8), class_map(logits).cpu().numpy().astype(np.uint8))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = self._active(trainer)

@@ -19,7 +19,7 @@ from semantic_vae.labels import CELEBAMASK_HQ_NAMES
 from semantic_vae.losses import vae_loss
 from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
 from semantic_vae.model import SemanticVAE, VAEConfig
-from semantic_vae.model.vae import labels_at
+from semantic_vae.model.vae import class_map, labels_at
 
 
 class VAEOutput(NamedTuple):
@@ -80,8 +80,9 @@ class SemanticVAEModule(L.LightningModule):
         if len(self.class_names) != net.num_classes:
             raise ValueError(f"model.class_names has {len(self.class_names)} names for num_classes={net.num_classes}")
         self.vae = SemanticVAE(net)
-        if compile:
-            self.vae.compile()  # in place: checkpoint keys keep their names
+        if compile:  # in place, module by module: checkpoint keys keep their names, and every entry point is covered
+            for module in (self.vae.encoder, self.vae.mixer, self.vae.decoder):
+                module.compile()
         # Eq. 1 weights; set from the DataModule at fit time (unless fixed), then stored in every checkpoint.
         if class_weights is not None and len(class_weights) != net.num_classes:
             raise UserError(f"model.class_weights has {len(class_weights)} weights for {net.num_classes} classes")
@@ -167,14 +168,14 @@ class SemanticVAEModule(L.LightningModule):
 
     def validation_step(self, labels: torch.Tensor, batch_idx: int) -> None:
         losses, out = self.model_step(labels)
-        self.val_scores.update(out.logits.argmax(1), labels.long())
+        self.val_scores.update(class_map(out.logits), labels.long())
         self.val_latents.update(out.mu, out.logvar, labels)
         # averaged over the epoch's batches, then across ranks, once at the epoch's end
         self.log("val/loss", losses["loss"], batch_size=labels.shape[0], sync_dist=True)
 
     def test_step(self, labels: torch.Tensor, batch_idx: int) -> None:
         out = self(labels)
-        self.test_scores.update(out.logits.argmax(1), labels.long())
+        self.test_scores.update(class_map(out.logits), labels.long())
         self.test_latents.update(out.mu, out.logvar, labels)
 
     def _latent_logs(self, stage: str, latents: LatentStats) -> dict[str, dict[str, float]]:
@@ -219,10 +220,9 @@ class SemanticVAEModule(L.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):
-        fused = self.device.type == "cuda"
-        optimizer = torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=fused
-        )
+        # Fused Adam (one kernel for every parameter) on CUDA and on CPU: the same update as the per-tensor one up to
+        # rounding (tests/test_bench.py: the quick bench), 1.05x the demo's step on 2 CPU cores (BENCHMARKS.md).
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=True)
         schedule: dict[str, int] = {}
 
         def constant_then_linear(step: int) -> float:

@@ -135,6 +135,42 @@ def test_bench_builds_its_model_from_the_experiment_configs():
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
 
 
+def test_upsample2_equals_nearest_interpolation():
+    """The decoder's up-sampling: the same values as F.interpolate, bit for bit, and its gradient up to the order of
+    four additions; gradcheck in float64."""
+    from semantic_vae.model.decoder import upsample2
+
+    x = torch.randn(2, 3, 5, 7, requires_grad=True)
+    y = x.detach().clone().requires_grad_(True)
+    out, expected = upsample2(x), F.interpolate(y, scale_factor=2, mode="nearest")
+    assert out.shape == (2, 3, 10, 14) and torch.equal(out, expected)
+    weight = torch.randn_like(out)
+    (out * weight).sum().backward(), (expected * weight).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(upsample2, torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True))
+
+
+def test_latent_moments_sum_like_a_float64_einsum():
+    """LatentMoments' batched matmul (in the batch's precision, added to float64 state) against the float64 einsum
+    over every batch; and a second update adds, not replaces."""
+    from semantic_vae.metrics import LatentMoments
+
+    torch.manual_seed(0)
+    batches = [torch.randn(8, 3, 4) * 3 + 1 for _ in range(3)]
+    metric = LatentMoments(3, 4)
+    for mu in batches:
+        metric.update(mu)
+    mu64 = torch.cat(batches).double()
+    n = mu64.shape[0]
+    mean = mu64.mean(0)
+    outer = torch.einsum("bcd,bce->cde", mu64, mu64)
+    cov = (outer - n * torch.einsum("cd,ce->cde", mean, mean)) / (n - 1)
+    got = metric.compute()
+    torch.testing.assert_close(got["mean"], mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(got["covariance"], cov, rtol=1e-5, atol=1e-5)
+    assert got["covariance"].dtype == torch.float64
+
+
 # ----------------------------------------------------------------------------- the --quick run
 
 
@@ -166,6 +202,9 @@ ALLOWED_NULLS = (
     "measured_on_gpu",
     "met",
     "settings.model.net.encoder_input_size",
+    "versus_reference.ours_compiled_step_ms",  # the compiled side by side runs in full runs only
+    "versus_reference.speedup_compiled",
+    "versus_reference.compile_s",
 )
 
 
@@ -208,6 +247,7 @@ def test_quick_bench_writes_every_key(quick_result):
         "components",
         "optimizer",
         "profile",
+        "versus_reference",
         "numerics",
         "eval",
         "metric",

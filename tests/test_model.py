@@ -133,3 +133,15 @@ def test_one_hot_equals_torch_one_hot_and_is_contiguous():
         assert torch.equal(x, expected)
         assert x.is_contiguous()  # NCHW: the encoder's flatten(2) is a view, not a copy
     assert one_hot(labels, 19, torch.bfloat16).dtype == torch.bfloat16
+
+
+def test_class_map_is_argmax_ties_included():
+    """`class_map` (max(1).indices, the fast path) picks argmax's class everywhere, the first one on ties."""
+    from semantic_vae.model.vae import class_map
+
+    torch.manual_seed(0)
+    logits = torch.randint(0, 3, (4, 19, 16, 16)).float()  # many ties
+    logits[0, :, 0, 0] = 1.0  # all 19 tie: class 0
+    logits[1, 7:, 3, 3] = torch.inf
+    assert torch.equal(class_map(logits), logits.argmax(1))
+    assert class_map(logits)[0, 0, 0] == 0 and class_map(logits)[1, 3, 3] == 7

@@ -28,6 +28,7 @@ from semantic_vae.bench.core import (
 from semantic_vae.edit import Edit, MaskEditor, latent
 from semantic_vae.labels import label_set_for_names
 from semantic_vae.model import one_hot
+from semantic_vae.model.vae import class_map
 
 # ----------------------------------------------------------------------------- training
 
@@ -454,7 +455,7 @@ def measure_eval(ctx: Context, variant: EvalVariant) -> dict[str, Any]:
 
     def run() -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=variant.bf16):
-            return module(labels).logits.argmax(1)  # (B, S, S)
+            return class_map(module(labels).logits)  # (B, S, S)
 
     try:
         ctx.memory.reset()
@@ -530,7 +531,7 @@ def measure_edit(ctx: Context, part: str = "nose") -> dict[str, Any]:
     def model_edit(seed: int) -> np.ndarray:
         mu, _ = vae.encode(one_hot(labels, net.num_classes))  # (1, C, D)
         z = latent.generate_parts(mu, ids, latent.part_noise(1, len(ids), net.latent_dim, seed))
-        return vae.generate(z).argmax(1).to(torch.uint8).cpu().numpy()  # (1, S, S)
+        return class_map(vae.generate(z)).to(torch.uint8).cpu().numpy()  # (1, S, S)
 
     return {
         "part": part,

@@ -66,6 +66,7 @@ from semantic_vae.bench.model import (
     measure_train_lightning,
     warm_process,
 )
+from semantic_vae.bench.versus import measure_versus_reference
 from semantic_vae.files import write_json_atomic
 from semantic_vae.runtime import cpu_count, resolve_device
 
@@ -220,6 +221,12 @@ def print_table(result: dict[str, Any]) -> None:
     prof = result["profile"]
     row("profile", "components", "", None, ", ".join(f"{k} {v:.0%}" for k, v in result["components"]["share"].items()))
     row("profile", "phases", "", None, ", ".join(f"{k} {v:.0%}" for k, v in prof["phases"].items()))
+    versus = result["versus_reference"]
+    row("versus", "ours / released step", f"{versus['speedup']}x", versus,
+        f"{versus['ours_step_ms']} ms vs {versus['released_step_ms']} ms, batch {versus['batch']} at {versus['image_size']}")  # fmt: skip
+    if versus["speedup_compiled"] is not None:
+        row("versus", "ours compiled / released", f"{versus['speedup_compiled']}x", versus,
+            f"{versus['ours_compiled_step_ms']} ms; compiling took {versus['compile_s']} s")  # fmt: skip
     row("profile", "top ops", "", None, ", ".join(f"{o['op']} {o['share']:.0%}" for o in prof["top_ops"][:4]))
     for name in ("channels_last", "bf16_mixed"):
         v = result["numerics"][name]
@@ -378,6 +385,8 @@ def run(
     result["components"] = section("components", lambda: measure(measure_components))
     result["optimizer"] = section("optimizer", lambda: measure(measure_optimizer))
     result["profile"] = section("profile", lambda: measure(measure_profile))
+    result["versus_reference"] = section("versus_reference", lambda: measure_versus_reference(
+        dev, batch=1 if quick else 4, pairs=3 if quick else 7, compiled=not quick))  # fmt: skip
     result["numerics"] = section("numerics", lambda: measure(measure_numerics))
     result["eval"] = section("eval", lambda: {v.name: measure(measure_eval, v) for v in EVAL_VARIANTS})
     result["metric"] = section("metric", lambda: measure(measure_metric))
@@ -413,7 +422,23 @@ def main(argv: list[str] | None = None) -> None:
         default=False,
         help="experiments/small.yaml's model at 64x64 and few steps: under a minute on 2 CPU cores",
     )
+    parser.add_argument(
+        "--profile", action=ActionYesNo, default=False,
+        help="only where a training step's time goes, for the demo's and the paper's setting (writes --out)",
+    )  # fmt: skip
     parser.add_function_arguments(run, skip={"quick"})
-    status = run_entry_point("bench", lambda: run(**parser.parse_args(argv).as_dict()))
+
+    def body() -> None:
+        options = parser.parse_args(argv).as_dict()
+        if options.pop("profile"):
+            from semantic_vae.bench.versus import print_profiles, profile_settings
+
+            profiles = profile_settings(resolve_device(options["device"]))
+            print_profiles(profiles)
+            write_json_atomic(options["out"], {"profile": profiles, "versions": versions()})
+            return
+        run(**options)
+
+    status = run_entry_point("bench", body)
     if status:
         raise SystemExit(status)

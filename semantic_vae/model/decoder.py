@@ -23,13 +23,34 @@ def group_norm(channels: int) -> nn.GroupNorm:
     return GroupNorm32(math.gcd(32, channels), channels)
 
 
+class _Upsample2(torch.autograd.Function):
+    """Nearest-neighbour x2 with a hand-written backward: the forward is one broadcast copy, the backward adds the
+    four strided quarters of the gradient. Autograd's own backward of the copy (a sum over the broadcast dims) is
+    3x slower than F.interpolate's on CPU; this pair is 2.6x faster than F.interpolate forward and backward
+    (BENCHMARKS.md)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        b, c, h, w = x.shape
+        return x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad[..., ::2, ::2] + grad[..., 1::2, ::2] + grad[..., ::2, 1::2] + grad[..., 1::2, 1::2]
+
+
+def upsample2(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, 2H, 2W), nearest-neighbour: equal to `F.interpolate(x, scale_factor=2)` bit for bit;
+    its gradient equals F.interpolate's up to the order of four additions (float rounding)."""
+    return _Upsample2.apply(x)
+
+
 class UpBlock(nn.Module):
     """GroupNorm -> SiLU -> nearest x2 -> conv3x3 -> GroupNorm -> SiLU -> conv3x3 (zero init), plus skip."""
 
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.norm1 = group_norm(in_ch)
-        self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.norm2 = group_norm(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
@@ -39,9 +60,9 @@ class UpBlock(nn.Module):
         self.act = nn.SiLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.up(self.act(self.norm1(x)))  # (B, in, 2H, 2W)
+        h = upsample2(self.act(self.norm1(x)))  # (B, in, 2H, 2W)
         h = self.conv2(self.act(self.norm2(self.conv1(h))))  # (B, out, 2H, 2W)
-        return self.skip(self.up(x)) + h
+        return self.skip(upsample2(x)) + h
 
 
 class MaskDecoder(nn.Module):
