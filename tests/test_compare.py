@@ -12,7 +12,7 @@ from jsonargparse import CLI
 from semantic_vae import shapes
 from semantic_vae.cli import main
 from semantic_vae.data.commands import COMMANDS
-from semantic_vae.data.compare import compare, measure, reconstruction_miou, summarise, turning_step
+from semantic_vae.data.compare import EDITED_PARTS, compare, measure, reconstruction_miou, summarise, turning_step
 from semantic_vae.data.io import write_label_png
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
@@ -116,13 +116,27 @@ def test_with_a_checkpoint_it_reports_the_reconstruction_miou(tmp_path, real_fol
     class Identity:  # a perfect model: reconstructs every mask as it is
         num_classes, batch_size, class_names = 19, 8, CELEBAMASK_HQ.names
 
+        upsample = "bilinear"
+
         def reconstruct(self, masks: np.ndarray) -> np.ndarray:
             return masks
 
+        def generate(self, masks: np.ndarray, parts: str, seed: int, keep: str) -> np.ndarray:
+            assert (seed, keep) == (0, "input") and self.upsample in ("nearest", "bilinear")
+            return masks  # the real parts themselves: as smooth as the real ones
+
     monkeypatch.setattr("semantic_vae.edit.MaskEditor.from_checkpoint", lambda path: Identity())
     compare(str(real_folder), n=3, size=32, out=str(tmp_path / "out"), ckpt="model.ckpt")
-    miou = json.loads((tmp_path / "out" / "compare.json").read_text())["reconstruction_miou"]
-    assert miou == {"checkpoint": "model.ckpt", "real": 1.0, "synthetic": 1.0}
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert report["reconstruction_miou"] == {"checkpoint": "model.ckpt", "real": 1.0, "synthetic": 1.0}
+    smoothness = report["edited_smoothness"]
+    assert list(smoothness) == ["nearest", "bilinear"]
+    for mode in smoothness.values():
+        assert list(mode) == list(EDITED_PARTS)
+        for part, value in mode.items():
+            assert value["ratio_to_real"] == pytest.approx(1.0), part
+            assert value["perimeter2_per_area"] == report["real"]["classes"][part]["perimeter2_per_area"]
+            assert value["turning_ratio_to_real"] == pytest.approx(1.0), part
 
 
 @pytest.mark.parametrize(

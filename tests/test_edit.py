@@ -84,6 +84,34 @@ def test_nearest_resize_keeps_ids():
     assert torch.equal(up[0, ::2, ::2], labels[0]) and torch.equal(resize_nearest(up, 4, 4), labels)
 
 
+def test_logits_reach_a_larger_size_bilinearly_or_as_blocks():
+    """Two classes on a 2x2 model grid: background 0.8 everywhere, class 1 at 0 in the top-left cell and 1 elsewhere.
+    Bilinear logits at 4x4 (align_corners=False; by hand: 0.75 at (0, 2), 0.4375 at (1, 1), 0.8125 at (1, 2))
+    cut the corner diagonally; "nearest" keeps 2x2 blocks; shrinking is nearest; an excluded class never wins."""
+    from semantic_vae.model.vae import labels_at
+
+    logits = torch.stack([torch.full((2, 2), 0.8), torch.tensor([[0.0, 1.0], [1.0, 1.0]])])[None]  # (1, 2, 2, 2)
+    diagonal = torch.tensor([[0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.uint8)
+    blocks = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.uint8)
+    assert torch.equal(labels_at(logits, (4, 4))[0], diagonal)
+    assert torch.equal(labels_at(logits, (4, 4), upsample="nearest")[0], blocks)
+    assert torch.equal(labels_at(logits, (1, 1))[0], torch.zeros(1, 1, dtype=torch.uint8))
+    assert not labels_at(logits, (4, 4), exclude=[1]).any()
+    with pytest.raises(ValueError, match="upsample must be one of bilinear, nearest, got 'cubic'"):
+        labels_at(logits, (4, 4), upsample="cubic")
+
+
+def test_the_editor_upsamples_as_asked(trained_ckpt, editor):
+    big = heldout_masks(2, 256)
+    blocky = MaskEditor.from_checkpoint(trained_ckpt, device="cpu", upsample="nearest")
+    recon, blocks = editor.reconstruct(big), blocky.reconstruct(big)
+    small = resize_nearest(torch.from_numpy(blocks), 64, 64)
+    assert np.array_equal(blocks, resize_nearest(small, 256, 256).numpy())  # 4x4 blocks of the model's pixels
+    assert not np.array_equal(recon, blocks) and (recon != blocks).mean() < 0.1  # smoother, the same mask
+    with pytest.raises(UserError, match="upsample must be one of bilinear, nearest, got 'area'"):
+        MaskEditor.from_checkpoint(trained_ckpt, upsample="area")
+
+
 def test_bad_input_is_a_one_line_data_error(editor, masks, tmp_path):
     with pytest.raises(UserError, match="unknown part 'noze'"):
         editor.generate(masks, "noze")

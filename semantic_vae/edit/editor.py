@@ -35,8 +35,8 @@ from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
 from semantic_vae.edit.steering import Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
-from semantic_vae.model import SemanticVAE, load_vae, one_hot
-from semantic_vae.model.vae import labels_at, resize_nearest
+from semantic_vae.model import SemanticVAE, load_vae
+from semantic_vae.model.vae import UPSAMPLE_MODES, labels_at, resize_nearest
 from semantic_vae.runtime import resolve_device
 
 MaskInput = np.ndarray | torch.Tensor
@@ -57,6 +57,8 @@ class MaskEditor:
         batch_size: masks per forward pass (inputs of any count are chunked).
         steering: the fitted directions and presence priors of steer, add and remove (`semantic_vae.edit.steering`);
             `from_checkpoint` reads them from the checkpoint when it holds them.
+        upsample: how a decoded mask reaches an input larger than the model: "bilinear" interpolates the logits
+            before the argmax (smooth contours), "nearest" resizes the model's label map (its pixels as blocks).
     """
 
     def __init__(
@@ -66,7 +68,10 @@ class MaskEditor:
         device: str | torch.device | None = None,
         batch_size: int = 64,
         steering: Steering | None = None,
+        upsample: str = "bilinear",
     ) -> None:
+        if upsample not in UPSAMPLE_MODES:
+            raise UserError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UserError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         if label_set.num_classes != vae.num_classes:
@@ -78,16 +83,21 @@ class MaskEditor:
         self.label_set = label_set
         self.batch_size = batch_size
         self.steering = steering
+        self.upsample = upsample  # how decoded masks reach a larger input's size (`labels_at`)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str | torch.device | None = None, batch_size: int = 64
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+        upsample: str = "bilinear",
     ) -> MaskEditor:
         """The editor of a checkpoint of this project (`semantic_vae.model.load_vae`; no Lightning import)."""
         loaded = load_vae(path)
         steering = loaded.extras.get("steering")
         steering = Steering.from_dict(steering, str(path)) if steering is not None else None
-        return cls(loaded.vae, loaded.label_set, device=device, batch_size=batch_size, steering=steering)
+        return cls(loaded.vae, loaded.label_set, device, batch_size, steering, upsample)
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -199,7 +209,7 @@ class MaskEditor:
         out = []
         for chunk in labels.split(self.batch_size):
             small = resize_nearest(chunk, s, s)  # (b, S, S)
-            mu, _ = self.vae.encode(one_hot(small, self.num_classes))  # (b, C, D); logvar unused
+            mu, _ = self.vae.encode_labels(small)  # (b, L, D); logvar unused
             out.append(mu)
         return torch.cat(out)
 
@@ -216,7 +226,7 @@ class MaskEditor:
         out = []
         for chunk in z.split(self.batch_size):
             logits = self.vae.generate(chunk, generator)  # (n, C, S, S)
-            out.append(labels_at(logits, size, exclude))
+            out.append(labels_at(logits, size, exclude, self.upsample))
         return torch.cat(out)
 
     def keep_outside(

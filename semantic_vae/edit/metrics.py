@@ -415,7 +415,7 @@ def format_steering(results: dict) -> str:
         )
     if results.get("presence"):
         header = f"{'part':<8}" + "".join(
-            f"{c:>13}" for c in ("add present", "in place", "clean", "remove absent", "outside kept", "plausible")
+            f"{c:>15}" for c in ("add present", "in place", "clean", "remove absent", "outside kept", "plausible")
         )
         lines += [header, "-" * len(header)]
         for part, m in results["presence"].items():
@@ -423,7 +423,7 @@ def format_steering(results: dict) -> str:
             lines.append(
                 f"{part:<8}"
                 + "".join(
-                    f"{cell(v):>13}"
+                    f"{cell(v):>15}"
                     for v in (
                         a.get("present"),
                         a.get("in_place"),

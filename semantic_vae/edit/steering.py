@@ -398,17 +398,10 @@ def calibrate_presence(editor: MaskEditor, z: torch.Tensor, c: int, presence: Pr
 
 def fit_for(editor: MaskEditor, train_masks: np.ndarray, calibration_masks: np.ndarray | None = None) -> Steering:
     """Fit the editor's network's steering on training masks (at the model's size), then calibrate it."""
-    from semantic_vae.model import one_hot
-
     vae = editor.vae
     with torch.inference_mode():
         chunks = np.array_split(train_masks, max(1, len(train_masks) // 256))
-        mu = torch.cat(
-            [
-                vae.encode(one_hot(torch.from_numpy(m).to(editor.device), vae.num_classes))[0].double().cpu()
-                for m in chunks
-            ]
-        )
+        mu = torch.cat([vae.encode_labels(torch.from_numpy(m).to(editor.device))[0].double().cpu() for m in chunks])
     editor.steering = fit_steering(mu.numpy(), train_masks, editor.label_set, vae.config.latent_classes)
     calibration = train_masks[:CALIBRATION_MASKS] if calibration_masks is None else calibration_masks
     editor.steering = calibrate(editor, calibration)

@@ -20,6 +20,7 @@ from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save
 from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor, format_table
 from semantic_vae.entry import function_cli, run_entry_point
 from semantic_vae.files import write_json_atomic, write_text_atomic
+from semantic_vae.model.vae import class_map
 from semantic_vae.runs import checkout_root
 from semantic_vae.runtime import format_seconds
 
@@ -71,7 +72,7 @@ def write_figures(cli, metrics: dict, dest: Path) -> None:
     masks = next(iter(datamodule.test_dataloader()))[:FIGURE_COLUMNS]
     with torch.inference_mode():
         logits = module(masks.to(module.device)).logits
-    recon = logits.argmax(1).cpu().numpy().astype(np.uint8)
+    recon = class_map(logits).cpu().numpy().astype(np.uint8)
     grid = labelled_grid([list(masks.numpy()), list(recon)], datamodule.label_set, ["test input", "reconstruction"])
     write_rgb_png(dest / "reconstructions.png", grid)
     names = list(metrics["iou"])
@@ -86,17 +87,26 @@ def write_figures(cli, metrics: dict, dest: Path) -> None:
 
 
 def run_edits(cli, ckpt: str, dest: Path) -> str:
-    """Edit figures and metrics on 32 test masks (`demo_edits`)."""
+    """Edit figures and metrics on 32 test masks (`demo_edits`); steering on 16 of them at 128x128 (the same faces
+    drawn at twice the size: an attribute change of a fraction of a model pixel shows)."""
+    from semantic_vae.data.synthetic import generate_masks
+
     editor = MaskEditor.from_checkpoint(ckpt)
     masks = np.stack([cli.datamodule.test_dataloader().dataset[i].numpy() for i in range(DEMO_EDIT_MASKS)])
-    summary = demo_edits(editor, masks, dest / "edits")
+    hp = cli.datamodule.hparams
+    test_start = hp.synthetic_count - hp.synthetic_test  # the test split's first index of stream `seed`
+    steer_masks = generate_masks(hp.seed, test_start, DEMO_STEER_MASKS, 2 * editor.image_size)
+    summary = demo_edits(editor, masks, dest / "edits", steer_masks)
     return json.dumps(summary, indent=1)
 
 
 DEMO_EDIT_MASKS = 32
+DEMO_STEER_MASKS = 16
 
 
-def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> dict:
+def demo_edits(
+    editor: MaskEditor, masks: np.ndarray, out_dir: str | Path, steer_masks: np.ndarray | None = None
+) -> dict:
     """`make demo`: labelled edit figures and the edit metrics in out_dir.
 
     - fig3_<part>.png: input, reconstruction, generation and perturbation of the nose (keep="input");
@@ -136,7 +146,7 @@ def demo_edits(editor: MaskEditor, masks: np.ndarray, out_dir: str | Path) -> di
             for part, m in results["operations"]["generate"].items()
         }
     if editor.steering is not None:
-        summary.update(steering_figures_and_metrics(editor, masks, dest))
+        summary.update(steering_figures_and_metrics(editor, masks if steer_masks is None else steer_masks, dest))
     return summary
 
 
