@@ -131,7 +131,9 @@ def remove_dead_work_folders(parent: Path, prefix: str, suffix: str = "", older_
 class FolderLock:
     """An exclusive lock on a folder (`flock` on `<folder>/.lock`), so two processes never write one run.
 
-    The kernel drops the lock when the holder dies, so a killed run never leaves the folder locked.
+    The kernel drops the lock when the holder dies, so a killed run never leaves the folder locked. A clean release
+    removes the file (while still holding the lock), so a finished folder holds only its outputs; a process that
+    locked a file which was removed meanwhile sees another inode at the path and tries again.
     """
 
     def __init__(self, folder: str | Path, what: str = "folder") -> None:
@@ -143,16 +145,23 @@ class FolderLock:
         import fcntl
 
         ensure_dir(self.path.parent, self.what)
-        handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise UserError(
-                f"{self.path.parent}: {holder} is using this {self.what}; wait for it to end or choose another one"
-            ) from None
+        for _ in range(10):
+            handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise UserError(
+                    f"{self.path.parent}: {holder} is using this {self.what}; wait for it to end or choose another one"
+                ) from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    break  # the lock is on the file at the path
+            except FileNotFoundError:
+                pass
+            handle.close()  # the holder removed it as we locked it: lock the new one
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}")
@@ -162,6 +171,8 @@ class FolderLock:
 
     def release(self) -> None:
         if self._file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # while holding the lock
             self._file.close()  # closing the descriptor drops the flock
             self._file = None
 

@@ -140,8 +140,7 @@ EIGHT_CLASSES = {  # a merge map onto 8 classes: the data of another label set t
 
 
 def recipe_of(masks: np.ndarray) -> dict:
-    step = {"operation": "perturb", "parts": ["nose"], "seed": 1, "scale": 1.0, "alpha": 0.5, "prior": None,
-            "keep": "input", "radius": 1}  # fmt: skip
+    step = Edit("perturb", "nose", seed=1, scale=1.0).to_dict()  # every field, as the web editor writes it
     return {"format": 2, "checkpoint_sha256": "0" * 64, "input_png": png_base64(masks[0]),
             "steps": [{"edit": step, "target_png": None}]}  # fmt: skip
 
@@ -153,9 +152,18 @@ RECIPE_CHANGES: dict[str, Callable[[dict], None]] = {
 }
 
 
+def _complete_files(out: Path | None) -> dict[Path, bytes]:
+    """Finished-looking files under `out` and their bytes."""
+    if out is None or not out.is_dir():
+        return {}
+    return {p: p.read_bytes() for marker in COMPLETE_MARKERS for p in out.rglob(marker)}
+
+
 def expect_cli_error(argv: list[str], words: list[str], out: Path | None, capsys) -> str:
-    """Run the CLI in-process; it must exit 2 with one line naming what is wrong, and leave nothing complete."""
+    """Run the CLI in-process; it must exit 2 with one line naming what is wrong, and leave nothing complete that was
+    not there before (a finished run it refused to overwrite stays as it was)."""
     capsys.readouterr()
+    before = _complete_files(out)
     with pytest.raises(SystemExit) as done:
         main([str(a) for a in argv])
     err = capsys.readouterr().err
@@ -165,9 +173,8 @@ def expect_cli_error(argv: list[str], words: list[str], out: Path | None, capsys
     assert "Traceback" not in err
     for word in words:
         assert word in lines[0], (word, lines[0])
-    if out is not None and out.exists() and out.is_dir():
-        finished = [p for marker in COMPLETE_MARKERS for p in out.rglob(marker)]
-        assert not finished, f"{out} holds {finished[:3]} after a failed command"
+    after = _complete_files(out)
+    assert after == before, f"{out} holds {sorted(set(after) - set(before))[:3]} after a failed command"
     return lines[0]
 
 
@@ -209,7 +216,7 @@ def lightning_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]
         ("fit-lr-negative", ["fit", *base, *TINY, cache, run("lr"), "--model.lr=-0.1"], ["model.lr must be a positive number", "-0.1"]),
         ("fit-betas-above-1", ["fit", *base, *TINY, cache, run("betas"), "--model.betas=[0.5,1.5]"], ["model.betas", "[0, 1)"]),
         ("fit-into-a-finished-run", ["fit", *base, *TINY, cache, f"--trainer.default_root_dir={w['finished_run']}"], [str(w["finished_run"]), "holds a run", "--ckpt_path last", "--overwrite"]),
-        ("fit-resume-with-another-lr", ["fit", *base, *TINY, "--data.image_size=64", cache, run("resume"), f"--ckpt_path={w['ckpt']}", "--model.lr=0.01"], ["--model.lr", "0.01", "trained with"]),
+        ("fit-resume-with-another-lr", ["fit", *base, *config_args("recommended.yaml"), *TINY, "--data.image_size=64", cache, run("resume"), f"--ckpt_path={w['ckpt']}", "--model.lr=0.01"], ["--model.lr", "0.01", "trained with"]),
         ("fit-ckpt-of-another-label-set", ["fit", *base, *TINY, "--data.image_size=64", cache, run("ls1"), f"--ckpt_path={w['ckpt']}", f"--data.merge_map={w['merge_eight']}"], ["label set", "19 classes", "'eight' (8 classes"]),
         ("test-ckpt-of-another-label-set", ["test", *base, *TINY, "--data.image_size=64", cache, run("ls2"), f"--ckpt_path={w['ckpt']}", f"--data.merge_map={w['merge_eight']}"], ["label set", "'eight' (8 classes"]),
         ("test-ckpt-last-missing", ["test", *base, *TINY, cache, run("nolast"), "--ckpt_path=last"], ["--ckpt_path last", "last.ckpt does not exist"]),
@@ -346,7 +353,7 @@ API_CASES: dict[str, tuple[Callable[[MaskEditor, np.ndarray], object], str]] = {
     "seed-float": (lambda e, m: e.generate(m, "nose", seed=1.5), "seed must be a whole number"),
     "seeds-negative": (lambda e, m: e.generate(m, "nose", seed=[1, -2, 3]), "seed must be a whole number"),
     "apply-not-an-edit": (lambda e, m: e.apply("generate", m), "expected one or more Edit values"),
-    "swap-without-target": (lambda e, m: e.apply(Edit("swap", "nose"), m), "swap: needs a target mask"),
+    "apply-swap-without-target": (lambda e, m: e.apply(Edit("swap", "nose"), m), "swap: needs a target mask"),
     "radius-negative": (lambda e, m: e.swap(m, m, "nose", radius=-2), "radius must be"),
     "batch-size-0": (
         lambda e, m: MaskEditor(e.vae, e.label_set, device="cpu", batch_size=0),

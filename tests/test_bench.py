@@ -202,6 +202,7 @@ ALLOWED_NULLS = (
     "measured_on_gpu",
     "met",
     "settings.model.net.encoder_input_size",
+    "settings.model.options.class_weights",  # None: computed from the training split (Eq. 1)
     "versus_reference.ours_compiled_step_ms",  # the compiled side by side runs in full runs only
     "versus_reference.speedup_compiled",
     "versus_reference.compile_s",

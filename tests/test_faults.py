@@ -136,6 +136,23 @@ def test_two_augments_into_one_folder_the_second_is_refused(tmp_path, trained_ck
     assert second.returncode == 2 and len(lines) == 1 and "is using this --out folder" in lines[0], second.stderr
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 16 * 8  # the first one's, whole
+    assert not lock.exists()  # a finished folder holds only its outputs
+
+
+def test_a_folder_lock_refuses_a_second_holder_and_leaves_no_file(tmp_path):
+    """In one process two descriptors behave as two processes do under flock."""
+    from semantic_vae.errors import UserError
+    from semantic_vae.files import FolderLock
+
+    first = FolderLock(tmp_path / "run", "run folder").acquire()
+    assert (tmp_path / "run" / ".lock").read_text() == f"process {os.getpid()}"
+    with pytest.raises(UserError, match=rf"run: process {os.getpid()} is using this run folder; wait for it"):
+        FolderLock(tmp_path / "run", "run folder").acquire()
+    first.release()
+    assert not (tmp_path / "run" / ".lock").exists()
+    with FolderLock(tmp_path / "run", "run folder"):  # free again
+        assert (tmp_path / "run" / ".lock").exists()
+    assert list((tmp_path / "run").iterdir()) == []
 
 
 def test_a_rerun_with_other_settings_leaves_no_stale_variants(tmp_path, trained_ckpt):

@@ -383,7 +383,7 @@ class Context:
         return module.to(self.device)
 
     def adam(self, params: Iterable[torch.Tensor], **implementation: bool) -> torch.optim.Adam:
-        """Adam with the run's lr and betas, as `configure_optimizers` builds it; `implementation`:
-        foreach=... or fused=... (the module uses fused on CUDA, torch's default elsewhere)."""
+        """Adam with the run's lr and betas; `implementation`: foreach=... or fused=... (`configure_optimizers`
+        uses fused=True on every device; without it this is torch's default, the bench's baseline)."""
         options = self.settings.model.options
         return torch.optim.Adam(params, lr=options["lr"], betas=tuple(options["betas"]), **implementation)

@@ -339,7 +339,7 @@ def measure_profile(ctx: Context, top: int = 20) -> dict[str, Any]:
 
     s, device = ctx.settings, ctx.device
     module = ctx.build_module().train()
-    optimizer = ctx.adam(module.parameters())
+    optimizer = ctx.adam(module.parameters(), fused=True)  # as configure_optimizers
     labels = ctx.batch(s.train_batch)
 
     def step() -> None:

@@ -480,7 +480,7 @@ class MaskEditor:
 
 def _split_seed(seed: SeedSpec) -> tuple[int, Sequence[int] | None]:
     """One seed for the batch, or one per mask (then the Edit holds the first, for display)."""
-    if isinstance(seed, (int, np.integer, bool)):
-        return seed, None  # type: ignore[return-value]
-    seeds = list(seed)
+    if not isinstance(seed, (list, tuple, np.ndarray, torch.Tensor)):
+        return check_seed(seed), None  # one seed for the batch (a float, a string, ... is refused here)
+    seeds = [check_seed(s) for s in seed]
     return (seeds[0] if seeds else 0), seeds
