@@ -34,7 +34,7 @@ install-app: $(APP_STAMP)  ## add the web editor's extra (Gradio) to .venv
 test: install-app  ## lint and format check (ruff), then the test suite
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, one thread each (tests/conftest.py)
 
 demo: install  ## train, test and edit on the synthetic default; writes outputs/demo/
 	$(PY) -m semantic_vae.runs.demo

@@ -16,6 +16,10 @@ import pytest
 
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each (and for the commands they start) does the
+    # same work in less CPU time than two threads each fighting for the cores. A user's setting wins.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 pytest_plugins = ["pytester"]  # tests of what pytest itself collects
 
@@ -77,24 +81,37 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data_cache")
 
 
-@pytest.fixture(scope="session")
-def trained_ckpt(tmp_path_factory, cache_dir) -> Path:
-    """A small paper-variant model trained for about a minute on synthetic 64x64 masks.
-
-    SEMANTIC_VAE_TEST_CKPT names an existing one instead (to rerun a few tests quickly while editing).
-    """
+def _train_small_model(run: Path, cache_dir: Path) -> Path:
     from semantic_vae.cli import cli_main
 
-    if os.environ.get("SEMANTIC_VAE_TEST_CKPT"):
-        return Path(os.environ["SEMANTIC_VAE_TEST_CKPT"])
-    run = tmp_path_factory.mktemp("trained")
     args = tiny_args(run, cache_dir, epochs=6, size=64, count=1200)
-    args[4:4] = config_args(
-        "recommended.yaml"
-    )  # after base and small: part latents the decoder uses: steering has something to move
+    # After base and small: part latents the decoder uses, so steering has something to move.
+    args[4:4] = config_args("recommended.yaml")
     args += ["--model.net.lstm_hidden=64", "--model.net.ffn_hidden=256", "--model.net.encoder_hidden=[256,256,256]"]
     cli_main(["fit", *args])
     return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def trained_ckpt(tmp_path_factory, worker_id) -> Path:
+    """A small paper-variant model trained for about a minute on synthetic 64x64 masks.
+
+    Under pytest-xdist (`make test` runs two workers) the first worker to ask trains it in the run's shared
+    temporary folder and the others wait for it (a file lock), so it is trained once per run.
+    SEMANTIC_VAE_TEST_CKPT names an existing one instead (to rerun a few tests quickly while editing).
+    """
+    if os.environ.get("SEMANTIC_VAE_TEST_CKPT"):
+        return Path(os.environ["SEMANTIC_VAE_TEST_CKPT"])
+    if worker_id == "master":
+        return _train_small_model(tmp_path_factory.mktemp("trained"), tmp_path_factory.mktemp("trained_cache"))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # one folder for all workers of this run
+    ckpt = shared / "trained" / "checkpoints" / "last.ckpt"
+    with FileLock(str(shared / "trained.lock")):
+        if not ckpt.is_file():
+            _train_small_model(shared / "trained", shared / "trained_cache")
+    return ckpt
 
 
 @pytest.fixture(autouse=True)
