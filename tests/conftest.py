@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semantic_vae.labels import CELEBAMASK_HQ
+
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -27,6 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 REAL_SAMPLES = ROOT.parent / "shared" / "data" / "celebamask_hq_samples"
 SAMPLE_INDICES = (0, 1, 2, 3, *range(29980, 29988))  # the real samples' indices: 4 train, 8 test
+ID = {name: i for i, name in enumerate(CELEBAMASK_HQ.names)}  # CelebAMask-HQ's class ids by name, for hand-drawn masks
+
+
+def assert_one_line_user_error(call, pattern: str) -> None:
+    """`call()` raises UserError matching `pattern`, in one line."""
+    from semantic_vae.errors import UserError
+
+    with pytest.raises(UserError, match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
 
 
 def config_args(*names: str) -> list[str]:

@@ -17,9 +17,9 @@ from semantic_vae.edit.attributes import (
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, default_palette
 from semantic_vae.shapes import geometric_features
+from tests.conftest import ID, assert_one_line_user_error
 
 L = CELEBAMASK_HQ
-ID = {name: i for i, name in enumerate(L.names)}
 
 
 def one(masks, part, name):
@@ -261,7 +261,4 @@ def bad_inputs():
 
 @pytest.mark.parametrize("case", range(len(bad_inputs())))
 def test_bad_input_is_a_one_line_user_error(case):
-    call, pattern = bad_inputs()[case]
-    with pytest.raises(UserError, match=pattern) as info:
-        call()
-    assert "\n" not in str(info.value)
+    assert_one_line_user_error(*bad_inputs()[case])

@@ -22,8 +22,7 @@ from semantic_vae.data.celebamask import (
 from semantic_vae.data.io import read_binary_png, read_label_png, resize_labels, write_color_png, write_label_png
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
-
-ID = {name: i for i, name in enumerate(CELEBAMASK_HQ.names)}
+from tests.conftest import ID
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ from semantic_vae.edit.placement import (
     radius_for,
     stray_islands_added,
 )
-from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, default_palette
+from tests.conftest import ID, assert_one_line_user_error
 
 L = CELEBAMASK_HQ
-ID = {name: i for i, name in enumerate(L.names)}
 
 
 def face() -> np.ndarray:
@@ -190,7 +189,4 @@ def bad_inputs():
 
 @pytest.mark.parametrize("case", range(len(bad_inputs())))
 def test_bad_input_is_a_one_line_user_error(case):
-    call, pattern = bad_inputs()[case]
-    with pytest.raises(UserError, match=pattern) as info:
-        call()
-    assert "\n" not in str(info.value)
+    assert_one_line_user_error(*bad_inputs()[case])

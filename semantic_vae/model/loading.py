@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -110,23 +111,27 @@ def checkpoint_class_names(checkpoint: dict[str, Any], config: VAEConfig, path: 
     return tuple(str(n) for n in names)
 
 
-def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
-    """`load_state_dict(strict=True)`, reporting the first missing, unexpected or mis-shaped key in one line."""
-    expected = module.state_dict()
+def check_weights(expected: Mapping[str, torch.Size], state: Mapping, path: str | Path, network: str) -> None:
+    """One line naming the first missing, unexpected, non-tensor or mis-shaped weight of `state` against the
+    shapes `expected` (`network` says whose: "this network", "the released Semantic-VAE")."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing:
-        raise UserError(
-            f"{path}: not a checkpoint of this network: weight '{missing[0]}' is missing ({len(missing)} in all)"
-        )
+        raise UserError(f"{path}: not {network}: weight '{missing[0]}' is missing ({len(missing)} in all)")
     if unexpected:
-        raise UserError(f"{path}: not a checkpoint of this network: unexpected weight '{unexpected[0]}'")
+        raise UserError(f"{path}: not {network}: unexpected weight '{unexpected[0]}'")
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        if not isinstance(value, torch.Tensor):
+            raise UserError(f"{path}: weight '{key}' is not a tensor ({type(value).__name__})")
+        if value.shape != expected[key]:
             raise UserError(
-                f"{path}: weight '{key}' has shape {shape}, the network expects {tuple(expected[key].shape)}"
+                f"{path}: weight '{key}' has shape {tuple(value.shape)}; {network} has {tuple(expected[key])}"
             )
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """`load_state_dict(strict=True)`, reporting the first missing, unexpected or mis-shaped key in one line."""
+    check_weights({k: v.shape for k, v in module.state_dict().items()}, state, path, "a checkpoint of this network")
     module.load_state_dict(state, strict=True)
 
 

@@ -16,7 +16,7 @@ import torch
 
 from semantic_vae.errors import UserError
 from semantic_vae.model.config import VAEConfig
-from semantic_vae.model.loading import load_state
+from semantic_vae.model.loading import check_weights, load_state
 from semantic_vae.model.vae import SemanticVAE
 
 # The 19 class weights of the released training loss (background first), as its code fixes them.
@@ -99,24 +99,9 @@ def from_released(state: dict, config: VAEConfig, path: str | Path) -> SemanticV
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise UserError(f"{path}: not a state_dict (a mapping of weight names to tensors)")
     names = key_map(config)
-    missing = [k for k in names if k not in state]
-    unexpected = [k for k in state if k not in names]
-    if missing:
-        raise UserError(
-            f"{path}: not the released Semantic-VAE: weight '{missing[0]}' is missing ({len(missing)} in all)"
-        )
-    if unexpected:
-        raise UserError(f"{path}: not the released Semantic-VAE: unexpected weight '{unexpected[0]}'")
     vae = SemanticVAE(config)
     expected = vae.state_dict()
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise UserError(f"{path}: '{key}' is not a tensor ({type(value).__name__})")
-        if value.shape != expected[names[key]].shape:
-            raise UserError(
-                f"{path}: weight '{key}' has shape {tuple(value.shape)}, the released network's is "
-                f"{tuple(expected[names[key]].shape)}"
-            )
+    check_weights({k: expected[ours].shape for k, ours in names.items()}, state, path, "the released Semantic-VAE")
     ours = {names[k]: v.float() for k, v in state.items()}
     ours.update({k: v for k, v in vae.state_dict().items() if k.startswith("prior.")})  # no data prior yet
     load_state(vae, ours, path)
