@@ -114,6 +114,11 @@ def test_the_server_edits_through_gradio_client_and_survives_a_bad_upload(server
     assert bad[0].startswith("**Error:**") and "not a PNG file" in bad[0]
     again = client.predict("perturb", ["hair"], 1, "normal", 2.0, 0.5, "input", 3, api_name="/apply")
     assert "pixels changed" in again[0]  # the session kept its mask and the server kept serving
+    glasses = 3
+    assert not (read_label_png(again[4]) == glasses).any()
+    added = client.predict(["eye_g"], 3, "input", 1, api_name="/add")  # the status says if the model did not draw it
+    drawn = (read_label_png(added[4]) == glasses).any()
+    assert "pixels changed" in added[0] and ("did not draw eye_g" in added[0]) == (not drawn), added[0]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium; .ci/run does)")

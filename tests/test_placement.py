@@ -10,6 +10,7 @@ from semantic_vae.edit.placement import (
     added_in_place,
     changed_outside,
     plausible_fill,
+    presence_reached,
     radius_for,
     stray_islands_added,
 )
@@ -190,3 +191,15 @@ def bad_inputs():
 @pytest.mark.parametrize("case", range(len(bad_inputs())))
 def test_bad_input_is_a_one_line_user_error(case):
     assert_one_line_user_error(*bad_inputs()[case])
+
+
+def test_presence_reached_says_whether_an_add_or_a_remove_happened():
+    with_hair, bald = face(), face()
+    bald[bald == ID["hair"]] = 0
+    batch = np.stack([with_hair, bald])
+    assert presence_reached(batch, [ID["hair"]], "add").tolist() == [True, False]
+    assert presence_reached(batch, [ID["hair"]], "remove").tolist() == [False, True]
+    # every part of a group must be there for an add, none of them for a remove
+    assert presence_reached(with_hair, [ID["hair"], ID["eye_g"]], "add").tolist() == [False]
+    assert presence_reached(with_hair, [ID["l_eye"], ID["r_eye"]], "add").tolist() == [True]
+    assert presence_reached(with_hair, [ID["hat"], ID["eye_g"]], "remove").tolist() == [True]

@@ -210,10 +210,16 @@ def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path
     main(["edit", "remove", *base, "--parts", "eye_g", "--out", str(tmp_path / "r")])
     said = capsys.readouterr().out
     assert f"remove: {len(masks_with)} of 4 masks" in said and "that have no eye_g left out" in said
+    gone = sum(not (read_label_png(tmp_path / "r" / name) == 3).any() for name in masks_with)
+    assert f"eye_g absent in {gone} of {len(masks_with)} results" in said, said  # what the written PNGs show
     main(["edit", "add", *base, "--parts", "eye_g", "--seed", "3", "--out", str(tmp_path / "a")])
     added = list(csv.DictReader((tmp_path / "a" / "manifest.csv").open()))
     lacking = [f"{i}.png" for i, m in enumerate(masks) if not (m == 3).any()]
     assert [r["output"] for r in added] == lacking and all(r["operation"] == "add" for r in added)
+    drawn = sum((read_label_png(tmp_path / "a" / name) == 3).any() for name in lacking)
+    said = capsys.readouterr().out
+    assert f"eye_g present in {drawn} of {len(lacking)} results" in said, said
+    assert ("did not draw it" in said) == (drawn < len(lacking))
     main(["edit", "augment", *base, "--operations", "steer,add,remove", "--parts", "hair,eye_g", "--variants", "2",
           "--out", str(tmp_path / "g")])  # fmt: skip
     variants = list(csv.DictReader((tmp_path / "g" / "manifest.csv").open()))

@@ -19,6 +19,7 @@ from semantic_vae.app.session import EditSession, example_masks
 from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
 from semantic_vae.edit.edit import MAX_AMOUNT, MAX_SEED, Edit
 from semantic_vae.edit.editor import MaskEditor
+from semantic_vae.edit.placement import presence_reached
 from semantic_vae.edit.region import KEEP_MODES
 from semantic_vae.entry import function_cli
 from semantic_vae.errors import UserError
@@ -133,7 +134,10 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
             raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
         session.apply(session.step(Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))))
         changed = int((session.previous != session.current).sum())
-        return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
+        said = f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep})."
+        if not presence_reached(session.current, editor.part_ids(list(parts)), operation)[0]:
+            said += f" The model did not {'draw' if operation == 'add' else 'take away'} {', '.join(parts)} here."
+        return session, said, None
 
     def add(parts, seed, keep, radius, session: EditSession):
         return presence("add", parts, seed, keep, radius, session)

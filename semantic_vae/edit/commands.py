@@ -54,6 +54,7 @@ from semantic_vae.edit.metrics import (
     format_table,
 )
 from semantic_vae.edit.options import Figure, Files, ModelOptions, Target
+from semantic_vae.edit.placement import presence_reached
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
 
@@ -267,7 +268,13 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit)
         if left
         else ""
     )
-    print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {'+'.join(edit.parts)} -> {out.path}{note}")
+    parts = "+".join(edit.parts)
+    reached = sum(bool(presence_reached(labels, ids, edit.operation)[0]) for labels in edited)  # sizes may differ
+    done = "present" if edit.operation == "add" else "absent"
+    outcome = f"; {parts} {done} in {reached} of {len(todo)} results" + (
+        " (this model did not draw it in the others)" if edit.operation == "add" and reached < len(todo) else ""
+    )
+    print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {parts} -> {out.path}{outcome}{note}")
 
 
 def add(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
