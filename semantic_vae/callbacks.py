@@ -211,8 +211,8 @@ class FitSteering(L.Callback):
             return
         import copy
 
+        from semantic_vae.edit.calibration import fit_for
         from semantic_vae.edit.editor import MaskEditor
-        from semantic_vae.edit.steering import fit_for
         from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint
         from semantic_vae.model.statistics import replace_network_state
 

@@ -27,7 +27,7 @@ TOOLS: dict[str, str] = {
     "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
     "convert": "semantic_vae.model.convert:main",
     "fit-prior": "semantic_vae.model.statistics:main",
-    "fit-directions": "semantic_vae.edit.steering:main",
+    "fit-directions": "semantic_vae.edit.calibration:main",
     "app": "semantic_vae.app.ui:main",
 }
 # Every command with one line, for `semantic-vae --help`.

@@ -9,6 +9,9 @@
 - `recipe`: sequences of edits as JSON that replay exactly;
 - `metrics`: locality, validity, realism, diversity;
 - `figures`: the paper's Fig. 3 and Fig. 5 grids.
+- `attributes`, `steering`: part attributes measured on label maps; their directions and presence priors, fitted
+  on arrays; `calibration`: their gains measured through a model, and `semantic-vae fit-directions`;
+- `placement`: whether an added or removed part is where it should be.
 
 Nothing here imports Lightning: models load through `semantic_vae.model.load_vae`.
 """

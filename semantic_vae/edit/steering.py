@@ -16,7 +16,7 @@ a moves the latents by a * v with
 
 where S is the covariance of the latents over the split: the smallest change, in the metric of the data's own
 spread, that moves the probe by exactly a, so the latents move along directions the training masks occupy.
-The decoder does not follow the probe one to one; `calibrate` measures the change each direction achieves at
+The decoder does not follow the probe one to one; `semantic_vae.edit.calibration` measures the change each direction achieves at
 +-1 (at twice the model's resolution) on training masks and divides the direction by that gain.
 
 Presence. For a class that some training masks have and others lack (eyeglasses, hats, earrings, the open
@@ -28,18 +28,15 @@ what was under it is the model's next guess).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from semantic_vae.edit.attributes import AttributeScale, measure, measure_all, part_attributes
+from semantic_vae.edit.attributes import AttributeScale, measure_all, part_attributes
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
-
-if TYPE_CHECKING:
-    from semantic_vae.edit.editor import MaskEditor
 
 R2_STEERABLE = 0.3  # a direction is steerable from this held-out R^2 on
 R2_HELD = 0.1  # the part's attributes held fixed while one is steered: those the latents encode at all
@@ -47,11 +44,6 @@ MIN_SAMPLES = 40  # masks with a finite attribute (or with / without a class) ne
 COMPONENTS = 300  # principal components of the flattened latents the probes work in
 RIDGE_GRID = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # ridge penalties tried, times the mean variance
 JITTER = 1e-5  # added to covariance diagonals for a Cholesky factor (as the data prior)
-CALIBRATION_MASKS = 16  # training masks a direction's gain is measured on
-GAIN_RANGE = (0.05, 10.0)  # a measured gain outside this is not applied (the decoder does not follow, or noise)
-CALIBRATION_ROUNDS = 2  # gain measurements per direction (the second at the first's corrected amplitude)
-PUSHES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # add: standard deviations along the presence direction tried
-PRESENT_SHARE = 0.9  # add: the push used is the smallest that makes the part appear in this share of masks
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class Direction:
 class Presence:
     """A class's latent where it is present (mean, Cholesky factor of the covariance) and where it is absent, and
     the direction in every latent towards faces that have it (the probe of its presence), with the push along it
-    that `calibrate` found makes the part appear."""
+    that `calibration.calibrate_presence` found makes the part appear."""
 
     present_mean: torch.Tensor  # (D,)
     present_tril: torch.Tensor  # (D, D)
@@ -324,122 +316,3 @@ def fit_presence(
             torch.from_numpy(free[0] @ components).float(),
         )
     return presence
-
-
-def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
-    """The editor's steering with each steerable direction divided by its measured gain: the median change it achieves
-    per unit asked at +-1 on `masks` (model-size label maps), against their reconstruction, both decoded at 2x the
-    model's resolution (at most 256 px) so a change of a fraction of a model pixel counts. keep="none": inside the
-    part's neighbourhood, where keep="input" takes the model's pixels, the two are the same."""
-
-    steering = editor.require_steering("calibrate")
-    side = min(256, 2 * editor.image_size)
-    label_set = editor.label_set
-    labels, _ = editor.as_batch(np.asarray(masks))
-    z = editor.encode(labels)
-    base = editor.decode(z, (side, side)).cpu().numpy()
-    directions: dict[str, dict[str, Direction]] = {}
-    for part, attrs in steering.directions.items():
-        directions[part] = dict(attrs)
-        before = measure(base, label_set, part)
-        usable = np.isfinite(before["size"])
-        if usable.sum() < 4:
-            continue
-        for name, direction in attrs.items():
-            if not direction.steerable:
-                continue
-            std = steering.scale.stat(part, name).std
-            current = direction
-            for _ in range(CALIBRATION_ROUNDS):
-                ratios = []
-                for amount in (-1.0, 1.0):
-                    change = current.held.view(z.shape[1:])  # the default steer holds the other attributes
-                    out = editor.decode(latent_steer(z[usable], change, amount), (side, side)).cpu().numpy()
-                    ratios.append((measure(out, label_set, part, [name])[name] - before[name][usable]) / std / amount)
-                ratios_all = np.concatenate(ratios)
-                gain = float(np.nanmedian(ratios_all)) if np.isfinite(ratios_all).any() else 0.0
-                if not GAIN_RANGE[0] <= gain <= GAIN_RANGE[1]:
-                    break
-                current = Direction(current.r2, current.free / gain, current.held / gain, current.gain * gain)
-            directions[part][name] = current
-    presence = {c: calibrate_presence(editor, z, c, p, side) for c, p in steering.presence.items()}
-    return replace(steering, directions=directions, presence=presence, calibrated=True)
-
-
-def latent_steer(z: torch.Tensor, change: torch.Tensor, amount: float) -> torch.Tensor:
-    from semantic_vae.edit.latent import steer
-
-    return steer(z, change, amount)
-
-
-def calibrate_presence(editor: MaskEditor, z: torch.Tensor, c: int, presence: Presence, side: int) -> Presence:
-    """The smallest push along the presence direction (of PUSHES) that, with the class's latent drawn from its
-    present prior, makes the class appear in PRESENT_SHARE of the calibration masks that lack it (else the largest)."""
-    if presence.direction is None:
-        return presence
-    first = editor.vae.latent_classes[0]
-    base = editor.decode(z, (side, side)).cpu().numpy()
-    lacking = ~(base == c).reshape(len(base), -1).any(1)
-    if lacking.sum() < 4:
-        return presence
-    zl = z[torch.from_numpy(lacking)]
-    noise = torch.randn((len(zl), presence.present_mean.numel()), generator=torch.Generator().manual_seed(0))
-    draw = presence.present_mean + noise @ presence.present_tril.T
-    chosen = PUSHES[-1]
-    for push in PUSHES:
-        moved = zl + push * presence.direction.view(zl.shape[1:])
-        moved[:, c - first] = draw
-        out = editor.decode(moved, (side, side)).cpu().numpy()
-        if (out == c).reshape(len(out), -1).any(1).mean() >= PRESENT_SHARE:
-            chosen = push
-            break
-    return replace(presence, push=float(chosen))
-
-
-def fit_for(editor: MaskEditor, train_masks: np.ndarray, calibration_masks: np.ndarray | None = None) -> Steering:
-    """Fit the editor's network's steering on training masks (at the model's size), then calibrate it."""
-    vae = editor.vae
-    with torch.inference_mode():
-        chunks = np.array_split(train_masks, max(1, len(train_masks) // 256))
-        mu = torch.cat([vae.encode_labels(torch.from_numpy(m).to(editor.device))[0].double().cpu() for m in chunks])
-    editor.steering = fit_steering(mu.numpy(), train_masks, editor.label_set, vae.config.latent_classes)
-    calibration = train_masks[:CALIBRATION_MASKS] if calibration_masks is None else calibration_masks
-    editor.steering = calibrate(editor, calibration)
-    return editor.steering
-
-
-# -- the command --------------------------------------------------------------------------
-def fit_directions(ckpt: str, data: str | None = None, count: int = 1000, out: str | None = None) -> None:
-    """Fit a checkpoint's steering directions and presence priors on training masks (a training run fits them when
-    it ends; a converted model has none until it has seen data).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (from `semantic-vae fit` or `semantic-vae convert`).
-        data: a CelebAMask-HQ folder (raw release or merged label PNGs) at the model's label set; its masks outside
-            the paper's test split are used. Default: the synthetic default's training masks.
-        count: masks to fit on (at most).
-        out: where to write the checkpoint; default: replace `ckpt` (atomically).
-    """
-    from semantic_vae.edit.editor import MaskEditor
-    from semantic_vae.model import load_vae
-    from semantic_vae.model.statistics import replace_network_state, training_masks
-
-    if isinstance(count, bool) or count < MIN_SAMPLES:
-        raise UserError(f"--count must be at least {MIN_SAMPLES}, got {count}")
-    loaded = load_vae(ckpt)
-    editor = MaskEditor(loaded.vae, loaded.label_set, device="cpu")
-    masks = np.concatenate(list(training_masks(data, loaded.label_set, loaded.config.image_size, count)))
-    steering = fit_for(editor, masks)
-    written = replace_network_state(ckpt, out or ckpt, loaded.vae, {"steering": steering.to_dict()})
-    steerable = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values())
-    print(
-        f"fit-directions: {steerable} attribute directions with R^2 >= {R2_STEERABLE} and "
-        f"{len(steering.presence)} presence priors from {len(masks)} masks ({data or 'synthetic'}) -> {written}"
-    )
-
-
-def main(args: list[str] | None = None) -> None:
-    """`semantic-vae fit-directions ...`."""
-    from semantic_vae.entry import function_cli
-
-    function_cli(fit_directions, args, "semantic-vae fit-directions")
