@@ -15,15 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from semantic_vae.edit.region import KEEP_MODES, KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
-
-if TYPE_CHECKING:
-    from semantic_vae.edit.editor import MaskEditor
 
 Operation = Literal["reconstruct", "generate", "perturb", "interpolate", "swap", "steer", "add", "remove"]
 OPERATIONS: tuple[str, ...] = get_args(Operation)
@@ -154,9 +151,7 @@ class Edit:
         """The target's weight in Eq. 4: alpha for interpolate, 1 for swap."""
         return 1.0 if self.operation == "swap" else self.alpha
 
-    def apply(
-        self, editor: MaskEditor, masks: Any, target: Any = None, seeds: Sequence[int] | None = None
-    ) -> np.ndarray:
+    def apply(self, editor: Editor, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray:
         """This edit of (H, W) or (B, H, W) label maps: `editor.apply(self, masks, target, seeds)`."""
         return editor.apply(self, masks, target=target, seeds=seeds)
 
@@ -199,3 +194,9 @@ class Edit:
         }.get(self.operation)
         text = f"{self.operation} {parts}".strip() + (f" ({details})" if details else "")
         return f"{text}, keep={self.keep}" if self.operation in PART_OPERATIONS else text
+
+
+class Editor(Protocol):
+    """What applies an `Edit`: `semantic_vae.edit.MaskEditor` (named here by shape, so this module needs no model)."""
+
+    def apply(self, edit: Edit, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray: ...
