@@ -97,6 +97,9 @@ def test_logits_reach_a_larger_size_bilinearly_or_as_blocks():
     assert torch.equal(labels_at(logits, (4, 4), upsample="nearest")[0], blocks)
     assert torch.equal(labels_at(logits, (1, 1))[0], torch.zeros(1, 1, dtype=torch.uint8))
     assert not labels_at(logits, (4, 4), exclude=[1]).any()
+    two = logits.expand(2, -1, -1, -1)  # per map: class 1 left out of the first, class 0 of the second
+    per_map = labels_at(two, (4, 4), exclude=torch.tensor([[False, True], [True, False]]))
+    assert not per_map[0].any() and per_map[1].eq(1).all()
     with pytest.raises(ValueError, match="upsample must be one of bilinear, nearest, got 'cubic'"):
         labels_at(logits, (4, 4), upsample="cubic")
 

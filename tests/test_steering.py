@@ -86,6 +86,32 @@ def test_steer_by_zero_is_the_reconstruction_with_the_same_keep(fitted):
     assert np.array_equal(kept, editor.keep_outside(recon, labels, editor.encode(labels), [2], "input", 1))
 
 
+def test_steer_draws_no_class_that_the_mask_and_its_reconstruction_lack(fitted):
+    """A steer reshapes a part: on the demo model, steering hair length drew a hat on every face before."""
+    editor, masks = fitted
+    some = masks[:6]
+    allowed = [set(np.unique(m)) | set(np.unique(r)) for m, r in zip(some, editor.reconstruct(some))]
+    steerable = [(p, n) for p, attrs in editor.steering.directions.items() for n, d in attrs.items() if d.steerable]
+    assert steerable
+    for part, name in steerable[:6]:
+        ids = set(editor.label_set.ids_of(part))
+        for amount in (-3.0, 3.0):
+            for out, ok in zip(editor.steer(some, part, name, amount, keep="none"), allowed):
+                assert set(np.unique(out)) <= ok | ids, (part, name, amount, set(np.unique(out)) - ok)
+
+
+def test_a_class_added_by_an_edit_is_counted_by_hand():
+    from semantic_vae.edit.metrics import _adds_a_class
+
+    before = np.zeros((3, 8, 8), np.uint8)
+    before[:, :4] = 1
+    after = before.copy()
+    after[0, 6:, :3] = 14  # 6 pixels of a hat the input lacks: added
+    after[1, 6:, :2] = 14  # 4 pixels: not more than 4, not counted
+    after[2, :4] = 13  # the steered part (13) itself may appear
+    assert _adds_a_class(before, after, [13]).tolist() == [True, False, False]
+
+
 def test_steer_moves_the_latent_along_the_stored_direction(fitted):
     editor, masks = fitted
     labels, _ = editor.as_batch(masks[:2])

@@ -23,6 +23,7 @@ default where the checkpoint holds one (it measured more diverse and as realisti
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -215,19 +216,42 @@ class MaskEditor:
 
     @torch.inference_mode()
     def decode(
-        self, z: torch.Tensor, size: tuple[int, int] | None = None, seed: int = 0, exclude: Sequence[int] = ()
+        self,
+        z: torch.Tensor,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        exclude: Sequence[int] | torch.Tensor = (),
     ) -> torch.Tensor:
         """Per-class embeddings (N, L, D) -> (N, H, W) uint8 labels on the device: mix, decode, argmax, resize.
 
         `seed` seeds the initial LSTM state of a model that draws it at random (`lstm_init="random"`); the classes
-        in `exclude` are left out of the argmax (a removed part: each pixel takes the model's next class).
+        in `exclude` are left out of the argmax (a removed part: each pixel takes the model's next class): ids for
+        every mask, or an (N, C) boolean tensor per mask.
         """
         generator = torch.Generator().manual_seed(seed) if self.vae.config.lstm_init == "random" else None
+        per_mask = isinstance(exclude, torch.Tensor)
         out = []
-        for chunk in z.split(self.batch_size):
+        for i, chunk in enumerate(z.split(self.batch_size)):
             logits = self.vae.generate(chunk, generator)  # (n, C, S, S)
-            out.append(labels_at(logits, size, exclude, self.upsample))
+            left_out = exclude[i * self.batch_size : i * self.batch_size + len(chunk)] if per_mask else exclude
+            out.append(labels_at(logits, size, left_out, self.upsample))
         return torch.cat(out)
+
+    def _left_out(self, edit: Edit, labels: torch.Tensor, z: torch.Tensor) -> Sequence[int] | torch.Tensor:
+        """What an edit's argmax may not draw: a removed part; for a steer, every class that neither the mask nor
+        its reconstruction has, other than the steered part's. A steer reshapes a part and adds none (without
+        this, longer hair drew a hat on the demo model); steering by 0 is still the reconstruction."""
+        if edit.operation == "remove":
+            return self.part_ids(edit.parts)
+        if edit.operation != "steer":
+            return ()
+        classes = torch.arange(self.label_set.num_classes, device=labels.device)
+        reconstruction = self.decode(z, tuple(labels.shape[1:]), edit.seed)
+        present = torch.zeros(labels.shape[0], len(classes), dtype=torch.bool, device=labels.device)
+        for maps in (labels, reconstruction.to(labels.device)):
+            present |= (maps.flatten(1)[:, :, None] == classes.to(maps.dtype)).any(1)  # (B, C)
+        present[:, self.part_ids(edit.parts)] = True
+        return ~present
 
     def keep_outside(
         self, edited: torch.Tensor, labels: torch.Tensor, z_base: torch.Tensor, ids: list[int], keep: Keep, radius: int
@@ -348,9 +372,10 @@ class MaskEditor:
         for edit in edits:
             self._check_presence(edit, labels)
         results = []
+        left_out = functools.cache(lambda e: self._left_out(e, labels, z))  # one reconstruction for many steers
         for edit in edits:
-            exclude = self.part_ids(edit.parts) if edit.operation == "remove" else ()
-            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed, exclude)
+            key = edit.with_(amount=0.0) if edit.operation == "steer" else edit
+            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed, left_out(key))
             if edit.operation == "reconstruct":
                 out = edited.cpu().numpy()
             else:
@@ -428,7 +453,8 @@ class MaskEditor:
         keep: Keep = "input",
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
-        """The part's latent moved along its attribute's direction by `amount` standard deviations (`steering`)."""
+        """The part's latent moved along its attribute's direction by `amount` standard deviations (`steering`);
+        no class that the mask and its reconstruction lack is drawn (a steer reshapes, `add` adds)."""
         edit = Edit("steer", parts, attribute=attribute, amount=amount, hold=hold, keep=keep, radius=radius)
         return self.apply(edit, masks)
 

@@ -272,6 +272,15 @@ def _median(values: list[float] | np.ndarray) -> float | None:
     return float(np.median(values)) if values.size else None
 
 
+def _adds_a_class(before: np.ndarray, after: np.ndarray, part_ids: Sequence[int], pixels: int = 4) -> np.ndarray:
+    """Per mask: whether `after` draws more than `pixels` of a class that `before` lacks (the part's own aside)."""
+    flat_before, flat_after = before.reshape(len(before), -1), after.reshape(len(after), -1)
+    classes = [c for c in range(int(max(before.max(), after.max())) + 1) if c not in part_ids]
+    return np.array(
+        [any(not (b == c).any() and (a == c).sum() > pixels for c in classes) for b, a in zip(flat_before, flat_after)]
+    )
+
+
 def evaluate_steering(
     editor: MaskEditor,
     masks: np.ndarray,
@@ -284,8 +293,10 @@ def evaluate_steering(
     moved (share of the +-1 edits that move the attribute the asked way), ratio (median achieved / asked over the
     +-1 edits), spearman (asked against achieved over every amount and mask), own_other (median |change| of the
     part's other attributes at +-1, held) and other_parts (median |change| of the other parts' attributes at +-1
-    against the input). Changes are in standard deviations of the training split; the achieved change of an amount
-    is against the same edit at amount 0 (the part as the model draws it unsteered), on the masks that have it.
+    against the input), parts_added (share of the edits at amounts other than 0 that draw more than 4 pixels of a
+    class the input lacks, the part's own aside). Changes are in standard deviations of the training split; the
+    achieved change of an amount is against the same edit at amount 0 (the part as the model draws it unsteered),
+    on the masks that have it.
     """
     from semantic_vae.edit.attributes import measure_all
     from semantic_vae.edit.edit import Edit
@@ -312,6 +323,7 @@ def evaluate_steering(
             outs = dict(zip(amounts, editor.apply_many(edits, chosen)))
             values = {a: steering.normalised(measure_all(out, label_set)) for a, out in outs.items()}
             zero = values[0.0]
+            added = [_adds_a_class(chosen, out, ids) for a, out in outs.items() if a != 0.0]
             asked, achieved, own, others = [], [], [], []
             for amount in amounts:
                 change = values[amount][(part, name)] - zero[(part, name)]
@@ -335,6 +347,7 @@ def evaluate_steering(
                 "spearman": _nan_to_none(spearman(asked_all[ok], achieved_all[ok])),
                 "own_other": _median(np.concatenate(own)) if own else None,
                 "other_parts": _median(np.concatenate(others)) if others else None,
+                "parts_added": float(np.concatenate(added).mean()) if added else None,
                 "masks": int(has.sum()),
             }
     return results
@@ -399,19 +412,23 @@ def format_steering(results: dict) -> str:
     lines = []
     if results.get("steering"):
         header = f"{'steer':<8}{'attribute':<12}" + "".join(
-            f"{c:>11}" for c in ("R2", "moved", "ratio", "spearman", "own other", "others")
+            f"{c:>11}" for c in ("R2", "moved", "ratio", "spearman", "own other", "others", "adds part")
         )
         lines += [header, "-" * len(header)]
         for part, attrs in results["steering"].items():
             for name, m in attrs.items():
                 lines.append(
                     f"{part:<8}{name:<12}{m['r2']:>11.2f}"
-                    + "".join(f"{cell(m[k]):>11}" for k in ("moved", "ratio", "spearman", "own_other", "other_parts"))
+                    + "".join(
+                        f"{cell(m[k]):>11}"
+                        for k in ("moved", "ratio", "spearman", "own_other", "other_parts", "parts_added")
+                    )
                 )
         lines.append(
             "moved: share of the +-1 sd edits that move the attribute the asked way; ratio: median achieved / "
             "asked; spearman: asked vs achieved over -2..2 sd; own other / others: median |change| (sd) of "
-            "the part's other attributes (held) / of the other parts' attributes"
+            "the part's other attributes (held) / of the other parts' attributes; adds part: share of the edits "
+            "at amounts other than 0 that draw a class the input lacks"
         )
     if results.get("presence"):
         header = f"{'part':<8}" + "".join(

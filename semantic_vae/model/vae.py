@@ -138,18 +138,23 @@ def class_map(logits: torch.Tensor) -> torch.Tensor:
 
 
 def labels_at(
-    logits: torch.Tensor, size: tuple[int, int] | None, exclude: Sequence[int] = (), upsample: str = "bilinear"
+    logits: torch.Tensor,
+    size: tuple[int, int] | None,
+    exclude: Sequence[int] | torch.Tensor = (),
+    upsample: str = "bilinear",
 ) -> torch.Tensor:
     """(n, C, S, S) logits -> (n, H, W) uint8 labels at `size` (the model's when None).
 
     `upsample="bilinear"` interpolates the logits before the argmax, so a 64x64 model's parts come out at 512x512
     with smooth contours instead of 8-pixel staircases; "nearest" resizes the model's label map (the staircases;
     RESULTS.md measures both). Shrinking is always nearest-neighbour, which needs no new detail. Classes in
-    `exclude` are left out of the argmax.
+    `exclude` are left out of the argmax: class ids for every map, or an (n, C) boolean tensor per map.
     """
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}")
-    if exclude:
+    if isinstance(exclude, torch.Tensor):
+        logits = logits.masked_fill(exclude.to(logits.device)[:, :, None, None], -torch.inf)
+    elif exclude:
         logits = logits.clone()
         logits[:, list(exclude)] = -torch.inf
     s = logits.shape[-1]
