@@ -245,11 +245,9 @@ class MaskEditor:
             return self.part_ids(edit.parts)
         if edit.operation != "steer":
             return ()
-        classes = torch.arange(self.label_set.num_classes, device=labels.device)
-        reconstruction = self.decode(z, tuple(labels.shape[1:]), edit.seed)
-        present = torch.zeros(labels.shape[0], len(classes), dtype=torch.bool, device=labels.device)
-        for maps in (labels, reconstruction.to(labels.device)):
-            present |= (maps.flatten(1)[:, :, None] == classes.to(maps.dtype)).any(1)  # (B, C)
+        classes = range(self.label_set.num_classes)
+        reconstruction = self.decode(z, tuple(labels.shape[1:]), edit.seed).to(labels.device)
+        present = _classes_present(labels, classes) | _classes_present(reconstruction, classes)  # (B, C)
         present[:, self.part_ids(edit.parts)] = True
         return ~present
 
@@ -336,8 +334,7 @@ class MaskEditor:
         """add needs the part absent from every mask, remove present: one line names the masks that are not."""
         if edit.operation not in ("add", "remove"):
             return
-        ids = torch.tensor(self.part_ids(edit.parts), device=labels.device, dtype=labels.dtype)
-        has = (labels.flatten(1)[:, :, None] == ids).any(1).all(1).cpu().numpy()  # (B,) every class of the part
+        has = _classes_present(labels, self.part_ids(edit.parts)).all(1).cpu().numpy()  # (B,) every class of the part
         wrong = np.flatnonzero(has) if edit.operation == "add" else np.flatnonzero(~has)
         if len(wrong):
             state = "already has" if edit.operation == "add" else "has no"
@@ -502,6 +499,12 @@ class MaskEditor:
             z = self.edit_latents(Edit("remove", [str(c) for c in unwanted]), z)
         side = int(size or self.image_size)
         return self.decode(z, (side, side), seed, unwanted).cpu().numpy()
+
+
+def _classes_present(maps: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+    """(B, H, W) label maps -> (B, len(classes)) bool: whether each map has each class."""
+    wanted = torch.as_tensor(list(classes), device=maps.device, dtype=maps.dtype)
+    return (maps.flatten(1)[:, :, None] == wanted).any(1)
 
 
 def _split_seed(seed: SeedSpec) -> tuple[int, Sequence[int] | None]:
