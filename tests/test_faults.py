@@ -121,7 +121,8 @@ def test_sigkill_during_edit_augment_then_rerun(tmp_path, trained_ckpt):
 @pytest.mark.slow
 def test_two_augments_into_one_folder_the_second_is_refused(tmp_path, trained_ckpt):
     inputs = tmp_path / "in"
-    for i, mask in enumerate(heldout_masks(16, 256)):
+    # enough work (about 15 s with one thread) that the first is still writing when the second, seconds later, starts
+    for i, mask in enumerate(heldout_masks(48, 512)):
         write_label_png(inputs / f"{i}.png", mask)
     argv = cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "8", "--out", tmp_path / "aug",
                "--batch_size", "2")  # fmt: skip
@@ -135,7 +136,7 @@ def test_two_augments_into_one_folder_the_second_is_refused(tmp_path, trained_ck
     lines = [line for line in second.stderr.splitlines() if line.strip()]
     assert second.returncode == 2 and len(lines) == 1 and "is using this --out folder" in lines[0], second.stderr
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
-    assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 16 * 8  # the first one's, whole
+    assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 48 * 8  # the first one's, whole
     assert not lock.exists()  # a finished folder holds only its outputs
 
 
