@@ -15,6 +15,7 @@ import torch
 
 from semantic_vae.edit.attributes import measure
 from semantic_vae.edit.editor import MaskEditor
+from semantic_vae.edit.latent import steer
 from semantic_vae.edit.steering import MIN_SAMPLES, R2_STEERABLE, Direction, Presence, Steering, fit_steering
 from semantic_vae.errors import UserError
 
@@ -53,7 +54,7 @@ def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
                 ratios = []
                 for amount in (-1.0, 1.0):
                     change = current.held.view(z.shape[1:])  # the default steer holds the other attributes
-                    out = editor.decode(latent_steer(z[usable], change, amount), (side, side)).cpu().numpy()
+                    out = editor.decode(steer(z[usable], change, amount), (side, side)).cpu().numpy()
                     ratios.append((measure(out, label_set, part, [name])[name] - before[name][usable]) / std / amount)
                 ratios_all = np.concatenate(ratios)
                 gain = float(np.nanmedian(ratios_all)) if np.isfinite(ratios_all).any() else 0.0
@@ -63,12 +64,6 @@ def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
             directions[part][name] = current
     presence = {c: calibrate_presence(editor, z, c, p, side) for c, p in steering.presence.items()}
     return replace(steering, directions=directions, presence=presence, calibrated=True)
-
-
-def latent_steer(z: torch.Tensor, change: torch.Tensor, amount: float) -> torch.Tensor:
-    from semantic_vae.edit.latent import steer
-
-    return steer(z, change, amount)
 
 
 def calibrate_presence(editor: MaskEditor, z: torch.Tensor, c: int, presence: Presence, side: int) -> Presence:
