@@ -10,8 +10,14 @@ import csv
 import os
 from typing import Any
 
+from lightning.fabric.connector import _PRECISION_INPUT
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+# The precisions Lightning's Trainer accepts, as the type it checks them against.
+# Gap: Lightning exports no public name for it; `lit_cli.Trainer` adds "auto" to it for the config's parser.
+PRECISION_INPUT = _PRECISION_INPUT
 
 
 class ContinuingExperimentWriter(ExperimentWriter):
@@ -47,3 +53,19 @@ def without_anonymous(logger: WandbLogger) -> WandbLogger:
     init: dict[str, Any] = logger._wandb_init
     init.pop("anonymous", None)
     return logger
+
+
+def cpu_bf16_units() -> list[str]:
+    """The bf16 units of this CPU that oneDNN uses: "amx_bf16" and/or "avx512_bf16" (empty: none).
+
+    Gap: torch has no public query for them (`torch.cuda.is_bf16_supported` is CUDA's); `torch.cpu` holds the
+    private `_is_amx_tile_supported` and `_is_avx512_bf16_supported`, read from cpuinfo as oneDNN reads them.
+    """
+    import torch
+
+    units = []
+    if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        units.append("amx_bf16")
+    if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
+        units.append("avx512_bf16")
+    return units

@@ -7,18 +7,21 @@ callbacks in `semantic_vae.callbacks`; this module only trains and evaluates.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from semantic_vae.data.predict import PredictBatch
 from semantic_vae.errors import UserError
+from semantic_vae.fast_path import AUTO, compile_choice
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
-from semantic_vae.losses import vae_loss
+from semantic_vae.losses import part_silhouette_loss, vae_loss
 from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
-from semantic_vae.model import SemanticVAE, VAEConfig
+from semantic_vae.model import SemanticVAE, VAEConfig, one_hot
+from semantic_vae.model.part_decoder import PartSilhouetteDecoder
 from semantic_vae.model.vae import class_map, labels_at
 
 
@@ -46,8 +49,15 @@ class SemanticVAEModule(L.LightningModule):
             paper's loss. Keeps small parts' latents from collapsing onto the prior.
         kl_warmup_steps: optimiser steps over which the KL weight rises linearly from 0 to `kl_weight`
             (Bowman et al. 2016); 0 is the paper's constant weight.
+        context_dropout: while training, each mask's latent of each class is replaced by an N(0, I) draw with this
+            probability, and the pixels of the replaced classes leave the CE: the other parts must be drawn with
+            part of their context missing, so from their own latents (beyond the paper; 0 is off).
+        part_loss_weight: weight of a loss that decodes each part's silhouette from its own latent alone
+            (`model.part_decoder`, training only), so every latent carries its part's shape (beyond the paper;
+            0 is off).
         channels_last: run the decoder's convolutions in channels-last memory format (applied on CUDA only).
-        compile: `torch.compile` the network in place.
+        compile: `torch.compile` the network in place: true, false, or "auto" (when a training has enough steps
+            to repay the compile; `semantic_vae.fast_path`). Without a C++ compiler the network runs eager.
     """
 
     def __init__(
@@ -62,12 +72,15 @@ class SemanticVAEModule(L.LightningModule):
         decay_start: float = 0.5,
         free_bits: float = 0.0,
         kl_warmup_steps: int = 0,
+        context_dropout: float = 0.0,
+        part_loss_weight: float = 0.0,
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | Literal["auto"] = "auto",
     ) -> None:
         super().__init__()
         net = VAEConfig.from_dict(net) if isinstance(net, dict) else net  # from a checkpoint's hyperparameters
         check_optimisation(lr, betas, kl_weight, decay_start, free_bits, kl_warmup_steps)
+        check_part_settings(context_dropout, part_loss_weight)
         # Plain types in the checkpoint (loadable with weights_only=True); the logged config comes
         # from the CLI's SaveConfigCallback, so Lightning does not log these a second time. The speed
         # switches are left out: they are run-time choices, and LightningCLI lays a checkpoint's
@@ -80,9 +93,11 @@ class SemanticVAEModule(L.LightningModule):
         if len(self.class_names) != net.num_classes:
             raise ValueError(f"model.class_names has {len(self.class_names)} names for num_classes={net.num_classes}")
         self.vae = SemanticVAE(net)
-        if compile:  # in place, module by module: checkpoint keys keep their names, and every entry point is covered
-            for module in (self.vae.encoder, self.vae.mixer, self.vae.decoder):
-                module.compile()
+        self.part_decoder = PartSilhouetteDecoder(net) if part_loss_weight > 0 else None
+        self.compile_setting = compile
+        self.compiled = False
+        if compile is True:
+            self.compile_network(None)
         # Eq. 1 weights; set from the DataModule at fit time (unless fixed), then stored in every checkpoint.
         if class_weights is not None and len(class_weights) != net.num_classes:
             raise UserError(f"model.class_weights has {len(class_weights)} weights for {net.num_classes} classes")
@@ -127,6 +142,24 @@ class SemanticVAEModule(L.LightningModule):
                 f"{self.net_config.image_size} masks: a checkpoint of another resolution?"
             )
 
+    def compile_network(self, steps_left: int | None) -> None:
+        """`torch.compile` in place, module by module (checkpoint keys keep their names, and every entry point is
+        covered), when `fast_path.compile_choice` says so; says what it chose in one line."""
+        chosen, why = compile_choice(self.compile_setting, steps_left)
+        if self.compile_setting is not False:
+            rank_zero_info(f"compile: {'on' if chosen else 'off'} ({why})")
+        if not chosen or self.compiled:
+            return
+        for module in (self.vae.encoder, self.vae.mixer, self.vae.decoder, self.part_decoder):
+            if module is not None:
+                module.compile()
+        self.compiled = True
+
+    def on_train_start(self) -> None:
+        if self.compile_setting == AUTO and not self.compiled:
+            total = self.trainer.estimated_stepping_batches  # the loaders exist now, and a resume is restored
+            self.compile_network(int(min(total, 2**31)) - self.global_step)
+
     def use_channels_last(self) -> None:
         """Decoder convolutions in channels-last memory format (their outputs follow)."""
         self.vae.decoder.to(memory_format=torch.channels_last)
@@ -143,18 +176,51 @@ class SemanticVAEModule(L.LightningModule):
         return self.hparams.kl_weight * ramp
 
     def model_step(self, labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], VAEOutput]:
-        """The forward pass and Eq. 3 on one batch: what every stage's step shares (and what the bench times)."""
-        out = self(labels)
+        """The forward pass and Eq. 3 on one batch: what every stage's step shares (and what the bench times).
+
+        While training, the settings beyond the paper act here: context dropout on the sampled latents, and the
+        part-silhouette loss on them."""
+        vae = self.vae
+        onehot = one_hot(labels, vae.num_classes)
+        mu, logvar = vae.encode(onehot)
+        sample = vae.reparameterize(mu, logvar) if self.training else mu  # (B, L, D)
+        z, counted = sample, None
+        if self.training and self.hparams.context_dropout > 0:
+            z, counted = self.drop_context(sample)
+        out = VAEOutput(vae.generate(z), mu, logvar)
         weight = self.class_weights if self.hparams.weighted_ce else None
-        losses = vae_loss(out.logits, labels, out.mu, out.logvar, weight, self.kl_weight_now(), self.hparams.free_bits)
+        losses = vae_loss(
+            out.logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits, counted
+        )
+        if self.part_decoder is not None and self.training:
+            silhouettes = self.part_silhouettes(onehot, self.part_decoder.output_size)
+            losses["part"] = part_silhouette_loss(self.part_decoder(sample), silhouettes)
+            losses["loss"] = losses["loss"] + self.hparams.part_loss_weight * losses["part"]
         return losses, out
+
+    def drop_context(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context dropout: each (mask, latent) replaced by an N(0, I) draw with probability `context_dropout`.
+
+        Returns the latents and the (B, C) classes whose pixels the CE still counts (a derived background always).
+        """
+        dropped = torch.rand(z.shape[:2], device=z.device) < self.hparams.context_dropout  # (B, L)
+        z = torch.where(dropped[..., None], torch.randn_like(z), z)
+        counted = torch.ones(z.shape[0], self.num_classes, dtype=torch.bool, device=z.device)
+        counted[:, self.net_config.latent_classes[0] :] = ~dropped
+        return z, counted
+
+    def part_silhouettes(self, onehot: torch.Tensor, size: int) -> torch.Tensor:
+        """(B, C, H, W) one-hot -> (B, L, size, size): each class with a latent, its pixel share per output pixel."""
+        parts = onehot[:, self.net_config.latent_classes[0] :]
+        factor = parts.shape[-1] // size
+        return parts if factor == 1 else torch.nn.functional.avg_pool2d(parts, factor)
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
         losses, out = self.model_step(labels)
         self.train_moments.update(out.mu)
         batch = labels.shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch)
-        self.log_dict({"train/ce": losses["ce"], "train/kl": losses["kl"]}, batch_size=batch)
+        self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=batch)
         if self.hparams.kl_warmup_steps:
             self.log("train/kl_weight", self.kl_weight_now(), batch_size=batch)
         return losses["loss"]
@@ -239,6 +305,14 @@ class SemanticVAEModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, constant_then_linear)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def check_part_settings(context_dropout: float, part_loss_weight: float) -> None:
+    """The settings that keep part latents in use, each refused in one line naming it."""
+    if not (isinstance(context_dropout, (int, float)) and 0.0 <= context_dropout < 1.0):
+        raise UserError(f"model.context_dropout must be a probability in [0, 1), got {context_dropout!r}")
+    if not (isinstance(part_loss_weight, (int, float)) and math.isfinite(part_loss_weight) and part_loss_weight >= 0):
+        raise UserError(f"model.part_loss_weight must be a number >= 0, got {part_loss_weight!r}")
 
 
 def check_optimisation(

@@ -21,13 +21,17 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import lightning as L
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_info
 
 from semantic_vae.data.datamodule import FaceMaskDataModule
 from semantic_vae.edit.edit import MAX_SEED
+from semantic_vae.compat import PRECISION_INPUT
 from semantic_vae.errors import UserError
+from semantic_vae.fast_path import AUTO, auto_precision
 from semantic_vae.files import FolderLock, ensure_dir
 from semantic_vae.labels import resolve_label_set
 from semantic_vae.lit import SemanticVAEModule
@@ -43,6 +47,17 @@ RUN_OUTPUTS = ("checkpoints", "csv", "metrics.json", "edit_metrics.json", "wandb
 # linked from the data when the classes are built (not yet known when the command line is checked).
 RESUME_FREE_OPTIONS = frozenset({"channels_last", "compile", "class_names"})
 LINKED_NET_OPTIONS = frozenset({"num_classes"})
+
+
+class Trainer(L.Trainer):
+    """Lightning's Trainer with one more precision, "auto" (the default of experiments/base.yaml): bf16-mixed where
+    the device computes bf16 natively, 32-true elsewhere (`fast_path.auto_precision`), said in one line."""
+
+    def __init__(self, *args: Any, precision: PRECISION_INPUT | Literal["auto"] | None = AUTO, **kwargs: Any) -> None:
+        if precision == AUTO:
+            precision, why = auto_precision(kwargs.get("accelerator"))
+            rank_zero_info(f"precision: {precision} (auto: {why})")
+        super().__init__(*args, precision=precision, **kwargs)
 
 
 class LoggedSaveConfigCallback(SaveConfigCallback):
@@ -291,6 +306,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:
     return SemanticVAECLI(
         SemanticVAEModule,
         FaceMaskDataModule,
+        trainer_class=Trainer,
         args=args,
         run=run,
         save_config_callback=LoggedSaveConfigCallback,

@@ -36,16 +36,22 @@ def class_weights(counts: np.ndarray) -> np.ndarray:
     return 1.0 - per_class / total
 
 
-def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+def weighted_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, counted: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq. 2 divided by the number of pixels: mean over pixels of -w[y] * log p_y.
 
     Dividing by the pixel count (not by the sum of the weights, as `F.cross_entropy` would)
     keeps the weighted and plain losses on the same scale, so lambda means the same in both.
-    logits (B, C, H, W), target (B, H, W) integer, weight (C,) or None for plain CE.
+    logits (B, C, H, W), target (B, H, W) integer, weight (C,) or None for plain CE; `counted` (B, C) bool
+    leaves out the pixels of the classes it marks False (context dropout), still dividing by every pixel.
     """
-    nll = F.cross_entropy(logits, target.long(), reduction="none")  # (B, H, W)
+    target = target.long()
+    nll = F.cross_entropy(logits, target, reduction="none")  # (B, H, W)
     if weight is not None:
-        nll = nll * weight.to(nll.dtype)[target.long()]
+        nll = nll * weight.to(nll.dtype)[target]
+    if counted is not None:
+        nll = nll * counted.gather(1, target.flatten(1)).view_as(nll).to(nll.dtype)
     return nll.mean()
 
 
@@ -68,6 +74,22 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> to
     return kl_per_class(mu, logvar).mean(0).clamp(min=free_bits).sum()
 
 
+def part_silhouette_loss(logits: torch.Tensor, silhouettes: torch.Tensor) -> torch.Tensor:
+    """Each latent's own silhouette, decoded alone (`model.part_decoder`), against the part's pixel share.
+
+    logits and silhouettes (B, L, S, S), silhouettes in [0, 1] (the one-hot averaged down to S x S). Binary
+    cross-entropy over every pixel plus a soft Dice term per present part (1 - 2|p t| / (|p| + |t|)), so a part
+    of a few pixels weighs as much as the hair. Returns the mean of the two.
+    """
+    bce = F.binary_cross_entropy_with_logits(logits.float(), silhouettes.float())
+    p, t = torch.sigmoid(logits.float()).flatten(2), silhouettes.float().flatten(2)  # (B, L, S*S)
+    area = t.sum(-1)
+    dice = 1.0 - 2.0 * (p * t).sum(-1) / (p.sum(-1) + area).clamp(min=1e-6)  # (B, L)
+    present = area > 0
+    dice_term = dice[present].mean() if present.any() else dice.sum() * 0.0
+    return 0.5 * (bce + dice_term)
+
+
 def vae_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -76,12 +98,14 @@ def vae_loss(
     weight: torch.Tensor | None,
     kl_weight: float,
     free_bits: float = 0.0,
+    counted: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Eq. 3: {"loss": ce + kl_weight * KL term, "ce": Eq. 2, "kl": the KL in nats per mask}.
 
-    The KL term is the KL itself (the paper), or with `free_bits` > 0 `free_bits_kl`.
+    The KL term is the KL itself (the paper), or with `free_bits` > 0 `free_bits_kl`. `counted`: the classes
+    whose pixels the CE counts, per mask (`weighted_cross_entropy`).
     """
-    ce = weighted_cross_entropy(logits, target, weight)
+    ce = weighted_cross_entropy(logits, target, weight, counted)
     kl = kl_divergence(mu, logvar)
     penalty = kl if free_bits <= 0 else free_bits_kl(mu, logvar, free_bits)
     return {"loss": ce + kl_weight * penalty, "ce": ce, "kl": kl}

@@ -203,9 +203,10 @@ ALLOWED_NULLS = (
     "met",
     "settings.model.net.encoder_input_size",
     "settings.model.options.class_weights",  # None: computed from the training split (Eq. 1)
-    "versus_reference.ours_compiled_step_ms",  # the compiled side by side runs in full runs only
-    "versus_reference.speedup_compiled",
-    "versus_reference.compile_s",
+    # the compiled variants of the side by side run in full runs only (versus_reference.variants_skipped says so)
+    *(f"versus_reference.{key}.{name}" for key in ("ours_step_ms", "speedup", "compile_s")
+      for name in ("bf16", "compiled_bf16", "compiled_fp32")),  # fmt: skip
+    "versus_reference.compile_s.fp32",  # an eager variant compiles nothing
 )
 
 
@@ -249,6 +250,7 @@ def test_quick_bench_writes_every_key(quick_result):
         "optimizer",
         "profile",
         "versus_reference",
+        "demo_steps",
         "numerics",
         "eval",
         "metric",
@@ -290,6 +292,12 @@ def test_quick_bench_writes_every_key(quick_result):
             continue
         reason = _parent(result, path).get("skipped")
         assert isinstance(reason, str) and reason, f"{path} is null without a reason"
+    versus = result["versus_reference"]
+    for name, speedup in versus["speedup"].items():  # a variant not measured says why
+        assert speedup is not None or versus["variants_skipped"][name], name
+    assert versus["speedup"]["fp32"] > 0 and versus["default"] in versus["speedup"]
+    demo = result["demo_steps"]
+    assert demo["over_64_fp32"]["64_fp32"] == 1.0 and set(demo["step_ms"]) == {"64_fp32", "64_default", "128_default"}
     for key, target in result["summary"]["h100_targets"].items():
         if result["device"]["type"] != "cuda":
             assert target["measured_on_gpu"] is None and "NOT MEASURED" in target["note"], key

@@ -128,3 +128,27 @@ def test_table1_rows_give_the_recorded_loss_on_a_fixed_batch(row):
     torch.manual_seed(1)  # the reparameterisation noise
     losses, _ = module.model_step(labels)
     assert float(losses["loss"]) == pytest.approx(expected, rel=1e-6, abs=0)
+
+
+def test_weighted_cross_entropy_leaves_out_the_pixels_of_uncounted_classes():
+    logits = torch.tensor([[[[2.0, 0.0, 1.0]], [[0.0, 1.0, 1.0]]]])  # (B=1, C=2, H=1, W=3)
+    target = torch.tensor([[[0, 1, 1]]])
+    p0 = math.exp(2) / (math.exp(2) + 1)
+    p1 = math.exp(1) / (math.exp(1) + 1)
+    counted = torch.tensor([[True, False]])  # class 1's pixels leave the sum; the mean is still over 3 pixels
+    assert torch.isclose(weighted_cross_entropy(logits, target, None, counted), torch.tensor(-math.log(p0) / 3))
+    both = (-math.log(p0) - math.log(p1) - math.log(0.5)) / 3
+    assert torch.isclose(weighted_cross_entropy(logits, target, None, torch.tensor([[True, True]])),
+                         torch.tensor(both))  # fmt: skip
+
+
+def test_part_silhouette_loss_by_hand():
+    from semantic_vae.losses import part_silhouette_loss
+
+    target = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]])  # (B=1, L=2, 2, 2): part 1 absent
+    logits = torch.zeros(1, 2, 2, 2)  # sigmoid 0.5 everywhere
+    bce = math.log(2.0)  # every pixel: -log 0.5
+    dice = 1.0 - 2.0 * 0.5 / (2.0 + 1.0)  # present part 0 only: p.t = 0.5, |p| = 2, |t| = 1
+    assert torch.isclose(part_silhouette_loss(logits, target), torch.tensor(0.5 * (bce + dice)))
+    sure = torch.where(target > 0, 20.0, -20.0)
+    assert part_silhouette_loss(sure, target) < 1e-3

@@ -42,6 +42,7 @@ DISCARDED_TRAINER_ARGS = (
     "--trainer.logger=false",
     "--trainer.deterministic=null",
     "--trainer.benchmark=null",
+    "--trainer.precision=32-true",  # not "auto": its choice would be printed for a Trainer nobody uses
 )
 
 
@@ -59,16 +60,17 @@ class ModelSpec:
     options: dict[str, Any]
 
 
-def model_spec(configs: Iterable[str]) -> ModelSpec:
-    """Parse experiments/<configs> with the project's LightningCLI (`cli_main(..., run=False)`):
-    the same parser, defaults and links (data.image_size -> model.net.image_size) as a training run."""
+def model_spec(configs: Iterable[str], overrides: Iterable[str] = ()) -> ModelSpec:
+    """Parse experiments/<configs> (then command-line `overrides`) with the project's LightningCLI
+    (`cli_main(..., run=False)`): the same parser, defaults and links (data.image_size -> model.net.image_size) as a
+    training run."""
     from semantic_vae.cli import cli_main
     from semantic_vae.runs import checkout_root
 
     names = tuple(configs)
     experiments = checkout_root() / "experiments"
     args = [arg for name in names for arg in ("--config", str(experiments / name))]
-    module = cli_main([*args, *DISCARDED_TRAINER_ARGS], run=False).model
+    module = cli_main([*args, *overrides, *DISCARDED_TRAINER_ARGS], run=False).model
     options = {
         k: v
         for k, v in module.hparams.items()

@@ -66,7 +66,7 @@ from semantic_vae.bench.model import (
     measure_train_lightning,
     warm_process,
 )
-from semantic_vae.bench.versus import measure_versus_reference
+from semantic_vae.bench.versus import measure_demo_steps, measure_versus_reference
 from semantic_vae.files import write_json_atomic
 from semantic_vae.runtime import cpu_count, resolve_device
 
@@ -113,6 +113,10 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "data_masks_per_s_best": data,
         "data_over_train": data_over_train,
         "edit_latency_ms_median": figure(editor["latency_ms_median"], "edit.editor", editor["skipped"]),
+        "paper_step_default_over_released": figure(
+            result["versus_reference"]["speedup_default"], f"versus_reference.speedup.{result['versus_reference']['default']}"
+        ),
+        "demo_step_128_over_64_fp32": figure(result["demo_steps"]["over_64_fp32"]["128_default"], "demo_steps"),
     }
     measured = {  # the targets are for bf16-mixed training
         "train_masks_per_s": bf16,
@@ -222,11 +226,20 @@ def print_table(result: dict[str, Any]) -> None:
     row("profile", "components", "", None, ", ".join(f"{k} {v:.0%}" for k, v in result["components"]["share"].items()))
     row("profile", "phases", "", None, ", ".join(f"{k} {v:.0%}" for k, v in prof["phases"].items()))
     versus = result["versus_reference"]
-    row("versus", "ours / released step", f"{versus['speedup']}x", versus,
-        f"{versus['ours_step_ms']} ms vs {versus['released_step_ms']} ms, batch {versus['batch']} at {versus['image_size']}")  # fmt: skip
-    if versus["speedup_compiled"] is not None:
-        row("versus", "ours compiled / released", f"{versus['speedup_compiled']}x", versus,
-            f"{versus['ours_compiled_step_ms']} ms; compiling took {versus['compile_s']} s")  # fmt: skip
+    for name, speedup in versus["speedup"].items():
+        if speedup is None:
+            continue
+        default = " (the default here)" if name == versus["default"] else ""
+        compiling = f"; compiling took {versus['compile_s'][name]} s" if versus["compile_s"][name] else ""
+        row("versus", f"ours {name} / released", f"{speedup}x", versus,
+            f"{versus['ours_step_ms'][name]} ms vs {versus['released_step_ms']} ms, batch {versus['batch']} at "
+            f"{versus['image_size']}{default}{compiling}")  # fmt: skip
+    demo = result["demo_steps"]
+    for name, ratio in demo["over_64_fp32"].items():
+        chosen = demo["settings"][name]
+        how = ", ".join(k for k in ("compile", "bf16") if chosen[k]) or "fp32 eager"
+        row("demo", f"step {name}", f"{demo['step_ms'][name]} ms", demo,
+            f"{ratio}x the 64x64 fp32 step; {how}; batch {demo['batch']}")  # fmt: skip
     row("profile", "top ops", "", None, ", ".join(f"{o['op']} {o['share']:.0%}" for o in prof["top_ops"][:4]))
     for name in ("channels_last", "bf16_mixed"):
         v = result["numerics"][name]
@@ -247,9 +260,10 @@ def print_table(result: dict[str, Any]) -> None:
     )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     configs = " + ".join(result["settings"]["model"]["configs"])
-    print(
-        f"\nbench {result['settings']['mode']} ({configs}) on {result['device']['name']} ({result['device']['type']})"
-    )
+    device = result["device"]
+    bf16_units = ", ".join(device["cpu_bf16_flags"]) or "none"
+    print(f"\nbench {result['settings']['mode']} ({configs}) on {device['name']} ({device['type']}); CPU {device['cpu']}, "
+          f"{device['cpu_cores']} cores, bf16 flags: {bf16_units}")  # fmt: skip
     for r in rows:
         print(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
     for key, t in result["summary"]["h100_targets"].items():
@@ -386,7 +400,9 @@ def run(
     result["optimizer"] = section("optimizer", lambda: measure(measure_optimizer))
     result["profile"] = section("profile", lambda: measure(measure_profile))
     result["versus_reference"] = section("versus_reference", lambda: measure_versus_reference(
-        dev, batch=1 if quick else 4, pairs=3 if quick else 7, compiled=not quick))  # fmt: skip
+        dev, batch=1 if quick else 4, pairs=3 if quick else 7, compiled=settings.compile, bf16=bf16_skip is None))  # fmt: skip
+    result["demo_steps"] = section("demo_steps", lambda: measure_demo_steps(
+        dev, rounds=3 if quick else 15, compiled=settings.compile, bf16=bf16_skip is None))  # fmt: skip
     result["numerics"] = section("numerics", lambda: measure(measure_numerics))
     result["eval"] = section("eval", lambda: {v.name: measure(measure_eval, v) for v in EVAL_VARIANTS})
     result["metric"] = section("metric", lambda: measure(measure_metric))

@@ -97,29 +97,66 @@ class ReleasedNetwork(nn.Module):
         return ce + REFERENCE_KL_WEIGHT * kl
 
 
-def measure_versus_reference(device: torch.device, batch: int, pairs: int, compiled: bool = False) -> dict[str, Any]:
+# Our step's variants side by side with the released network: name -> (compile, bf16 autocast).
+OURS_VARIANTS: dict[str, tuple[bool, bool]] = {
+    "fp32": (False, False),
+    "bf16": (False, True),
+    "compiled_bf16": (True, True),
+    "compiled_fp32": (True, False),
+}
+
+
+def default_variant(device: torch.device, compiled: bool) -> str:
+    """The variant the defaults run for a long training on this device: precision "auto" and compile "auto"."""
+    from semantic_vae.fast_path import auto_precision
+
+    bf16 = auto_precision(device.type)[0] == "bf16-mixed"
+    if compiled:
+        return "compiled_bf16" if bf16 else "compiled_fp32"
+    return "bf16" if bf16 else "fp32"
+
+
+def step_fn(module, labels: torch.Tensor, device: torch.device, bf16: bool):
+    """One training step of a SemanticVAEModule (model_step, backward, fused Adam), under bf16 autocast or not."""
+    adam = torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = module.model_step(labels)[0]["loss"]
+        loss.backward()
+        adam.step()
+        adam.zero_grad(set_to_none=True)
+
+    return step
+
+
+def timed(step, device: torch.device) -> float:
+    begin = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - begin
+
+
+def alternate(steps: dict, device: torch.device, rounds: int) -> list[dict[str, float]]:
+    """Each step once more as warm-up, then `rounds` rounds of every step in turn: this machine's speed drifts
+    between minutes, so only steps timed side by side are compared."""
+    for step in steps.values():
+        step()
+    return [{name: timed(step, device) for name, step in steps.items()} for _ in range(rounds)]
+
+
+def measure_versus_reference(
+    device: torch.device, batch: int, pairs: int, compiled: bool = False, bf16: bool = True
+) -> dict[str, Any]:
     """This project's paper-size step (experiments/base.yaml: its defaults, fused Adam) against the released
-    network's (per-tensor Adam, as its code trains), alternated step by step on the same 256x256 batch, fp32; with
-    `compiled`, also ours with `model.compile` (encoder, mixer and decoder through torch.compile), in the same
-    alternation, after its compile."""
+    network's (per-tensor Adam, fp32 eager, as its code trains), alternated step by step on the same 256x256 batch:
+    ours in fp32 and bf16 autocast eager and, with `compiled`, through torch.compile (each variant's compile
+    before the rounds). `default` is the variant the defaults run for a training on this machine."""
     from semantic_vae.lit import SemanticVAEModule
 
     spec = model_spec(["base.yaml"])
     labels = torch.from_numpy(generate_masks(0, 0, batch, spec.net.image_size)).to(device)
     weight = torch.tensor(REFERENCE_CLASS_WEIGHTS, device=device)
-
-    def ours_step_fn(compile: bool):
-        torch.manual_seed(0)
-        module = SemanticVAEModule(net=spec.net, **{**spec.options, "compile": compile}).to(device).train()
-        adam = torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
-
-        def step() -> None:
-            module.model_step(labels)[0]["loss"].backward()
-            adam.step()
-            adam.zero_grad(set_to_none=True)
-
-        return step
-
     released = ReleasedNetwork().to(device).train()
     released_adam = torch.optim.Adam(released.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=True)
 
@@ -128,39 +165,85 @@ def measure_versus_reference(device: torch.device, batch: int, pairs: int, compi
         released_adam.step()
         released_adam.zero_grad(set_to_none=True)
 
-    def timed(step) -> float:
-        begin = time.perf_counter()
-        step()
-        sync(device)
-        return time.perf_counter() - begin
+    steps: dict[str, Any] = {"released": released_step}
+    skipped: dict[str, str] = {}
+    compile_s: dict[str, float] = {}
+    for name, (compile, autocast) in OURS_VARIANTS.items():
+        if compile and not compiled:
+            skipped[name] = "torch.compile is measured in full runs only"
+            continue
+        if autocast and not bf16:
+            skipped[name] = "bf16 skipped on this device (see device.bf16_skipped)"
+            continue
+        torch.manual_seed(0)
+        module = SemanticVAEModule(net=spec.net, **{**spec.options, "compile": compile}).to(device).train()
+        steps[name] = step_fn(module, labels, device, autocast)
+        if compile:
+            compile_s[name] = sig(timed(steps[name], device))  # the first step compiles
+    times = alternate(steps, device, pairs)
 
-    steps = {"ours": ours_step_fn(False), "released": released_step}
-    compile_s = None
-    if compiled:
-        steps["ours_compiled"] = ours_step_fn(True)
-        compile_s = sig(timed(steps["ours_compiled"]))  # the first step compiles
-    for step in steps.values():
-        step()  # warm-up
-    times = [{name: timed(step) for name, step in steps.items()} for _ in range(pairs)]
+    def median_ms(name: str) -> float | None:
+        return sig(statistics.median(t[name] for t in times) * 1e3) if name in steps else None
 
-    def median_ms(name: str) -> float:
-        return sig(statistics.median(t[name] for t in times) * 1e3)
+    def speedup(name: str) -> float | None:
+        return sig(statistics.median(t["released"] / t[name] for t in times)) if name in steps else None
 
-    def speedup(name: str) -> float:
-        return sig(statistics.median(t["released"] / t[name] for t in times))
-
+    default = default_variant(device, compiled)
     return {
         "batch": batch,
         "image_size": spec.net.image_size,
-        "ours_step_ms": median_ms("ours"),
         "released_step_ms": median_ms("released"),
-        "speedup": speedup("ours"),
-        "ours_compiled_step_ms": median_ms("ours_compiled") if compiled else None,
-        "speedup_compiled": speedup("ours_compiled") if compiled else None,
-        "compile_s": compile_s,
+        "ours_step_ms": {name: median_ms(name) for name in OURS_VARIANTS},
+        "speedup": {name: speedup(name) for name in OURS_VARIANTS},
+        "default": default,
+        "speedup_default": speedup(default),
+        "compile_s": {name: compile_s.get(name) for name in OURS_VARIANTS},
+        "variants_skipped": skipped,
         "pairs": pairs,
-        "note": "ours: SemanticVAEModule.model_step (paper model) + fused Adam, eager and (full runs) compiled; "
-        "released: its network as written, per-tensor Adam; alternated step by step, fp32",
+        "note": "ours: SemanticVAEModule.model_step (paper model) + fused Adam; released: its network as written, "
+        "per-tensor Adam, fp32 eager; speedup = released step / ours, medians of steps alternated in one run",
+        "skipped": None,
+    }
+
+
+# The demo's step at its old size and precision against the new: name -> (image size, compile, bf16 autocast).
+DEMO_VARIANTS: dict[str, tuple[int, bool, bool]] = {
+    "64_fp32": (64, False, False),
+    "64_default": (64, True, True),
+    "128_default": (128, True, True),
+}
+
+
+def measure_demo_steps(device: torch.device, rounds: int, compiled: bool = False, bf16: bool = True) -> dict[str, Any]:
+    """The demo's training step (experiments/demo.yaml's model and batch) at 64x64 in fp32 eager (the demo before the
+    fast path) against 64x64 and 128x128 as the defaults run them on this machine (bf16 where the CPU has the units,
+    compiled in full runs), alternated step by step; ratios are to the 64x64 fp32 step."""
+    from semantic_vae.fast_path import auto_precision
+    from semantic_vae.lit import SemanticVAEModule
+
+    configs = ("base.yaml", "small.yaml", "recommended.yaml", "demo.yaml")
+    use_bf16 = bf16 and auto_precision(device.type)[0] == "bf16-mixed"
+    steps: dict[str, Any] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    for name, (size, compile, autocast) in DEMO_VARIANTS.items():
+        spec = model_spec(configs, [f"--data.image_size={size}"])
+        compile, autocast = compile and compiled, autocast and use_bf16
+        labels = torch.from_numpy(generate_masks(0, 0, 16, size)).to(device)
+        torch.manual_seed(0)
+        module = SemanticVAEModule(net=spec.net, **{**spec.options, "compile": compile}).to(device).train()
+        steps[name] = step_fn(module, labels, device, autocast)
+        settings[name] = {"image_size": size, "compile": compile, "bf16": autocast}
+        if compile:
+            steps[name]()  # its compile, before the rounds
+    times = alternate(steps, device, rounds)
+    base = "64_fp32"
+    return {
+        "batch": 16,
+        "configs": list(configs),
+        "settings": settings,
+        "step_ms": {name: sig(statistics.median(t[name] for t in times) * 1e3) for name in steps},
+        "over_64_fp32": {name: sig(statistics.median(t[name] / t[base] for t in times)) for name in steps},
+        "rounds": rounds,
         "skipped": None,
     }
 

@@ -47,6 +47,8 @@ class VAEConfig:
         decoder_head_norm: GroupNorm + SiLU before the decoder's last 1x1 conv (ours); the released network has none.
         lstm_init: the LSTM's initial state: "zeros" (deterministic, ours) or "random" (released: N(0, 1) at
             every decode, seeded from the edit's seed when editing).
+        latent_skip: add each part's own latent to its mixed latent before the decoder (beyond the paper): the
+            decoder reads a part from its own latent directly, and the mixer adds what the neighbours imply.
     """
 
     num_classes: int = 19
@@ -64,6 +66,7 @@ class VAEConfig:
     mixer_residual: bool = False
     decoder_head_norm: bool = True
     lstm_init: Literal["zeros", "random"] = "zeros"
+    latent_skip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_hidden", tuple(int(w) for w in self.encoder_hidden))

@@ -15,12 +15,14 @@ class LatentMixer(nn.Module):
     The FFN is two Linear layers with GELU between, as in the Transformer; with `mixer_residual` (the
     released network) a linear projection of its input is added to its output (the identity when the widths
     agree). The LSTM starts from zeros, or (`lstm_init="random"`, as released) from N(0, 1) drawn at every call.
+    With `latent_skip` each class's own embedding is added to its output.
     """
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.lstm: nn.LSTM | None = None
         self.random_init = config.lstm_init == "random"
+        self.latent_skip = config.latent_skip
         width = config.latent_dim
         if config.lstm_layers > 0:
             self.lstm = nn.LSTM(
@@ -51,7 +53,10 @@ class LatentMixer(nn.Module):
         return h0, c0
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        h = z
         if self.lstm is not None:
-            z, _ = self.lstm(z, self.initial_state(z, generator))  # (B, L, hidden * directions)
-        out = self.ffn(z)  # (B, L, D)
-        return out if self.residual is None else out + self.residual(z)
+            h, _ = self.lstm(z, self.initial_state(z, generator))  # (B, L, hidden * directions)
+        out = self.ffn(h)  # (B, L, D)
+        if self.residual is not None:
+            out = out + self.residual(h)
+        return out + z if self.latent_skip else out

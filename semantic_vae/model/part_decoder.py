@@ -1,0 +1,49 @@
+"""A training-only decoder that draws each part's silhouette from that part's latent alone (beyond the paper).
+
+The mixer lets the decoder infer a part from its neighbours, and then the decoder learns to ignore the part's own
+latent (posterior collapse of what the context predicts). This small decoder sees one latent and nothing else, so
+its loss (`losses.part_silhouette_loss`) falls only when each latent carries its part's shape and place. The
+editor never runs it; `SemanticVAEModule(part_loss_weight=...)` builds it for training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from semantic_vae.model.config import VAEConfig
+from semantic_vae.model.decoder import upsample2
+
+PART_DECODER_WIDTH = 8
+PART_DECODER_BLOCKS = 1  # 16x16 latents -> 32x32 silhouettes
+
+
+class PartSilhouetteDecoder(nn.Module):
+    """(B, L, D) latents, each on its own -> (B, L, S, S) logits of that class's silhouette, S = side * 2^blocks.
+
+    Every latent goes through the same small conv stack as a one-channel side x side map (the main decoder reads
+    it as such a map too): conv3x3 -> SiLU, then per block nearest x2 -> conv3x3 -> SiLU, then a 1x1 conv.
+    """
+
+    def __init__(self, config: VAEConfig, width: int = PART_DECODER_WIDTH) -> None:
+        super().__init__()
+        self.side = config.latent_side
+        self.blocks = min(PART_DECODER_BLOCKS, int(math.log2(config.image_size // self.side)))
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.SiLU())
+        self.convs = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.SiLU()) for _ in range(self.blocks)
+        )
+        self.head = nn.Conv2d(width, 1, 1)
+
+    @property
+    def output_size(self) -> int:
+        return self.side * 2**self.blocks
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b, l, _ = z.shape
+        x = self.stem(z.reshape(b * l, 1, self.side, self.side))  # (B*L, width, side, side)
+        for conv in self.convs:
+            x = conv(upsample2(x))  # (B*L, width, 2h, 2w)
+        return self.head(x).view(b, l, self.output_size, self.output_size)
