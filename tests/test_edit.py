@@ -233,3 +233,17 @@ def test_cpu_and_gpu_give_the_same_edit(trained_ckpt, masks):
     cpu = MaskEditor.from_checkpoint(trained_ckpt, device="cpu").generate(masks, "hair", seed=2)
     gpu = MaskEditor.from_checkpoint(trained_ckpt, device="cuda").generate(masks, "hair", seed=2)
     assert (cpu != gpu).mean() < 1e-3  # the same noise; only float rounding may flip a tie
+
+
+def test_keep_changes_returns_the_input_for_an_edit_that_changes_no_latent(editor, trained_ckpt):
+    masks = heldout_masks(4, 128)  # at twice the model's size: the model's pixels differ from the input's
+    assert np.array_equal(editor.interpolate(masks, masks[::-1].copy(), "nose", 0.0, keep="changes"), masks)
+    assert np.array_equal(editor.swap(masks, masks, "lips", keep="changes"), masks)
+    if editor.steering is not None and "height" in editor.steering.directions.get("nose", {}):
+        assert np.array_equal(editor.steer(masks, "nose", "height", 0.0, keep="changes"), masks)
+    raw = editor.generate(masks, "hair", seed=1, keep="none")
+    out = editor.generate(masks, "hair", seed=1, keep="changes")
+    recon = editor.reconstruct(masks)
+    changed = out != masks
+    assert changed.any() and (out[changed] == raw[changed]).mean() > 0.95  # the model's edit (islands filled aside)
+    assert (raw[changed] != recon[changed]).mean() > 0.95  # where the model's own drawing changed

@@ -204,3 +204,26 @@ def test_compose_keeps_the_input_outside_and_fills_new_islands_by_hand():
     inside[3:, 1:] = True
     inside[4, 0] = False
     assert (remove_islands(labels, inside)[4, 0:2] == 1).all()  # not wholly inside: left alone
+
+
+def test_compose_changes_takes_only_what_the_edit_changed_by_hand():
+    from semantic_vae.edit.region import compose_changes
+
+    base = np.zeros((7, 9), np.uint8)
+    base[:, 4:] = 1  # background left, skin right
+    base[1:4, 5:7] = 2  # the input's nose: rows 1-3
+    unedited = base.copy()
+    unedited[1, 5:7] = 1  # the model's reconstruction draws it a row shorter (rows 2-3)...
+    unedited[2:4, 7] = 2  # ...and a column wider
+    edited = unedited.copy()
+    edited[4, 5:8] = 2  # the edit adds a row at the bottom
+    out = compose_changes(edited, unedited, base, [2], radius=1)
+    expected = base.copy()
+    expected[4, 5:8] = 2  # only the changed pixels: the input keeps its own top row and column 7 stays skin
+    assert np.array_equal(out, expected)
+    assert np.array_equal(compose_changes(unedited, unedited, base, [2], radius=1), base)  # no change: the input
+    # a removed part keeps none of the input's pixels, even where the model drew it differently
+    removed = unedited.copy()
+    removed[removed == 2] = 1
+    out = compose_changes(removed, unedited, base, [2], radius=1, gone=[2])
+    assert not (out == 2).any() and np.array_equal(out[:, :4], base[:, :4])

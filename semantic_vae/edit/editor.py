@@ -32,7 +32,7 @@ import torch
 
 from semantic_vae.edit import latent
 from semantic_vae.edit.edit import PRIORS, Edit, PartSpec, Prior, check_seed, parse_parts
-from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
+from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, compose_changes, scaled_radius
 from semantic_vae.edit.steering import Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
@@ -370,11 +370,19 @@ class MaskEditor:
             self._check_presence(edit, labels)
         results = []
         left_out = functools.cache(lambda e: self._left_out(e, labels, z))  # one reconstruction for many steers
+        # The unedited decode an edit with keep="changes" is compared with (the same classes left out as a steer's).
+        unedited = functools.cache(lambda e: self.decode(z, size, e.seed, left_out(e)).cpu().numpy())
         for edit in edits:
             key = edit.with_(amount=0.0) if edit.operation == "steer" else edit
             edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed, left_out(key))
             if edit.operation == "reconstruct":
                 out = edited.cpu().numpy()
+            elif edit.keep == "changes":
+                base = unedited(key if edit.operation == "steer" else Edit("reconstruct", seed=edit.seed))
+                gone = self.part_ids(edit.parts) if edit.operation == "remove" else ()
+                out = compose_changes(edited.cpu().numpy(), base, labels.cpu().numpy(),
+                                      self.part_ids(edit.parts), scaled_radius(edit.radius, size, self.image_size),
+                                      gone)  # fmt: skip
             else:
                 out = self.keep_outside(edited, labels, z, self.part_ids(edit.parts), edit.keep, edit.radius)
             results.append(out[0] if single else out)

@@ -160,7 +160,7 @@ def evaluate_editor(
         raise ValueError(f"the edit metrics need at least 2 masks, got {n}")
     c = editor.num_classes
     recon = editor.reconstruct(masks)  # (N, H, W)
-    baseline = masks if edit.keep == "input" else recon
+    baseline = masks if edit.keep in ("input", "changes") else recon
     real_features = geometric_features(masks, c)
     real_validity = validity(masks, c)
     recon_validity = validity(recon, c)

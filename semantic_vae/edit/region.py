@@ -4,7 +4,10 @@ The region of an edit is the union of the edited parts' pixels before and after 
 dilated by a radius (a (2r+1) x (2r+1) square: every pixel within Chebyshev distance r). The
 edit metrics measure locality against this region, and `keep` composes an edited mask from it:
 
-- "input": the input's own pixels outside the region (the default: fine contours survive);
+- "changes": the input's own pixels wherever the edit did not change the model's drawing: inside the region, only
+  the pixels where the edited decode differs from the unedited one take the edited decode's class, so an edit
+  that changes no latent returns the input exactly and a real part keeps its own contour where the edit left it;
+- "input": the input's own pixels outside the region, the edited decode inside it;
 - "reconstruction": the model's reconstruction outside the region;
 - "none": the raw model output everywhere (the paper's edit).
 
@@ -22,8 +25,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-Keep = Literal["input", "reconstruction", "none"]
-KEEP_MODES: tuple[str, ...] = ("input", "reconstruction", "none")
+Keep = Literal["changes", "input", "reconstruction", "none"]
+KEEP_MODES: tuple[str, ...] = ("changes", "input", "reconstruction", "none")
 # Model pixels around the edited parts (before and after) where the model may also redraw their neighbours.
 # 1 measured best (RESULTS.md, "Part edits that work"): wider lets neighbours adapt but adds seams.
 KEEP_RADIUS = 1
@@ -87,3 +90,29 @@ def compose(edited: np.ndarray, base: np.ndarray, parts: Sequence[int], radius: 
     edited = remove_islands(edited, np.isin(edited, ids))  # only the parts' own pieces can be inside
     region = part_region(base, edited, ids, radius)
     return remove_islands(np.where(region, edited, base).astype(np.uint8), region)
+
+
+def compose_changes(
+    edited: np.ndarray,
+    unedited: np.ndarray,
+    base: np.ndarray,
+    parts: Sequence[int],
+    radius: int,
+    gone: Sequence[int] = (),
+) -> np.ndarray:
+    """`base` changed only where the edit changed the model's drawing; (B, H, W) or (H, W).
+
+    Inside the parts' region (of the unedited and the edited decode), a pixel takes `edited`'s class where `edited`
+    and `unedited` differ, and keeps `base`'s elsewhere; the classes in `gone` (a removed part) keep no pixel of
+    `base`. New stray islands next to the changed pixels are removed (`remove_islands`).
+    """
+    if edited.ndim == 3:
+        return np.stack([compose_changes(e, u, b, parts, radius, gone) for e, u, b in zip(edited, unedited, base)])
+    ids = list(parts)
+    edited = remove_islands(edited, np.isin(edited, ids))  # only the parts' own pieces can be inside
+    take = (edited != unedited) & part_region(unedited, edited, ids, radius)
+    if len(gone):
+        take |= np.isin(base, list(gone))
+    if not take.any():
+        return base.copy()
+    return remove_islands(np.where(take, edited, base).astype(np.uint8), dilate(take, 1))
