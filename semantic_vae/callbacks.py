@@ -146,9 +146,11 @@ class RunFolderLock(L.Callback):
 
 class EditMetrics(L.Callback):
     """Measures `generate` on the first test masks when `test` ends: locality, part change, added islands
-    and diversity per part, for the raw edit (keep="none", the paper's) and keep="input".
+    and diversity per part, for the raw edit (keep="none", the paper's) and keep="input"; and latent use
+    (`edit.latent_use`: transfer, generate change).
 
-    Writes `<default_root_dir>/edit_metrics.json` and logs `edit/<keep>/<part>/<metric>` (rank 0).
+    Writes `<default_root_dir>/edit_metrics.json` and logs `edit/<keep>/<part>/<metric>` and
+    `latent_use/<part>/<metric>` (rank 0).
 
     Args:
         parts: part units measured one at a time (classes or groups of `semantic_vae.labels`).
@@ -169,6 +171,7 @@ class EditMetrics(L.Callback):
         if not trainer.is_global_zero or trainer.datamodule is None:
             return
         from semantic_vae.edit.editor import MaskEditor
+        from semantic_vae.edit.latent_use import evaluate_latent_use
         from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor
 
         editor = MaskEditor(pl_module.vae, trainer.datamodule.label_set, device=pl_module.device)
@@ -181,7 +184,8 @@ class EditMetrics(L.Callback):
             results[keep] = evaluate_editor(editor, masks, units, ("generate",), template, settings)["operations"][
                 "generate"
             ]
-        write_json_atomic(Path(trainer.default_root_dir) / "edit_metrics.json", results)
+        use = evaluate_latent_use(editor, masks, units, seeds=max(2, self.seeds))
+        write_json_atomic(Path(trainer.default_root_dir) / "edit_metrics.json", {**results, "latent_use": use})
         flat = {
             f"edit/{keep}/{part}/{name}": value
             for keep, per_part in results.items()
@@ -189,6 +193,8 @@ class EditMetrics(L.Callback):
             for name, value in metrics.items()
             if name in self.METRICS and value is not None
         }
+        flat.update({f"latent_use/{part}/{name}": m[name] for part, m in use["parts"].items()
+                     for name in ("transfer", "generate_change") if m[name] is not None})  # fmt: skip
         for logger in trainer.loggers:
             logger.log_metrics(flat, step=trainer.global_step)
 

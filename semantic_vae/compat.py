@@ -14,7 +14,6 @@ from lightning.fabric.connector import _PRECISION_INPUT
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-
 # The precisions Lightning's Trainer accepts, as the type it checks them against.
 # Gap: Lightning exports no public name for it; `lit_cli.Trainer` adds "auto" to it for the config's parser.
 PRECISION_INPUT = _PRECISION_INPUT

@@ -189,9 +189,7 @@ class SemanticVAEModule(L.LightningModule):
             z, counted = self.drop_context(sample)
         out = VAEOutput(vae.generate(z), mu, logvar)
         weight = self.class_weights if self.hparams.weighted_ce else None
-        losses = vae_loss(
-            out.logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits, counted
-        )
+        losses = vae_loss(out.logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits, counted)
         if self.part_decoder is not None and self.training:
             silhouettes = self.part_silhouettes(onehot, self.part_decoder.output_size)
             losses["part"] = part_silhouette_loss(self.part_decoder(sample), silhouettes)

@@ -56,7 +56,9 @@ def weighted_cross_entropy(
 
 
 def kl_per_class(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) of each class latent, in nats: (B, C, D) -> (B, C)."""
+    """KL(N(mu, sigma^2) || N(0, I)) of each class latent, in nats: (B, C, D) -> (B, C), summed in float32 (under
+    bf16 autocast the encoder's heads give bf16, whose 8-bit mantissa would round a sum of 256 terms)."""
+    mu, logvar = mu.float(), logvar.float()
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(-1)
 
 

@@ -204,8 +204,11 @@ ALLOWED_NULLS = (
     "settings.model.net.encoder_input_size",
     "settings.model.options.class_weights",  # None: computed from the training split (Eq. 1)
     # the compiled variants of the side by side run in full runs only (versus_reference.variants_skipped says so)
-    *(f"versus_reference.{key}.{name}" for key in ("ours_step_ms", "speedup", "compile_s")
-      for name in ("bf16", "compiled_bf16", "compiled_fp32")),  # fmt: skip
+    *(
+        f"versus_reference.{key}.{name}"
+        for key in ("ours_step_ms", "speedup", "compile_s")
+        for name in ("bf16", "compiled_bf16", "compiled_fp32")
+    ),
     "versus_reference.compile_s.fp32",  # an eager variant compiles nothing
 )
 

@@ -27,7 +27,8 @@ def test_auto_precision_follows_the_cpus_bf16_units(monkeypatch):
 
 def test_cpu_bf16_units_agree_with_the_kernels_cpu_flags():
     try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next(line for line in cpuinfo if line.startswith("flags")).split()
     except (OSError, StopIteration):
         pytest.skip("no /proc/cpuinfo on this system")
     expected = [unit for unit in ("amx_bf16", "avx512_bf16") if unit in flags]

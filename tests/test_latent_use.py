@@ -32,7 +32,7 @@ def test_transfer_is_undefined_without_a_spread_or_a_part():
     assert math.isnan(transfer(a, np.zeros_like(a), a))
     almost = box(0, 4, 0, 4, size=10)
     almost[3, 3] = False  # d = 1/16 > MIN_SPREAD: measured
-    assert 1 / 16 > MIN_SPREAD and transfer(a, almost, almost) == 1.0
+    assert MIN_SPREAD < 1 / 16 and transfer(a, almost, almost) == 1.0
 
 
 def test_latent_use_on_a_trained_model(trained_ckpt, sample_masks):

@@ -145,3 +145,63 @@ def test_class_map_is_argmax_ties_included():
     logits[1, 7:, 3, 3] = torch.inf
     assert torch.equal(class_map(logits), logits.argmax(1))
     assert class_map(logits)[0, 0, 0] == 0 and class_map(logits)[1, 3, 3] == 7
+
+
+def test_background_from_context_has_no_latent_but_a_predicted_logit():
+    torch.manual_seed(0)
+    config = VAEConfig(image_size=32, decoder_width=8, lstm_hidden=16, ffn_hidden=16, background="context")
+    model = SemanticVAE(config).eval()
+    assert config.latent_classes == tuple(range(1, 19)) and model.encoder.first_channel == 1
+    labels = torch.randint(0, 19, (2, 32, 32))
+    logits, mu, _ = model(one_hot(labels, 19))
+    assert mu.shape == (2, 18, 256) and logits.shape == (2, 19, 32, 32)
+    assert model.decoder.head[-1].out_channels == 19  # the background's logit is decoded, not derived
+    with pytest.raises(UserError, match="the background has no latent"):
+        model.latent_rows([0])
+
+
+def test_latent_skip_adds_each_part_latent_to_its_mixed_latent():
+    torch.manual_seed(0)
+    plain = SemanticVAE(VAEConfig(image_size=32, decoder_width=8, lstm_hidden=16, ffn_hidden=16))
+    skip = SemanticVAE(VAEConfig(image_size=32, decoder_width=8, lstm_hidden=16, ffn_hidden=16, latent_skip=True))
+    skip.load_state_dict(plain.state_dict())  # the same weights: the skip has none of its own
+    z = torch.randn(2, 19, 256)
+    assert torch.allclose(skip.mix(z), plain.mix(z) + z)
+
+
+def test_logit_upsample_draws_at_half_size_and_interpolates_bilinearly():
+    torch.manual_seed(0)
+    config = VAEConfig(image_size=64, decoder_width=8, lstm_hidden=16, ffn_hidden=16, logit_upsample=2)
+    model = SemanticVAE(config).eval()
+    assert len(model.decoder.blocks) == 1  # 16 -> 32, then x2 bilinear to 64
+    z = torch.randn(2, 19, 256)
+    decoder = model.decoder
+    coarse = decoder.head(decoder.blocks(decoder.stem(z.view(2, 19, 16, 16))))  # (2, 19, 32, 32)
+    expected = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False)
+    assert torch.allclose(decoder(z), expected, atol=1e-5)
+    with pytest.raises(UserError, match="logit_upsample must be 1 or 2"):
+        VAEConfig(logit_upsample=4)
+    with pytest.raises(UserError, match="image_size must be 32 times a power of two .*got 16"):
+        VAEConfig(image_size=16, logit_upsample=2)
+
+
+def test_compiled_logit_upsample_passes_the_gradient_under_deterministic_algorithms():
+    import copy
+
+    from semantic_vae.model.decoder import MaskDecoder
+
+    torch.manual_seed(0)
+    decoder = MaskDecoder(VAEConfig(image_size=64, decoder_width=8, logit_upsample=2))
+    for p in decoder.parameters():
+        torch.nn.init.normal_(p, std=0.05)  # the zero-initialised convs would hide a lost gradient
+    compiled = copy.deepcopy(decoder)
+    compiled.compile()
+    z, w = torch.randn(2, 19, 256, requires_grad=True), torch.randn(2, 19, 64, 64)
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        (eager_grad,) = torch.autograd.grad((decoder(z) * w).sum(), z)
+        (compiled_grad,) = torch.autograd.grad((compiled(z) * w).sum(), z)
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert eager_grad.norm() > 0 and torch.allclose(compiled_grad, eager_grad, atol=1e-5)

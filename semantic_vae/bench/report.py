@@ -114,7 +114,8 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "data_over_train": data_over_train,
         "edit_latency_ms_median": figure(editor["latency_ms_median"], "edit.editor", editor["skipped"]),
         "paper_step_default_over_released": figure(
-            result["versus_reference"]["speedup_default"], f"versus_reference.speedup.{result['versus_reference']['default']}"
+            result["versus_reference"]["speedup_default"],
+            f"versus_reference.speedup.{result['versus_reference']['default']}",
         ),
         "demo_step_128_over_64_fp32": figure(result["demo_steps"]["over_64_fp32"]["128_default"], "demo_steps"),
     }

@@ -42,6 +42,7 @@ from semantic_vae.edit.io import (
     run_grouped,
     write_pair,
 )
+from semantic_vae.edit.latent_use import evaluate_latent_use, format_latent_use
 from semantic_vae.edit.metrics import (
     METRIC_DISTANCE,
     OPERATIONS,
@@ -347,7 +348,8 @@ def evaluate_edits(
     distance: int = METRIC_DISTANCE,
     out: str = "outputs/edit_metrics.json",
 ) -> None:
-    """Measure the edits: locality, part change, validity, realism and diversity, per operation and part.
+    """Measure the edits: locality, part change, validity, realism and diversity, per operation and part, and
+    whether each part is drawn from its own latent (latent use: transfer, generate change; keep="none").
 
     Args:
         data: a folder of real test label PNGs (or one PNG); default: held-out synthetic masks
@@ -387,9 +389,11 @@ def evaluate_edits(
             results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed)
     elif operations is not None and set(STEERING_OPERATIONS) & set(ops):
         raise UserError("--operations steer/add/remove: this checkpoint holds no fitted directions (fit-directions)")
+    results["latent_use"] = evaluate_latent_use(editor, masks, units, seeds=max(2, seeds), seed=edit.seed)
     results = {"checkpoint": str(model.ckpt), "data": data or "synthetic (held out)", **results}
     write_json_atomic(out, results)
     print(format_table(results))
+    print(format_latent_use(results["latent_use"]))
     if "steering" in results or "presence" in results:
         print(format_steering(results))
     print(f"wrote {out}")

@@ -40,13 +40,18 @@ class VAEConfig:
         lstm_hidden: LSTM hidden size (paper: 256).
         ffn_hidden: inner width of the mixer's feed-forward block (reference code: 1024).
         decoder_width: decoder base width; block widths halve from 8x this (reference code: 64).
-        background: "predicted" (a latent and a logit like every class; ours) or "derived" (released network:
-            no background latent; its logit is 1 where the parts' logits sum to <= 0, else 0).
+        background: "predicted" (a latent and a logit like every class; the paper's), "context" (no latent: its logit
+            is drawn from the parts' latents, so the parts' own latents, not the background's, decide where they end;
+            beyond the paper) or "derived" (released network: no latent; its logit is 1 where the parts' logits sum
+            to <= 0, else 0).
         encoder_resize: how a channel is resized to `encoder_input_size`: "area" (ours) or "nearest" (released).
         mixer_residual: add a linear projection of the LSTM output to the FFN's (released network), else FFN only.
         decoder_head_norm: GroupNorm + SiLU before the decoder's last 1x1 conv (ours); the released network has none.
         lstm_init: the LSTM's initial state: "zeros" (deterministic, ours) or "random" (released: N(0, 1) at
             every decode, seeded from the edit's seed when editing).
+        logit_upsample: the decoder draws the logits at image_size / logit_upsample and they are upsampled
+            bilinearly to image_size (1: drawn at full size, the paper's; 2: a block fewer, as segmentation networks
+            draw at a stride; beyond the paper).
         latent_skip: add each part's own latent to its mixed latent before the decoder (beyond the paper): the
             decoder reads a part from its own latent directly, and the mixer adds what the neighbours imply.
     """
@@ -61,11 +66,12 @@ class VAEConfig:
     lstm_hidden: int = 256
     ffn_hidden: int = 1024
     decoder_width: int = 64
-    background: Literal["predicted", "derived"] = "predicted"
+    background: Literal["predicted", "context", "derived"] = "predicted"
     encoder_resize: Literal["area", "nearest"] = "area"
     mixer_residual: bool = False
     decoder_head_norm: bool = True
     lstm_init: Literal["zeros", "random"] = "zeros"
+    logit_upsample: int = 1
     latent_skip: bool = False
 
     def __post_init__(self) -> None:
@@ -75,7 +81,9 @@ class VAEConfig:
         side = math.isqrt(self.latent_dim) if self.latent_dim > 0 else 0
         if side < 1 or side * side != self.latent_dim:
             raise UserError(f"model.net.latent_dim must be a square (16*16=256 in the paper), got {self.latent_dim}")
-        check_image_size(self.image_size, side)
+        if self.logit_upsample not in (1, 2):
+            raise UserError(f"model.net.logit_upsample must be 1 or 2, got {self.logit_upsample}")
+        check_image_size(self.image_size, side * self.logit_upsample)
         for name in ("lstm_hidden", "ffn_hidden", "decoder_width"):
             if getattr(self, name) < 1:
                 raise UserError(f"model.net.{name} must be at least 1, got {getattr(self, name)}")
@@ -85,7 +93,7 @@ class VAEConfig:
             raise UserError(f"model.net.encoder_hidden must list positive widths, got {list(self.encoder_hidden)}")
         if self.encoder_input_size is not None and self.encoder_input_size < 1:
             raise UserError(f"model.net.encoder_input_size must be positive, got {self.encoder_input_size}")
-        for name, allowed in (("background", ("predicted", "derived")), ("encoder_resize", ("area", "nearest")),
+        for name, allowed in (("background", ("predicted", "context", "derived")), ("encoder_resize", ("area", "nearest")),
                               ("lstm_init", ("zeros", "random"))):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise UserError(f"model.net.{name}: unknown '{getattr(self, name)}'; choose from {', '.join(allowed)}")
@@ -96,8 +104,8 @@ class VAEConfig:
 
     @property
     def latent_classes(self) -> tuple[int, ...]:
-        """The class ids that have a latent, in order: all of them, or all but the background when it is derived."""
-        return tuple(range(1 if self.background == "derived" else 0, self.num_classes))
+        """The class ids that have a latent, in order: all of them, or all but the background (context or derived)."""
+        return tuple(range(0 if self.background == "predicted" else 1, self.num_classes))
 
     @property
     def num_latents(self) -> int:

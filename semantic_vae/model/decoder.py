@@ -45,6 +45,21 @@ def upsample2(x: torch.Tensor) -> torch.Tensor:
     return _Upsample2.apply(x)
 
 
+def _bilinear2_rows(x: torch.Tensor) -> torch.Tensor:
+    """(..., H, W) -> (..., 2H, W): bilinear x2 along H with align_corners=False (edges replicated)."""
+    before = torch.cat([x[..., :1, :], x[..., :-1, :]], dim=-2)  # x[i-1], the first row repeated
+    after = torch.cat([x[..., 1:, :], x[..., -1:, :]], dim=-2)  # x[i+1], the last row repeated
+    even, odd = 0.25 * before + 0.75 * x, 0.75 * x + 0.25 * after  # rows 2i and 2i+1
+    return torch.stack([even, odd], dim=-2).flatten(-3, -2)
+
+
+def bilinear2(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, 2H, 2W): `F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)`
+    written as shifted sums. Compiled under `torch.use_deterministic_algorithms` (base.yaml's `deterministic`),
+    F.interpolate's backward gave a zero gradient to everything before it (torch 2.13, CPU); these ops do not."""
+    return _bilinear2_rows(_bilinear2_rows(x).transpose(-1, -2)).transpose(-1, -2)
+
+
 class UpBlock(nn.Module):
     """GroupNorm -> SiLU -> nearest x2 -> conv3x3 -> GroupNorm -> SiLU -> conv3x3 (zero init), plus skip."""
 
@@ -66,7 +81,8 @@ class UpBlock(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """(B, L, D) with D = 16*16 -> (B, L, image_size, image_size) logits of the L classes with a latent.
+    """(B, L, D) with D = 16*16 -> (B, L, image_size, image_size) logits of the L classes with a latent (and of the
+    background too when its logit comes from the parts' latents, `background="context"`).
 
     One up-block per doubling from 16 to `image_size` (4 at 256, 2 at 64); widths halve
     from 8 x `decoder_width`. The head is GroupNorm, SiLU and a 1x1 conv, or the 1x1 conv alone
@@ -76,15 +92,18 @@ class MaskDecoder(nn.Module):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.side = config.latent_side  # checked by VAEConfig: latent_dim is a square, image_size side * 2^k
-        n_blocks = int(math.log2(config.image_size // self.side))
+        self.logit_upsample = config.logit_upsample
+        n_blocks = int(math.log2(config.image_size // config.logit_upsample // self.side))
         widths = [config.decoder_width * 8 // 2**i for i in range(n_blocks + 1)]  # e.g. 512,256,128,64,32
         channels = config.num_latents
+        logits = config.num_classes if config.background == "context" else channels  # "derived": prepended later
         self.stem = nn.Conv2d(channels, widths[0], 1)
         self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in itertools.pairwise(widths)))
-        conv = nn.Conv2d(widths[-1], channels, 1)
+        conv = nn.Conv2d(widths[-1], logits, 1)
         self.head = nn.Sequential(group_norm(widths[-1]), nn.SiLU(), conv) if config.decoder_head_norm else conv
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, c, d = z.shape
         x = self.stem(z.view(b, c, self.side, self.side))  # (B, 8*base, 16, 16)
-        return self.head(self.blocks(x))  # (B, L, S, S)
+        logits = self.head(self.blocks(x))  # (B, L, S / logit_upsample, S / logit_upsample)
+        return logits if self.logit_upsample == 1 else bilinear2(logits)

@@ -42,8 +42,8 @@ class PartSilhouetteDecoder(nn.Module):
         return self.side * 2**self.blocks
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        b, l, _ = z.shape
-        x = self.stem(z.reshape(b * l, 1, self.side, self.side))  # (B*L, width, side, side)
+        b, parts, _ = z.shape
+        x = self.stem(z.reshape(b * parts, 1, self.side, self.side))  # (B*L, width, side, side)
         for conv in self.convs:
             x = conv(upsample2(x))  # (B*L, width, 2h, 2w)
-        return self.head(x).view(b, l, self.output_size, self.output_size)
+        return self.head(x).view(b, parts, self.output_size, self.output_size)

@@ -35,8 +35,9 @@ class SemanticVAE(nn.Module):
     mix:    (B, L, D) -> (B, L, D)
     decode: (B, L, D) -> logits (B, C, H, W)
 
-    L = C latents, one per class; with `background="derived"` (the released network) L = C - 1: the
-    background has no latent, and its logit is derived from the others' (`with_background`).
+    L = C latents, one per class; with `background="context"` or `"derived"` (the released network) L = C - 1:
+    the background has no latent, and its logit is decoded from the parts' latents ("context") or derived from
+    the parts' logits (`with_background`).
     """
 
     def __init__(self, config: VAEConfig | None = None) -> None:
@@ -52,13 +53,13 @@ class SemanticVAE(nn.Module):
         self.latent_classes = self.config.latent_classes
 
     def latent_rows(self, class_ids: Sequence[int]) -> list[int]:
-        """The latent row of each class id (the id itself, or id - 1 when the background is derived)."""
+        """The latent row of each class id (the id itself, or id - 1 when the background has no latent)."""
         first = self.latent_classes[0]
         rows = []
         for c in class_ids:
             if not first <= int(c) < self.num_classes:
                 name = "the background" if int(c) == 0 else f"class {c}"
-                raise UserError(f"{name} has no latent in this model (its background is derived from the parts)")
+                raise UserError(f"{name} has no latent in this model (its background is drawn from the parts')")
             rows.append(int(c) - first)
         return rows
 
@@ -74,7 +75,7 @@ class SemanticVAE(nn.Module):
     def with_background(self, logits: torch.Tensor) -> torch.Tensor:
         """(B, L, H, W) -> (B, C, H, W): as it is, or with the derived background channel prepended: 1 where the
         parts' logits sum to <= 0, 0 elsewhere (the released network's rule)."""
-        if len(self.latent_classes) == self.num_classes:
+        if logits.shape[1] == self.num_classes:
             return logits
         background = (logits.sum(1, keepdim=True) <= 0).to(logits.dtype)  # (B, 1, H, W)
         return torch.cat([background, logits], dim=1)

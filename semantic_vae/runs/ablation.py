@@ -252,6 +252,18 @@ def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
     return out
 
 
+def transfer_summary(row: Row) -> list[float]:
+    """Per seed: latent use's transfer (`edit.latent_use`) averaged over the measured parts."""
+    out = []
+    for edits in row.edits:
+        values = [
+            m["transfer"] for m in edits.get("latent_use", {}).get("parts", {}).values() if m["transfer"] is not None
+        ]
+        if values:
+            out.append(statistics.fmean(values))
+    return out
+
+
 def latent_summary(row: Row) -> dict[str, list[float]]:
     """Per seed: the smallest KL and active-unit count over the classes in >= 30% of test masks."""
     out: dict[str, list[float]] = {"min_kl": [], "min_active_units": []}
@@ -272,19 +284,22 @@ def editing_markdown(rows: Sequence[Row]) -> str:
         "",
         "Means over the parts nose, lips, eyes, brows, hair; ± the std over training seeds.",
         "",
-        "| Configuration | Locality | Part change | Diversity IoU | +islands (keep=input) | min KL (nats) | min active units |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Configuration | Locality | Part change | Diversity IoU | Transfer | +islands (keep=input) | min KL (nats) "
+        "| min active units |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in measured:
         raw, kept, latents = edit_summary(row, "none"), edit_summary(row, "input"), latent_summary(row)
         cells = [_cell(raw["locality"], 3), _cell(raw["part_change"], 3), _cell(raw["diversity"], 3),
-                 _cell(kept["islands_added"], 2), _cell(latents["min_kl"], 1), _cell(latents["min_active_units"], 0)]  # fmt: skip
+                 _cell(transfer_summary(row), 3), _cell(kept["islands_added"], 2), _cell(latents["min_kl"], 1),
+                 _cell(latents["min_active_units"], 0)]  # fmt: skip
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Locality: share of changed pixels within 4 px of the part (higher = more local). Part change: "
         "1 - IoU of the part before and after. Diversity: mean pairwise IoU of the part across seeds (lower = "
-        f"more diverse). KL and active units: the smallest over the classes in at least {FREQUENT:.0%} of the "
+        "more diverse). Transfer: how far a part swapped in from another mask moves toward that mask's part (0: its "
+        "latent is ignored, 1: the part is drawn from it; semantic_vae/edit/latent_use.py). KL and active units: the smallest over the classes in at least {FREQUENT:.0%} of the "
         "test masks.",
     ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from semantic_vae.cli import cli_main
 from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
+from semantic_vae.edit.latent_use import evaluate_latent_use, format_latent_use
 from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor, format_table
 from semantic_vae.entry import function_cli, run_entry_point
 from semantic_vae.files import write_json_atomic, write_text_atomic
@@ -87,15 +88,14 @@ def write_figures(cli, metrics: dict, dest: Path) -> None:
 
 
 def run_edits(cli, ckpt: str, dest: Path) -> str:
-    """Edit figures and metrics on 32 test masks (`demo_edits`); steering on 16 of them at 128x128 (the same faces
-    drawn at twice the size: an attribute change of a fraction of a model pixel shows)."""
+    """Edit figures and metrics on 32 test masks (`demo_edits`); steering on 16 of them."""
     from semantic_vae.data.synthetic import generate_masks
 
     editor = MaskEditor.from_checkpoint(ckpt)
     masks = np.stack([cli.datamodule.test_dataloader().dataset[i].numpy() for i in range(DEMO_EDIT_MASKS)])
     hp = cli.datamodule.hparams
     test_start = hp.synthetic_count - hp.synthetic_test  # the test split's first index of stream `seed`
-    steer_masks = generate_masks(hp.seed, test_start, DEMO_STEER_MASKS, 2 * editor.image_size)
+    steer_masks = generate_masks(hp.seed, test_start, DEMO_STEER_MASKS, editor.image_size)
     summary = demo_edits(editor, masks, dest / "edits", steer_masks)
     return json.dumps(summary, indent=1)
 
@@ -112,7 +112,8 @@ def demo_edits(
     - fig3_<part>.png: input, reconstruction, generation and perturbation of the nose (keep="input");
     - before_after.png: the first masks and each part of DEMO_PARTS generated (keep="input");
     - fig5_<part>.png: each mask's nose interpolated towards the next mask's;
-    - edit_metrics_<keep>.json / .txt for keep="none" (the paper's raw edit) and keep="input".
+    - edit_metrics_<keep>.json / .txt for keep="none" (the paper's raw edit), "input" and "changes";
+    - latent_use.json / .txt: whether each part is drawn from its own latent (`edit.latent_use`).
     Returns a compact summary of generate's figures for printing.
     """
     dest = Path(out_dir)
@@ -134,7 +135,12 @@ def demo_edits(
                              [list(s) for s in steps.transpose(1, 0, 2, 3)], alphas)  # fmt: skip
     fig5 = save_figure(dest / f"fig5_{figure_part}.png", rows, editor, labels)
     summary: dict = {"figures": [str(fig3), str(dest / "before_after.png"), str(fig5)]}
-    for keep in ("none", "input"):
+    latent_use = evaluate_latent_use(editor, masks, units)
+    write_json_atomic(dest / "latent_use.json", latent_use)
+    write_text_atomic(dest / "latent_use.txt", format_latent_use(latent_use) + "\n")
+    summary["latent use (transfer)"] = {part: m["transfer"] and round(m["transfer"], 3)
+                                        for part, m in latent_use["parts"].items()}  # fmt: skip
+    for keep in ("none", "input", "changes"):
         template = Edit(keep=keep, prior=editor.resolve_prior(None))
         results = evaluate_editor(
             editor, masks, units, ("generate", "perturb", "swap"), template, EditMetricSettings(seeds=4)
