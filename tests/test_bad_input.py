@@ -417,6 +417,11 @@ API_CASES: dict[str, tuple[Callable[[MaskEditor, np.ndarray], object], str]] = {
         lambda e, m: MaskEditor(e.vae, e.label_set, device=1.5),
         "device: expected a name such as 'cpu'",
     ),
+    "apply-many-a-number": (lambda e, m: e.apply_many(5, m), "apply: expected one or more Edit values"),
+    "edit-apply-a-path": (
+        lambda e, m: Edit("generate", "nose").apply("model.ckpt", m),
+        "Edit.apply: expected an editor",
+    ),
     "apply-seeds-a-float": (
         lambda e, m: e.apply(Edit("generate", "nose"), m, seeds=1.5),
         "seeds: expected one whole number per mask",
@@ -538,7 +543,7 @@ def test_bad_input_counts():
     ids = [*LIGHTNING_IDS, *TOOL_IDS, *API_CASES, *APP_CASES, *(f"one-file-{c}" for c in ONE_FILE_IDS)]
     assert len(ids) == len(set(ids))
     counts = (len(LIGHTNING_IDS), len(TOOL_IDS), len(API_CASES), len(APP_CASES), len(ONE_FILE_IDS))
-    assert counts == (37, 75, 57, 15, 4)
+    assert counts == (37, 75, 59, 15, 4)
 
 
 @pytest.mark.slow

@@ -147,6 +147,10 @@ class Edit:
 
     def apply(self, editor: Editor, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray:
         """This edit of (H, W) or (B, H, W) label maps: `editor.apply(self, masks, target, seeds)`."""
+        if not callable(getattr(editor, "apply", None)):
+            raise UserError(
+                f"Edit.apply: expected an editor (semantic_vae.edit.MaskEditor), got {type(editor).__name__}"
+            )
         return editor.apply(self, masks, target=target, seeds=seeds)
 
     def with_(self, **changes: Any) -> Edit:

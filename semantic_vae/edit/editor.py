@@ -417,7 +417,7 @@ class MaskEditor:
         self, edits: Sequence[Edit], masks: MaskInput, target: MaskInput | None = None, seeds: SeedSpec | None = None
     ) -> list[np.ndarray]:
         """Several edits of the same masks (an interpolation path, say), encoding them once."""
-        if not edits or not all(isinstance(e, Edit) for e in edits):
+        if not isinstance(edits, (list, tuple)) or not edits or not all(isinstance(e, Edit) for e in edits):
             raise UserError("apply: expected one or more Edit values")
         labels, single = self.as_batch(masks)
         seeds = self._seeds(seeds, labels.shape[0])
