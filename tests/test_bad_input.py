@@ -315,6 +315,7 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("steer-unknown-part", edit("steer", "--input", w["good"], "--parts", "noze", "--attribute", "size", "--amount", "1"), ["unknown part 'noze'; known parts: background, skin, nose"]),
         ("add-part-without-a-prior", edit("add", "--input", w["good"], "--parts", "nose"), ["add: 'nose' is present in (nearly) all or no training masks", "classes that have one: eye_g, l_eye"]),
         ("convert-weights-random-bytes", ["convert", "--weights", w["random_ckpt"], "--out", out / "o.ckpt"], ["--weights", "random.ckpt: not a PyTorch checkpoint"]),
+        ("convert-back-a-model-of-another-setting", ["convert", "--to", "reference", "--ckpt", ckpt, "--out", out / "x.pth"], [f"--ckpt {ckpt}: the network is not of the released network's setting"]),
         ("convert-weights-a-folder", ["convert", "--weights", w["empty"], "--out", out / "o.ckpt"], [str(w["empty"]), "is a folder, not a file"]),
         ("edit-ckpt-a-plain-state-dict", edit("reconstruct", "--input", w["good"], "--ckpt", w["dict_ckpt"]), ["dict.ckpt", "no 'state_dict'", "semantic-vae convert --weights"]),
         ("fit-directions-too-few-masks", ["fit-directions", "--ckpt", ckpt, "--data", w["good"], "--out", out / "d.ckpt"], [f"--data {w['good']}: 3 training masks found; fit-directions needs at least 40"]),
@@ -543,7 +544,7 @@ def test_bad_input_counts():
     ids = [*LIGHTNING_IDS, *TOOL_IDS, *API_CASES, *APP_CASES, *(f"one-file-{c}" for c in ONE_FILE_IDS)]
     assert len(ids) == len(set(ids))
     counts = (len(LIGHTNING_IDS), len(TOOL_IDS), len(API_CASES), len(APP_CASES), len(ONE_FILE_IDS))
-    assert counts == (37, 75, 59, 15, 4)
+    assert counts == (37, 76, 59, 15, 4)
 
 
 @pytest.mark.slow

@@ -82,8 +82,12 @@ def convert(
         raise UserError(
             f"--ckpt {ckpt}: the released network has CelebAMask-HQ's 19 classes, this model {loaded.label_set.num_classes}"
         )
+    try:
+        released = to_released(loaded.vae)
+    except UserError as err:
+        raise UserError(f"--ckpt {ckpt}: {err}") from None
     buffer = io.BytesIO()
-    torch.save(to_released(loaded.vae), buffer)
+    torch.save(released, buffer)
     written = write_output_file(out, buffer.getvalue())
     print(f"convert: {ckpt} -> {written} (the released format: what the authors' demo loads)")
 
