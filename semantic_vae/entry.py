@@ -1,11 +1,13 @@
 """The one wrapper of every entry point (`semantic-vae`, `python -m semantic_vae.*`): a user's mistake is one
-line on stderr and exit status 2, a fault of the machine (a full disk) one line and status 1; never a traceback."""
+line on stderr and exit status 2 (a path the user may not read or write too), a fault of the machine (a full disk) one
+line and status 1; never a traceback."""
 
 from __future__ import annotations
 
 import sys
 from argparse import ArgumentError
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from semantic_vae.errors import UserError
@@ -26,11 +28,22 @@ def run_entry_point(prog: str, body: Callable[[], Any]) -> int:
     except (UserError, ArgumentError) as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except PermissionError as err:  # a path the user gave that they may not read or write: their side
+        print(f"{prog}: error: {_where(err)}{err.strerror or one_line(err)}", file=sys.stderr)
+        return 2
     except OSError as err:  # the machine's side: a full disk, a folder made read-only; outputs so far are whole
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"{prog}: error: {where}{err.strerror or one_line(err)}", file=sys.stderr)
+        print(f"{prog}: error: {_where(err)}{err.strerror or one_line(err)}", file=sys.stderr)
         return 1
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _where(err: OSError) -> str:
+    """The path an OSError is about, as the user knows it: a hidden file of ours (a folder's `.lock`, a temporary
+    `.<name>...tmp`) is named by its folder."""
+    if not err.filename:
+        return ""
+    path = Path(str(err.filename))
+    return f"{path.parent if path.name.startswith('.') else path}: "
 
 
 def function_cli(functions: Callable | Sequence[Callable], args: Sequence[str] | None, prog: str) -> Any:

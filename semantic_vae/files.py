@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import os
@@ -51,8 +52,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     ensure_dir(path.parent)
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a file")
-    # Not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions. The name says which
+    # process writes it, so a rerun can tell a killed writer's file (`remove_dead_temporaries`).
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}@{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as f:
             f.write(data)
@@ -71,7 +73,8 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
 
 def is_temporary(path: Path) -> bool:
-    """Whether a file is one of `write_bytes_atomic`'s temporaries (`.<name>.<12 hex>.tmp`)."""
+    """Whether a file is one of `write_bytes_atomic`'s temporaries (`.<name>.<host>@<pid>.<12 hex>.tmp`, or
+    `.<name>.<12 hex>.tmp` as earlier versions named them)."""
     parts = path.name.split(".")
     return path.name.startswith(".") and path.suffix == ".tmp" and len(parts) >= 4 and len(parts[-2]) == 12
 
@@ -82,6 +85,40 @@ def remove_temporaries(folder: Path) -> None:
         for path in folder.iterdir():
             if path.is_file() and is_temporary(path):
                 path.unlink(missing_ok=True)
+
+
+def remove_dead_temporaries(path: str | Path) -> None:
+    """The temporaries of `path` (a file that one command writes on its own: a checkpoint) whose writer, a process of
+    this machine, is gone: a killed `convert` leaves one, and the next successful write of the file clears it."""
+    path = Path(path)
+    start, host = f".{path.name}.", socket.gethostname()
+    for tmp in path.parent.glob(f"{glob.escape(start)}*.tmp"):
+        writer = tmp.name[len(start) : -len(".0123456789ab.tmp")]
+        name, _, pid = writer.rpartition("@")
+        if is_temporary(tmp) and name == host and pid.isdigit() and not process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def write_output_file(path: str | Path, data: bytes) -> Path:
+    """A command's one output file (a checkpoint, an exported .pth) written atomically; then the temporaries that
+    killed earlier writes of it left are cleared (`remove_dead_temporaries`), as output folders clear theirs."""
+    written = write_bytes_atomic(path, data)
+    remove_dead_temporaries(written)
+    return written
+
+
+def check_new_file(path: str | Path, overwrite: bool, flag: str = "--out") -> Path:
+    """Where a command will write one file: refused, before any work, when it is a folder, when its folder cannot be
+    written, or when a file is there already and `overwrite` is false (a command never replaces a file unasked)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; give the file to write")
+    if path.exists() and not overwrite:
+        raise UserError(f"{flag} {path}: the file exists; give --overwrite true to replace it, or another {flag}")
+    folder = ensure_dir(path.parent, f"folder of {flag}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: cannot write into {folder} (permission denied)")
+    return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -144,9 +181,12 @@ class FolderLock:
     def acquire(self) -> FolderLock:
         import fcntl
 
-        ensure_dir(self.path.parent, self.what)
+        folder = ensure_dir(self.path.parent, self.what)
         for _ in range(10):
-            handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
+            try:
+                handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
+            except OSError as err:  # a read-only folder, a `.lock` that is a folder: the user's folder is named
+                raise UserError(f"{folder}: cannot write into this {self.what} ({_reason(err)})") from None
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -154,8 +194,11 @@ class FolderLock:
                 holder = handle.read().strip() or "another process"
                 handle.close()
                 raise UserError(
-                    f"{self.path.parent}: {holder} is using this {self.what}; wait for it to end or choose another one"
+                    f"{folder}: {holder} is using this {self.what}; wait for it to end or choose another one"
                 ) from None
+            except OSError as err:  # a file system without locks
+                handle.close()
+                raise UserError(f"{folder}: cannot lock this {self.what} ({_reason(err)})") from None
             try:
                 if os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino:
                     break  # the lock is on the file at the path

@@ -28,9 +28,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The given device ("cpu", "cuda", "cuda:1", "auto"/None: CUDA when available); a UserError for one this machine lacks."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise UserError(f"device: expected a name such as 'cpu', 'cuda' or 'cuda:1', got {device!r}")
     try:
         resolved = torch.device(device)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise UserError(f"device '{device}': {str(err).strip().splitlines()[0]}") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():

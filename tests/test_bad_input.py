@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import lightning  # noqa: F401 (first imported here: its log handler binds the session's stderr, not one test's capsys)
 import numpy as np
 import pytest
 import torch
@@ -23,15 +24,16 @@ import torch
 from semantic_vae.app.session import EditSession
 from semantic_vae.cli import main
 from semantic_vae.data.celebamask import make_raw_layout
-from semantic_vae.data.io import write_label_png
+from semantic_vae.data.io import read_label_png, write_label_png
 from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.edit import Edit, MaskEditor
-from semantic_vae.edit.recipe import png_base64
+from semantic_vae.edit.recipe import Recipe, png_base64
 from semantic_vae.errors import UserError
+from semantic_vae.model import load_vae
 from tests.conftest import ROOT, config_args
 
 COMPLETE_MARKERS = ("*.png", "manifest.csv", "metrics.json", "edit_metrics.json", "*.ckpt", "masks.npy")
-INFO_LINES = ("Seed set to", "GPU available", "TPU available", "wandb:")  # informational, before any error
+INFO_LINES = ("Seed set to", "INFO: ", "GPU available", "TPU available", "wandb:")  # informational, before any error
 
 
 def png_with_bit_depth_16(path: Path, labels: np.ndarray) -> None:
@@ -54,6 +56,12 @@ def world(tmp_path_factory, trained_ckpt) -> dict[str, Path]:
     paths["small"] = small / "s.png"
     (w / "empty").mkdir()
     paths["empty"] = w / "empty"
+    write_label_png(w / "single" / "0.png", masks[0])
+    paths["single"] = w / "single"
+    (w / "lock_is_a_folder" / ".lock").mkdir(parents=True)  # a lock error: the folder is named, not its .lock
+    paths["lock_is_a_folder"] = w / "lock_is_a_folder"
+    (w / "recipe_bytes.json").write_bytes(bytes(range(128, 256)))  # not UTF-8
+    paths["recipe_bytes"] = w / "recipe_bytes.json"
 
     def bad_folder(name: str, make: Callable[[Path], None]) -> Path:
         folder = w / name
@@ -128,6 +136,10 @@ def world(tmp_path_factory, trained_ckpt) -> dict[str, Path]:
         change(recipe)
         (w / f"{name}.json").write_text(json.dumps(recipe))
         paths[name] = w / f"{name}.json"
+    steering = MaskEditor.from_checkpoint(trained_ckpt, device="cpu").steering
+    paths["weak"] = min(
+        ((p, k) for p, a in steering.directions.items() for k in a), key=lambda pk: steering.directions[pk[0]][pk[1]].r2
+    )
     paths["w"] = w
     return paths
 
@@ -146,6 +158,9 @@ def recipe_of(masks: np.ndarray) -> dict:
 
 
 RECIPE_CHANGES: dict[str, Callable[[dict], None]] = {
+    "recipe_steer_curl": lambda r: r["steps"][0].update(
+        edit=Edit("steer", "nose", attribute="curl", amount=1).to_dict()
+    ),
     "recipe_scale_text": lambda r: r["steps"][0]["edit"].update(scale="loud"),
     "recipe_scale_missing": lambda r: r["steps"][0]["edit"].pop("scale"),
     "recipe_format_9": lambda r: r.update(format=9),
@@ -288,6 +303,28 @@ def tool_cases(w: dict[str, Path]) -> list[tuple[str, list[str], list[str]]]:
         ("replay-unknown-format", edit("replay", "--recipe", w["recipe_format_9"]), ["recipe_format_9.json", "got 9"]),
         ("evaluate-out-not-json", ["evaluate-edits", "--ckpt", ckpt, "--out", out / "e.txt"], ["e.txt", "ending in .json"]),
         ("edit-ckpt-random-bytes", edit("reconstruct", "--input", w["good"], "--ckpt", w["random_ckpt"]), ["random.ckpt", "not a PyTorch checkpoint"]),
+        # the third pass (issue 32): the commands since the second, and the causes named inexactly before
+        ("preview-seed-huge", ["data", "preview", "--n", "2", "--size", "32", "--seed", "99999999999999999999", "--out", out / "p.png"], ["--seed must be a whole number in 0..4294967295", "99999999999999999999"]),
+        ("preview-seed-negative", ["data", "preview", "--n", "2", "--size", "32", "--seed", "-1", "--out", out / "p.png"], ["--seed must be a whole number in 0..4294967295", "-1"]),
+        ("compare-seed-huge", ["data", "compare", "--real", w["good"], "--n", "2", "--size", "32", "--seed", str(2**40), "--out", out], ["--seed must be a whole number", str(2**40)]),
+        ("replay-recipe-is-a-folder", edit("replay", "--recipe", w["empty"]), [str(w["empty"]), "is a folder; give the recipe's JSON file"]),
+        ("replay-unknown-attribute", edit("replay", "--recipe", w["recipe_steer_curl"], "--check_checkpoint", "false"), ["recipe_steer_curl.json: step 1:", "has no attribute 'curl'"]),
+        ("replay-not-utf8", edit("replay", "--recipe", w["recipe_bytes"]), ["recipe_bytes.json", "not an edit recipe (not UTF-8 JSON text)"]),
+        ("steer-amounts-nan", edit("steer", "--input", w["good"], "--parts", "nose", "--attribute", "x", "--amounts=-2,nan"), ["--amounts -2,nan:", "amount must be a finite number in [-5, 5], got nan"]),
+        ("steer-amounts-99", edit("steer", "--input", w["good"], "--parts", "nose", "--attribute", "x", "--amounts=1,99"), ["--amounts 1,99:", "got 99"]),
+        ("steer-unknown-part", edit("steer", "--input", w["good"], "--parts", "noze", "--attribute", "size", "--amount", "1"), ["unknown part 'noze'; known parts: background, skin, nose"]),
+        ("add-part-without-a-prior", edit("add", "--input", w["good"], "--parts", "nose"), ["add: 'nose' is present in (nearly) all or no training masks", "classes that have one: eye_g, l_eye"]),
+        ("convert-weights-random-bytes", ["convert", "--weights", w["random_ckpt"], "--out", out / "o.ckpt"], ["--weights", "random.ckpt: not a PyTorch checkpoint"]),
+        ("convert-back-a-model-of-another-setting", ["convert", "--to", "reference", "--ckpt", ckpt, "--out", out / "x.pth"], [f"--ckpt {ckpt}: the network is not of the released network's setting"]),
+        ("convert-weights-a-folder", ["convert", "--weights", w["empty"], "--out", out / "o.ckpt"], [str(w["empty"]), "is a folder, not a file"]),
+        ("edit-ckpt-a-plain-state-dict", edit("reconstruct", "--input", w["good"], "--ckpt", w["dict_ckpt"]), ["dict.ckpt", "no 'state_dict'", "semantic-vae convert --weights"]),
+        ("fit-directions-too-few-masks", ["fit-directions", "--ckpt", ckpt, "--data", w["good"], "--out", out / "d.ckpt"], [f"--data {w['good']}: 3 training masks found; fit-directions needs at least 40"]),
+        ("fit-prior-too-few-masks", ["fit-prior", "--ckpt", ckpt, "--data", w["single"], "--out", out / "p.ckpt"], [f"--data {w['single']}: 1 training mask(s) found; fit-prior needs at least 2"]),
+        ("augment-add-part-without-a-prior", edit("augment", "--input", w["good"], "--operations", "add", "--parts", "nose"), ["--operations add: applies to no input: none of --parts nose has a presence prior", "eye_g"]),
+        ("augment-add-a-part-every-input-has", edit("augment", "--input", w["good"], "--operations", "generate,add", "--parts", "eyes"), ["--operations add: applies to no input: every input already has eyes"]),
+        ("augment-remove-a-part-no-input-has", edit("augment", "--input", w["good"], "--operations", "remove", "--parts", "eye_g"), ["--operations remove: applies to no input: every input lacks eye_g"]),
+        ("augment-steer-two-parts-at-once", edit("augment", "--input", w["good"], "--operations", "steer", "--parts", "nose,hair", "--parts_per_variant", "2"), ["--operations steer: applies to no input: a steer edits one part and --parts_per_variant is 2"]),
+        ("out-lock-is-a-folder", ["edit", "reconstruct", "--ckpt", ckpt, "--input", w["good"], "--out", w["lock_is_a_folder"]], [f"{w['lock_is_a_folder']}: cannot write into this --out folder ("]),
     ]  # fmt: skip
 
 
@@ -361,6 +398,85 @@ API_CASES: dict[str, tuple[Callable[[MaskEditor, np.ndarray], object], str]] = {
     ),
     "cuda-missing": (lambda e, m: MaskEditor(e.vae, e.label_set, device="cuda:7"), "device 'cuda:7'"),
     "device-nonsense": (lambda e, m: MaskEditor(e.vae, e.label_set, device="tpu9"), "device 'tpu9'"),
+    # the third pass (issue 32): every entry point's argument types, and the shapes a user would not mean
+    "load-vae-a-number": (
+        lambda e, m: load_vae(123),
+        "load_vae: expected a file path (a str or a pathlib.Path), got 123",
+    ),
+    "load-vae-none": (
+        lambda e, m: load_vae(None),
+        "load_vae: expected a file path (a str or a pathlib.Path), got None",
+    ),
+    "from-checkpoint-a-list": (lambda e, m: MaskEditor.from_checkpoint(["a.ckpt"]), "expected a file path"),
+    "editor-vae-a-path": (lambda e, m: MaskEditor("model.ckpt", e.label_set), "vae: expected a SemanticVAE"),
+    "editor-label-set-a-name": (lambda e, m: MaskEditor(e.vae, "celebamask_hq"), "label_set: expected a LabelSet"),
+    "editor-steering-a-dict": (
+        lambda e, m: MaskEditor(e.vae, e.label_set, steering={}),
+        "steering: expected a Steering",
+    ),
+    "device-a-float": (
+        lambda e, m: MaskEditor(e.vae, e.label_set, device=1.5),
+        "device: expected a name such as 'cpu'",
+    ),
+    "apply-many-a-number": (lambda e, m: e.apply_many(5, m), "apply: expected one or more Edit values"),
+    "edit-apply-a-path": (
+        lambda e, m: Edit("generate", "nose").apply("model.ckpt", m),
+        "Edit.apply: expected an editor",
+    ),
+    "apply-seeds-a-float": (
+        lambda e, m: e.apply(Edit("generate", "nose"), m, seeds=1.5),
+        "seeds: expected one whole number per mask",
+    ),
+    "interpolate-alphas-none": (
+        lambda e, m: e.interpolate(m, m, "nose", None),
+        "alphas must be a number in [0, 1] or a list",
+    ),
+    "interpolate-alphas-text": (
+        lambda e, m: e.interpolate(m, m, "nose", "0.5"),
+        "alphas must be a number in [0, 1] or a list",
+    ),
+    "torch-float-masks": (
+        lambda e, m: e.reconstruct(torch.from_numpy(m).float()),
+        "integer label maps, got dtype torch.float32",
+    ),
+    "torch-bfloat16-masks": (lambda e, m: e.reconstruct(torch.from_numpy(m).bfloat16()), "got dtype torch.bfloat16"),
+    "torch-bool-masks": (lambda e, m: e.reconstruct(torch.from_numpy(m) > 0), "got dtype torch.bool"),
+    "masks-smaller-than-the-model-takes": (
+        lambda e, m: e.reconstruct(m[:, :8, :8]),
+        "shape (3, 8, 8) gives masks of 8x8 pixels; this model takes sides of 16 or more",
+    ),
+    "masks-one-pixel-wide": (lambda e, m: e.reconstruct(m[..., :1]), "shape (3, 64, 1) gives masks of 3x64 pixels"),
+    "colour-beyond-255": (
+        lambda e, m: e.reconstruct(np.full((64, 64, 3), 300, np.int64)),
+        "a colour mask (last axis 3) holds 0..255, got 300..300",
+    ),
+    "target-a-list": (lambda e, m: e.swap(m, m.tolist(), "nose"), "target: expected a numpy array or a torch tensor"),
+    "read-label-png-a-number": (lambda e, m: read_label_png(123), "path: expected a file path"),
+    "read-label-png-a-label-set-name": (
+        lambda e, m: read_label_png("x.png", "celebamask_hq"),
+        "label_set: expected a LabelSet",
+    ),
+    "write-label-png-floats": (
+        lambda e, m: write_label_png(Path("unwritten.png"), m[0] + 0.5),
+        "a label map holds integer ids, got dtype float64",
+    ),
+    "recipe-from-json-a-dict": (
+        lambda e, m: Recipe.from_json({"format": 2}),
+        "recipe: expected the recipe's JSON text, got dict",
+    ),
+    "steer-a-misspelt-part": (
+        lambda e, m: e.steer(m, "noze", "size", 1.0),
+        "unknown part 'noze'; known parts: background",
+    ),
+    "remove-part-without-a-prior": (lambda e, m: e.remove(m, "nose"), "classes that have one: eye_g, l_eye"),
+    "sample-absent-without-a-prior": (
+        lambda e, m: e.sample(2, absent="nose"),
+        "sample(absent=...): 'nose' is present in",
+    ),
+    "sample-present-without-a-prior": (
+        lambda e, m: e.sample(2, present="skin"),
+        "sample(present=...): 'skin' is present in",
+    ),
 }
 
 
@@ -393,6 +509,14 @@ APP_CASES: dict[str, tuple[Callable[[EditSession, dict[str, Path]], object], lis
     "nan-scale": (lambda s, w: _loaded(s, w).apply(s.step(Edit("perturb", ["nose"], scale=float("nan")))), ["finite"]),
     "undo-at-start": (lambda s, w: _loaded(s, w).undo(), ["nothing to undo"]),
     "redo-at-end": (lambda s, w: _loaded(s, w).redo(), ["nothing to redo"]),
+    "steer-a-misspelt-part-in-the-page": (
+        lambda s, w: _loaded(s, w).step(Edit("steer", ["noze"], attribute="size", amount=1.0)),
+        ["unknown part 'noze'"],
+    ),
+    "steer-a-weak-direction": (
+        lambda s, w: _loaded(s, w).step(Edit("steer", [w["weak"][0]], attribute=w["weak"][1], amount=1.0)),
+        ["has a direction of held-out R^2", "below 0.3: it predicts little"],
+    ),
 }
 
 
@@ -417,9 +541,10 @@ def test_the_web_editor_refuses_bad_input_and_keeps_its_mask(case, editor, world
 
 def test_bad_input_counts():
     """Every case id is distinct; RESULTS.md reports the counts per surface (keep it in step with this test)."""
-    ids = [*LIGHTNING_IDS, *TOOL_IDS, *API_CASES, *APP_CASES]
+    ids = [*LIGHTNING_IDS, *TOOL_IDS, *API_CASES, *APP_CASES, *(f"one-file-{c}" for c in ONE_FILE_IDS)]
     assert len(ids) == len(set(ids))
-    assert (len(LIGHTNING_IDS), len(TOOL_IDS), len(API_CASES), len(APP_CASES)) == (37, 55, 32, 13)
+    counts = (len(LIGHTNING_IDS), len(TOOL_IDS), len(API_CASES), len(APP_CASES), len(ONE_FILE_IDS))
+    assert counts == (37, 76, 59, 15, 4)
 
 
 @pytest.mark.slow
@@ -444,3 +569,121 @@ def test_a_real_process_prints_one_line_and_no_traceback(world, tmp_path):
         _, stderr = process.communicate(timeout=120)
         lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(INFO_LINES)]
         assert process.returncode == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
+
+
+# -- One-file outputs: a command that writes one file never replaces one unasked (as `fit` does not replace a run) --
+def one_file_commands(w: dict[str, Path], out: Path) -> dict[str, list[str]]:
+    """Every command that writes one file, aimed at `out`, a file that exists."""
+    return {
+        "convert": ["convert", "--weights", str(w["random_ckpt"]), "--out", str(out)],
+        "convert-back": ["convert", "--to", "reference", "--ckpt", str(w["ckpt"]), "--out", str(out)],
+        "fit-prior": ["fit-prior", "--ckpt", str(w["ckpt"]), "--count", "8", "--out", str(out)],
+        "fit-directions": ["fit-directions", "--ckpt", str(w["ckpt"]), "--out", str(out)],
+    }
+
+
+ONE_FILE_IDS = list(one_file_commands(_AnyPath(), Path("x")))
+
+
+@pytest.mark.parametrize("command", ONE_FILE_IDS)
+def test_a_one_file_output_that_exists_is_not_replaced_unasked(command, world, tmp_path, capsys):
+    out = tmp_path / "model.ckpt"
+    out.write_bytes(b"an earlier result")
+    line = expect_cli_error(one_file_commands(world, out)[command], [str(out), "the file exists; give --overwrite true"],
+                            tmp_path, capsys)  # fmt: skip
+    assert out.read_bytes() == b"an earlier result", line
+
+
+def test_overwrite_true_replaces_it_and_no_out_updates_the_checkpoint_itself(world, tmp_path, capsys):
+    out = tmp_path / "model.ckpt"
+    out.write_bytes(b"an earlier result")
+    main([*one_file_commands(world, out)["fit-prior"], "--overwrite", "true"])
+    assert load_vae(out).vae.prior.fitted
+    own = tmp_path / "own.ckpt"
+    own.write_bytes(world["ckpt"].read_bytes())
+    main(["fit-prior", "--ckpt", str(own), "--count", "8"])  # no --out: the update of --ckpt asked for
+    main(["fit-prior", "--ckpt", str(own), "--count", "8", "--out", str(own)])  # the same file named twice: the same
+    assert "-> " + str(own) in capsys.readouterr().out
+
+
+# -- Array shapes: every shape the API takes means what a user means --------------------------------------------
+def test_every_array_shape_the_api_takes_means_what_a_user_means(editor):
+    masks = heldout_masks(2, 64)
+    expected = editor.reconstruct(masks)  # (2, 64, 64) from (B, H, W) uint8
+    colours = editor.label_set.colorize(masks)  # (2, 64, 64, 3)
+    alpha = np.concatenate([colours, np.full((2, 64, 64, 1), 255, np.uint8)], axis=-1)
+    batches = {
+        "(B, H, W, 1)": masks[..., None],
+        "(B, H, W, 3) colour": colours,
+        "(B, H, W, 4) colour": alpha,
+        "(B, H, W, 3) colour int64": colours.astype(np.int64),
+        "torch (B, H, W) int64": torch.from_numpy(masks.astype(np.int64)),
+        "torch (B, H, W, 1) uint8": torch.from_numpy(masks[..., None]),
+        **{f"(B, H, W) {t.__name__}": masks.astype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.uint64)},
+    }  # fmt: skip
+    for name, batch in batches.items():
+        out = editor.reconstruct(batch)
+        assert out.shape == (2, 64, 64) and np.array_equal(out, expected), name
+    singles = {"(H, W)": masks[0], "(H, W, 1)": masks[0][..., None], "(H, W, 3) colour": colours[0],
+               "(H, W, 4) colour": alpha[0], "torch (H, W, 1) int32": torch.from_numpy(masks[0][..., None].astype(np.int32))}  # fmt: skip
+    for name, single in singles.items():
+        out = editor.reconstruct(single)
+        assert out.shape == (64, 64) and np.array_equal(out, expected[0]), name
+    # a one-channel image as OpenCV and PIL hand it is one mask, not a batch of H masks one pixel wide
+    assert np.array_equal(
+        editor.generate(masks[0][..., None], "nose", seed=3), editor.generate(masks[0], "nose", seed=3)
+    )
+
+
+# -- Permission and lock errors: the user's side (exit 2), naming their folder ------------------------------------
+def test_a_permission_error_is_the_users_and_names_their_folder_not_a_hidden_file(capsys):
+    from semantic_vae.entry import run_entry_point
+
+    def body() -> None:
+        raise PermissionError(13, "Permission denied", "/data/out/.lock")
+
+    assert run_entry_point("semantic-vae", body) == 2
+    assert capsys.readouterr().err.strip() == "semantic-vae: error: /data/out: Permission denied"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes any folder: no permission error to make")
+def test_folders_without_permission_are_one_line_and_exit_2(world, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    unreadable.chmod(0o000)
+    try:
+        line = expect_cli_error(["edit", "reconstruct", "--ckpt", world["ckpt"], "--input", world["good"], "--out", locked],
+                                [f"{locked}: cannot write into this --out folder"], locked, capsys)  # fmt: skip
+        assert ".lock" not in line
+        expect_cli_error(["data", "compare", "--real", unreadable, "--n", "2", "--size", "32", "--out", tmp_path / "c"],
+                         [f"real: cannot read the folder {unreadable}"], tmp_path / "c", capsys)  # fmt: skip
+    finally:
+        locked.chmod(0o700)
+        unreadable.chmod(0o700)
+
+
+def test_compare_says_that_a_part_was_not_drawn_instead_of_nan(world, tmp_path, monkeypatch, capsys):
+    """`data compare --ckpt` of a model that never draws a nose: no nan/nan ratio, the words."""
+    from semantic_vae.data.compare import compare
+    from semantic_vae.labels import CELEBAMASK_HQ
+
+    class NoNose:  # reconstructs perfectly; a regenerated nose is skin
+        num_classes, batch_size, class_names, upsample = 19, 8, CELEBAMASK_HQ.names, "bilinear"
+
+        def reconstruct(self, masks: np.ndarray) -> np.ndarray:
+            return masks
+
+        def generate(self, masks: np.ndarray, parts: str, seed: int, keep: str) -> np.ndarray:
+            return np.where(masks == 2, 1, masks) if parts == "nose" else masks
+
+    monkeypatch.setattr("semantic_vae.edit.MaskEditor.from_checkpoint", lambda path: NoNose())
+    compare(str(world["good"]), n=3, size=64, out=str(tmp_path / "out"), ckpt="model.ckpt")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("edited parts")]
+    assert len(lines) == 2 and all("nose not drawn by the model, l_eye 1.00/1.00" in line for line in lines), lines
+    assert not any("nan" in line for line in lines), lines
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert report["edited_smoothness"]["bilinear"]["nose"]["drawn"] == 0.0
+    assert report["edited_smoothness"]["bilinear"]["l_eye"]["drawn"] == 1.0

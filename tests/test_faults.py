@@ -304,3 +304,56 @@ def test_every_checkpoint_load_in_the_project_is_weights_only():
     assert calls, "no torch.load found: the test looks in the wrong place"
     # Lightning's own loads (fit/validate/test/predict --ckpt_path) get weights_only=true from the CLI: the run's
     # saved config says so (tests/test_lit_cli.py::test_predict_writes_reconstructions_where_the_command_line_says)
+
+
+@pytest.fixture(scope="module")
+def released_weights(tmp_path_factory) -> Path:
+    """A state_dict of the released network's layout (its initial weights): what `convert` reads."""
+    from semantic_vae.bench.versus import ReleasedNetwork
+
+    path = tmp_path_factory.mktemp("released") / "latest_net_G.pth"
+    torch.save(ReleasedNetwork().state_dict(), path)
+    return path
+
+
+def test_a_rerun_of_convert_clears_the_temporary_file_a_killed_one_left(tmp_path, released_weights):
+    """A SIGKILL while `convert` writes leaves `.<out>.<host>@<pid>.<hex>.tmp` (100 MB for the released network); the
+    next successful write of that output removes it, and leaves a running writer's alone."""
+    import socket
+
+    from semantic_vae.cli import main
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no process holds now
+    out = tmp_path / "reference.ckpt"
+    killed = tmp_path / f".reference.ckpt.{socket.gethostname()}@{gone.pid}.0123456789ab.tmp"
+    killed.write_bytes(b"half a checkpoint")
+    running = tmp_path / f".reference.ckpt.{socket.gethostname()}@{os.getpid()}.0123456789ab.tmp"
+    running.write_bytes(b"a write in progress")
+    main(["convert", "--weights", str(released_weights), "--out", str(out)])
+    assert not killed.exists() and running.exists()
+    assert torch.load(out, map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_sigkill_during_convert_then_rerun(tmp_path, released_weights):
+    """Killed while its temporary file exists (mid-write: a random moment would nearly always miss the write), then
+    rerun: the output is whole and equals an uninterrupted run's, and no temporary is left."""
+    out = tmp_path / "reference.ckpt"
+    argv = cli("convert", "--weights", released_weights, "--out", out)
+    process = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".reference.ckpt.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline, "convert ended before it was caught writing"
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(tmp_path.glob(".reference.ckpt.*.tmp")) and not out.exists()  # what the issue found left behind
+    run_to_end(argv)
+    run_to_end(cli("convert", "--weights", released_weights, "--out", tmp_path / "uninterrupted.ckpt"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    state, again = (
+        torch.load(p, map_location="cpu", weights_only=True)["state_dict"]
+        for p in (out, tmp_path / "uninterrupted.ckpt")
+    )
+    assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)

@@ -103,7 +103,7 @@ def test_colour_arrays_mean_their_palette_ids(tiny_editor):
     "masks, words",
     [
         (np.zeros((2, 2, 32, 32), np.uint8), "got shape (2, 2, 32, 32)"),
-        (np.zeros((32, 32, 3), np.int64), "must be uint8"),
+        (np.full((32, 32, 3), 300, np.int64), "a colour mask (last axis 3) holds 0..255, got 300..300"),
         (np.zeros((0, 32, 32), np.uint8), "got shape (0, 32, 32)"),
         (np.full((32, 32, 3), 7, np.uint8), "colour (7,7,7) at pixel (0,0) is not in the"),
         (np.zeros(32, np.uint8), "got shape (32,)"),

@@ -3,6 +3,8 @@ the statistics stored in a checkpoint."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -166,6 +168,10 @@ def test_sample_with_a_chosen_label_set(fitted):
         (lambda e, m: e.add(m, "skin"), "add: mask 0, 1 already has skin; nothing was changed"),
         (lambda e, m: e.remove(m, "hat"), "remove: mask 0, 1 has no hat; nothing was changed"),
         (lambda e, m: e.add(m, "skin".replace("skin", "nose")), "add: mask 0, 1 already has nose"),
+        (lambda e, m: e.steer(m, "noze", "size", 1.0), "unknown part 'noze'; known parts: background, skin, nose"),
+        (lambda e, m: e.remove(m, "nose"), "classes that have one: eye_g"),
+        (lambda e, m: e.sample(2, absent="nose"), "sample(absent=...): 'nose' is present in (nearly) all or no"),
+        (lambda e, m: e.sample(2, present="skin"), "sample(present=...): 'skin' is present in (nearly) all or no"),
     ],
 )
 def test_bad_steering_input_is_one_line(fitted, call, words):
@@ -246,10 +252,10 @@ def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path
     said = capsys.readouterr().out
     assert f"eye_g present in {drawn} of {len(lacking)} results" in said, said
     assert ("did not draw it" in said) == (drawn < len(lacking))
-    main(["edit", "augment", *base, "--operations", "steer,add,remove", "--parts", "hair,eye_g", "--variants", "2",
+    main(["edit", "augment", *base, "--operations", "steer,add", "--parts", "hair,eye_g", "--variants", "2",
           "--out", str(tmp_path / "g")])  # fmt: skip
     variants = list(csv.DictReader((tmp_path / "g" / "manifest.csv").open()))
-    assert len(variants) == 8 and {r["operation"] for r in variants} <= {"steer", "add", "remove", "generate"}
+    assert len(variants) == 8 and {r["operation"] for r in variants} <= {"steer", "add", "generate"}
     assert all(r["attribute"] and -2 <= float(r["amount"]) <= 2 for r in variants if r["operation"] == "steer")
 
 
@@ -268,6 +274,10 @@ def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path
             "--amounts a,b: expected a comma list",
         ),
         (["add", "--parts", "nose"], "'nose' is present in (nearly) all or no training masks"),
+        (["add", "--parts", "nose"], "classes that have one: eye_g, l_eye"),  # by name, not by id
+        (["steer", "--parts", "noze", "--attribute", "size"], "unknown part 'noze'; known parts: background"),
+        (["steer", "--parts", "nose", "--attribute", "x", "--amounts=-2,nan"], "--amounts -2,nan: amount must be"),
+        (["steer", "--parts", "nose", "--attribute", "x", "--amounts=1,99"], "--amounts 1,99: amount must be"),
     ],
 )
 def test_bad_steering_commands_are_one_line(trained_ckpt, tmp_path, capsys, args, words):
@@ -281,3 +291,175 @@ def test_bad_steering_commands_are_one_line(trained_ckpt, tmp_path, capsys, args
         )
     err = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 2 and len(err) == 1 and words in err[0], err
+
+
+# -- What an edit did: the report of every surface (the commands' summary line, the page's status, the API's warning) --
+def test_an_outcome_is_counted_by_hand():
+    from semantic_vae.edit.outcome import outcome
+
+    before = np.zeros((3, 16, 16), np.uint8)
+    before[:, 6:10, 6:10] = 2  # a nose in the middle of each mask
+    after = np.zeros_like(before)
+    after[0, 6:10, 9:13] = 2  # moved right: x grew, as asked
+    after[2, 6:10, 2:6] = 2  # moved left; mask 1 lost its nose
+    steer = Edit("steer", "nose", attribute="x", amount=1.0)
+    found = outcome(steer, list(before), list(after), CELEBAMASK_HQ, [2], "nose", r2=0.9)
+    assert (found.had, found.kept, found.measured, found.moved) == (3, 2, 2, 1)
+    assert found.problem() == (
+        "nose.x moved the asked way in 1 of 2 results that kept the part; nose vanished in 1 of 3 results that had it "
+        "(this model did not draw it there)"
+    )
+    weak = outcome(steer, list(before), list(before), CELEBAMASK_HQ, [2], "nose", r2=0.05)
+    assert weak.problem().endswith("the direction's held-out R^2 is 0.05, below 0.3: it predicts little")
+    glasses = after.copy()
+    glasses[0, 2, 2] = 3
+    add = outcome(Edit("add", "eye_g"), list(before), list(glasses), CELEBAMASK_HQ, [3], "")
+    assert add.problem() == "eye_g present in 1 of 3 results (this model did not draw it in the others)"
+    remove = outcome(Edit("remove", "eye_g"), list(glasses), list(after), CELEBAMASK_HQ, [3], "")
+    assert remove.summary() == "eye_g absent in 3 of 3 results" and not remove.problem()
+    generate = outcome(Edit("generate", "nose"), list(before), list(after), CELEBAMASK_HQ, [2], "")
+    assert generate.problem() == "nose vanished in 1 of 3 results that had it (this model did not draw it there)"
+    assert outcome(Edit("swap", "nose"), list(before), list(after), CELEBAMASK_HQ, [2], "") is None
+
+
+def test_a_steer_that_loses_the_part_says_so_in_the_api_the_command_and_the_page(fitted, tmp_path, capsys):
+    """The tiny random network draws no nose: every steer of it loses the part, which each surface reports."""
+    from semantic_vae.app.session import EditSession
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import write_label_png
+    from semantic_vae.edit.outcome import EditWarning
+    from semantic_vae.model.loading import write_checkpoint
+
+    editor, masks = fitted
+    some = masks[:3]
+    assert not (editor.reconstruct(some) == 2).any()
+    with pytest.warns(EditWarning, match=r"steer nose \(x \+2 sd, others held\), keep=input: nose vanished in 3 of 3"):
+        editor.steer(some, "nose", "x", 2.0)
+    with pytest.warns(EditWarning, match=r"sample\(present=l_ear\): l_ear present in 0 of 3 results"):
+        editor.sample(3, present="l_ear")  # nor an ear: add and sample(present=) say so as well
+    session = EditSession(editor, checkpoint_hash="test")
+    session.load(some[0])
+    edit = Edit("steer", ["nose"], attribute="x", amount=2.0)
+    session.apply(session.step(edit))
+    assert "Note: nose vanished in 1 of 1 results that had it" in session.note(edit)
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", editor.vae, {"class_names": list(CELEBAMASK_HQ.names)},
+                            torch.ones(19), {"steering": editor.steering.to_dict()})  # fmt: skip
+    for i, mask in enumerate(some):
+        write_label_png(tmp_path / "in" / f"{i}.png", mask)
+    main(["edit", "steer", "--ckpt", str(ckpt), "--input", str(tmp_path / "in"), "--parts", "nose", "--attribute", "x",
+          "--amount", "2", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert "; nose vanished in 3 of 3 results that had it (this model did not draw it there)" in capsys.readouterr().out
+
+
+def test_a_weak_direction_is_refused_by_the_command_and_the_page_and_flagged_by_the_api(trained_ckpt, tmp_path, capsys):
+    from semantic_vae.app.session import EditSession
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import write_label_png
+    from semantic_vae.edit.outcome import EditWarning
+    from semantic_vae.edit.steering import R2_STEERABLE
+
+    editor = MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
+    weak = [(p, k, d.r2) for p, a in editor.steering.directions.items() for k, d in a.items() if d.r2 < R2_STEERABLE]
+    assert weak, "the small trained model steers every attribute: nothing weak to try"
+    part, name, r2 = weak[0]
+    masks = heldout_masks(2, 64)
+    write_label_png(tmp_path / "in" / "0.png", masks[0])
+    with pytest.raises(SystemExit) as done:
+        main(["edit", "steer", "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--parts", part,
+              "--attribute", name, "--amount", "1", "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1, err
+    assert f"{part}.{name} has a direction of held-out R^2 {r2:.2f}, below 0.3: it predicts little" in err[0], err
+    assert not (tmp_path / "o" / "manifest.csv").exists()
+    session = EditSession(editor, checkpoint_hash="test")
+    session.load(masks[0])
+    with pytest.raises(UserError, match=rf"held-out R\^2 {r2:.2f}, below 0\.3"):
+        session.step(Edit("steer", [part], attribute=name, amount=1.0))
+    with pytest.warns(EditWarning, match=rf"the direction's held-out R\^2 is {r2:.2f}, below 0\.3: it predicts little"):
+        editor.steer(masks, part, name, 1.0)
+
+
+def augment_inputs(folder) -> np.ndarray:
+    """Four 64x64 held-out masks, the first with eyeglasses (add and remove of eye_g each apply to some)."""
+    from semantic_vae.data.io import write_label_png
+
+    masks = heldout_masks(40, 64)
+    chosen = masks[[28, 0, 1, 2]]
+    assert (chosen[0] == 3).any() and not (chosen[1:] == 3).any()
+    for i, mask in enumerate(chosen):
+        write_label_png(folder / f"{i}.png", mask)
+    return chosen
+
+
+def test_augment_says_how_many_variants_of_each_operation_it_made_and_why(trained_ckpt, tmp_path, capsys):
+    import csv
+    import re
+
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import read_label_png
+
+    masks = augment_inputs(tmp_path / "in")
+    main(["edit", "augment", "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--operations",
+          "steer,add,remove", "--parts", "hair,eye_g,nose", "--variants", "6", "--out", str(tmp_path / "aug")])  # fmt: skip
+    said = capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "aug" / "manifest.csv").open()))
+    assert len(rows) == 24
+    made = dict(re.findall(r"(\w+) (\d+)", re.search(r"; made ([^;]+)", said).group(1)))
+    assert {op: int(n) for op, n in made.items()} == {op: sum(r["operation"] == op for r in rows) for op in made}
+    assert list(made)[:3] == ["steer", "add", "remove"]  # the operations asked, in order, then any they became
+    switched = re.findall(r"; (\d+) (\w+) became generate \(([^)]+)\)", said)
+    assert sum(int(n) for n, _, _ in switched) == sum(r["asked"] != r["operation"] for r in rows) > 0, said
+    for asked in {a for _, a, _ in switched}:
+        assert sum(int(n) for n, a, _ in switched if a == asked) == sum(
+            r["asked"] == asked != r["operation"] for r in rows
+        )
+    assert {reason for _, _, reason in switched} <= {"the part has no steerable attribute", "the input lacks the part",
+                                                     "the part has no presence prior", "the input already has the part"}  # fmt: skip
+    for row in rows:  # a duplicate is named as such, and only then
+        image, source = read_label_png(tmp_path / "aug" / row["output"]), masks[int(Path(row["source"]).stem)]
+        assert (row["duplicate_of"] == "input") == np.array_equal(image, source), row
+        if row["duplicate_of"] not in ("", "input"):
+            assert np.array_equal(image, read_label_png(tmp_path / "aug" / row["duplicate_of"])), row
+    to_input = sum(r["duplicate_of"] == "input" for r in rows)
+    to_other = sum(r["duplicate_of"] not in ("", "input") for r in rows)
+    assert to_input and f"; {to_input} identical to their input" in said, said
+    assert to_other and f" {to_other} identical to another variant of their input" in said, said
+
+
+@pytest.mark.parametrize("policy", ["redraw", "drop"])
+def test_augment_redraws_or_drops_variants_identical_to_their_input_or_another(trained_ckpt, tmp_path, capsys, policy):
+    import csv
+    import re
+
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import read_label_png
+
+    masks = augment_inputs(tmp_path / "in")
+    base = ["edit", "augment", "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--operations",
+            "steer,add,remove", "--parts", "hair,eye_g,nose", "--variants", "6"]  # fmt: skip
+    main([*base, "--out", str(tmp_path / "kept")])
+    kept = list(csv.DictReader((tmp_path / "kept" / "manifest.csv").open()))
+    identical = {r["output"] for r in kept if r["duplicate_of"]}
+    assert identical, "the plan has no identical variant to redraw or drop: the test tries nothing"
+    capsys.readouterr()
+    main([*base, "--duplicates", policy, "--out", str(tmp_path / policy)])
+    said = capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / policy / "manifest.csv").open()))
+    on_disk = {p.name for p in (tmp_path / policy).glob("*.png")}
+    assert on_disk == {r["output"] for r in rows}
+    if policy == "drop":
+        assert {r["output"] for r in rows} == {r["output"] for r in kept} - identical
+        assert not any(r["duplicate_of"] for r in rows) and f"; {len(identical)} dropped, being identical" in said
+        return
+    assert {r["output"] for r in rows} == {r["output"] for r in kept}
+    changed = {r["output"] for r, k in zip(rows, kept) if r != k}
+    by_name = {r["output"]: r for r in rows}
+    assert all(name in changed or by_name[name]["duplicate_of"] for name in identical)
+    redrawn = int(
+        re.search(r"; (\d+) redrawn, being identical to their input or to another variant of it", said).group(1)
+    )
+    assert redrawn >= len(identical) and changed  # each identical one drawn again (and any the redraws made identical)
+    for row in rows:
+        image = read_label_png(tmp_path / policy / row["output"])
+        same = np.array_equal(image, masks[int(Path(row["source"]).stem)])
+        assert not same or row["duplicate_of"] == "input", row  # still identical after every redraw: marked

@@ -90,6 +90,9 @@ class EditSession:
             target = png_base64(resize_labels(self.target, self.current.shape))
         if edit.operation == "generate":
             edit = edit.with_(prior=self.editor.resolve_prior(edit.prior))
+        if edit.operation == "steer":  # only directions that predict their attribute: the page shows no other slider
+            self.editor.steer_direction(edit.parts[0], edit.attribute)
+            self.editor.require_steering("steer").steerable(self.editor.part_name(edit.parts[0]), edit.attribute)
         return RecipeStep(edit, target)
 
     def apply(self, step: RecipeStep) -> np.ndarray:
@@ -98,6 +101,16 @@ class EditSession:
         self.history = [*self.history[: self.position + 1], (result, step)]
         self.position += 1
         return result
+
+    def note(self, edit: Edit) -> str:
+        """Where the last edit, `edit`, fell short (`MaskEditor.outcome`), for the page's status: ' The model did not
+        draw eye_g here.', ' Note: lips vanished ...', or '' when it did what it was asked."""
+        found = self.editor.outcome(edit, self.previous, self.current)
+        if found is None or not found.problem():
+            return ""
+        if edit.operation in ("add", "remove"):
+            return f" The model did not {'draw' if edit.operation == 'add' else 'take away'} {found.part} here."
+        return f" Note: {found.problem()}."
 
     def undo(self) -> np.ndarray:
         if self.position <= 0:

@@ -19,7 +19,6 @@ from semantic_vae.app.session import EditSession, example_masks
 from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
 from semantic_vae.edit.edit import MAX_AMOUNT, MAX_SEED, Edit
 from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.placement import presence_reached
 from semantic_vae.edit.region import KEEP_MODES
 from semantic_vae.entry import function_cli
 from semantic_vae.errors import UserError
@@ -127,17 +126,23 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         edit = Edit(operation, list(parts), int(seed), float(scale), float(alpha), prior, keep, int(radius))
         session.apply(session.step(edit))
         changed = int((session.previous != session.current).sum())
-        return session, f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).", None
+        return (
+            session,
+            f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).{session.note(edit)}",
+            None,
+        )
 
     def presence(operation: str, parts, seed, keep, radius, session: EditSession):
         if not parts:
             raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
-        session.apply(session.step(Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))))
+        edit = Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))
+        session.apply(session.step(edit))
         changed = int((session.previous != session.current).sum())
-        said = f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep})."
-        if not presence_reached(session.current, editor.part_ids(list(parts)), operation)[0]:
-            said += f" The model did not {'draw' if operation == 'add' else 'take away'} {', '.join(parts)} here."
-        return session, said, None
+        return (
+            session,
+            f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).{session.note(edit)}",
+            None,
+        )
 
     def add(parts, seed, keep, radius, session: EditSession):
         return presence("add", parts, seed, keep, radius, session)
@@ -152,14 +157,18 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         asked = [(name, float(a)) for name, a in zip(STEER_ATTRIBUTES, amounts) if a]
         if not asked:
             raise UserError("steer: move a slider of the part's attributes first")
-        for name, amount in asked:  # one recipe step per attribute
-            session.apply(session.step(Edit("steer", parts, attribute=name, amount=amount, hold=bool(hold), keep=keep,
-                                            radius=int(radius))))  # fmt: skip
+        edits = [Edit("steer", parts, attribute=name, amount=amount, hold=bool(hold), keep=keep, radius=int(radius))
+                 for name, amount in asked]  # fmt: skip
+        steps = [session.step(edit) for edit in edits]  # every attribute checked before the first is applied
+        notes = []
+        for edit, step in zip(edits, steps):  # one recipe step per attribute
+            session.apply(step)
+            notes.append(session.note(edit))
         shown = ", ".join(f"{name} {amount:+g}" for name, amount in asked)
-        return session, f"steer {parts[0]}: {shown} sd (keep={keep}).", None
+        return session, f"steer {parts[0]}: {shown} sd (keep={keep}).{''.join(notes)}", None
 
     def sliders_for(parts):
-        """Show the sliders of the ticked part's attributes that have a fitted direction."""
+        """Show the sliders of the ticked part's attributes whose direction is steerable (held-out R^2 >= 0.3)."""
         names = steerable.get(parts[0], {}) if len(parts) == 1 else {}
         return [gr.update(visible=name in names, value=0, label=f"{name} (R² {names[name]:.2f})" if name in names else name)
                 for name in STEER_ATTRIBUTES]  # fmt: skip
@@ -174,7 +183,11 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
 
     names = list(editor.class_names)
     groups = [name for name, _ in editor.label_set.groups]
-    steerable = editor.steering.r2_table() if editor.steering is not None else {}
+    steerable = (
+        {part: {k: d.r2 for k, d in attrs.items() if d.steerable} for part, attrs in editor.steering.directions.items()}
+        if editor.steering is not None
+        else {}
+    )
     with gr.Blocks(title="semantic-vae mask editor") as page:
         gr.Markdown(
             "## semantic-vae mask editor\nLoad a face mask, pick parts (click on the current mask or tick them), edit, download."

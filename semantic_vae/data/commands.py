@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 
+from semantic_vae.checks import check_seed
 from semantic_vae.data.compare import compare
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, load_label_set, resolve_label_set
@@ -166,6 +167,7 @@ def preview(
         raise UserError(f"n must be at least 1, got {n}")
     if size < 1:
         raise UserError(f"size must be positive, got {size}")
+    check_seed(seed, "--seed")
     labels = load_label_set(label_set) if label_set else CELEBAMASK_HQ
     masks = _preview_masks(source, root, n, size, seed, labels)
     from semantic_vae.viz import mask_grid

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from semantic_vae.checks import check_seed
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
 
@@ -175,7 +176,8 @@ def edited_smoothness(editor, masks: np.ndarray, reference: dict[str, dict[str, 
     seed 0, keep="input", at the masks' size), with the model's logits brought to that size bilinearly (this
     project's default) and as a nearest-neighbour resized label map (the staircases), against the same class in
     `reference` (`summarise` of real masks): per part, perimeter² / area and the mean turning angle, each with its
-    ratio to the real one. Perimeter² / area also grows with elongation; the turning angle sees staircases."""
+    ratio to the real one. Perimeter² / area also grows with elongation; the turning angle sees staircases. "drawn" is
+    the share of the edited masks that have the part: where it is 0 the model did not draw it and there is no ratio."""
     out: dict[str, dict] = {}
     before = editor.upsample
     try:
@@ -186,6 +188,7 @@ def edited_smoothness(editor, masks: np.ndarray, reference: dict[str, dict[str, 
                 edited = np.asarray(editor.generate(masks, parts=part, seed=0, keep="input"))
                 stats, real = summarise(measure(edited))[part], reference[part]
                 per_part[part] = {
+                    "drawn": stats["presence"],  # share of the edited masks that have the part (0: never drawn)
                     "perimeter2_per_area": stats["perimeter2_per_area"],
                     "ratio_to_real": stats["perimeter2_per_area"] / real["perimeter2_per_area"],
                     "turning_angle_deg": stats["turning_angle_deg"],
@@ -203,7 +206,10 @@ def _read_real(real: str, size: int) -> tuple[list[Path], np.ndarray]:
     folder = Path(real)
     if not folder.is_dir():
         raise UserError(f"real: {folder} is not a folder of label PNGs")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    except OSError as err:
+        raise UserError(f"real: cannot read the folder {folder} ({err.strerror or type(err).__name__})") from None
     if len(files) < 2:
         found = "no PNG files" if not files else "only one PNG file"
         raise UserError(f"real: {found} in {folder}; the comparison needs at least 2 label PNGs")
@@ -247,10 +253,10 @@ def _print_table(report: dict) -> None:
     print(f"{'class':<{width}}  {'share syn/real':>17}  {'presence syn/real':>17}  {'P²/A syn/real':>13}")
     for name in names:
         s, r = syn[name], real[name]
+        roundness = (_shown(v["perimeter2_per_area"], ">5.1f", "  n/a") for v in (s, r))  # n/a: no mask has the class
         print(
             f"{name:<{width}}  {s['pixel_share']:>7.2%} / {r['pixel_share']:>7.2%}  "
-            f"{s['presence']:>7.1%} / {r['presence']:>7.1%}  "
-            f"{s['perimeter2_per_area']:>5.1f} / {r['perimeter2_per_area']:>5.1f}"
+            f"{s['presence']:>7.1%} / {r['presence']:>7.1%}  {' / '.join(roundness)}"
         )
     ratios = report["share_ratios"]
     worst = max(ratios, key=lambda n: abs(math.log(ratios[n])) if ratios[n] > 0 else math.inf) if ratios else None
@@ -262,10 +268,24 @@ def _print_table(report: dict) -> None:
         print(f"reconstruction mIoU: real {miou['real']:.2%}, synthetic {miou['synthetic']:.2%}")
     if "edited_smoothness" in report:
         for mode, parts in report["edited_smoothness"].items():
-            ratios = ", ".join(
-                f"{p} {v['ratio_to_real']:.2f}/{v['turning_ratio_to_real']:.2f}" for p, v in parts.items()
-            )
+            ratios = ", ".join(f"{p} {_smoothness_text(v)}" for p, v in parts.items())
             print(f"edited parts over real parts, P²/A / turning angle ({mode} upsampling): {ratios}")
+
+
+def _shown(value: float, spec: str, missing: str) -> str:
+    return format(value, spec) if math.isfinite(value) else missing
+
+
+def _smoothness_text(values: dict[str, float]) -> str:
+    """'1.02/1.10', or why there is no ratio: the model did not draw the part, or no real mask has it."""
+    ratios = (values["ratio_to_real"], values["turning_ratio_to_real"])
+    if all(math.isfinite(r) for r in ratios):
+        return f"{ratios[0]:.2f}/{ratios[1]:.2f}"
+    if not values["drawn"]:
+        return "not drawn by the model"
+    if not math.isfinite(values["perimeter2_per_area"]):
+        return "drawn too thin to measure"
+    return "absent from the real masks"
 
 
 def compare(
@@ -295,6 +315,7 @@ def compare(
         raise UserError(f"n must be at least 2 (the Fréchet distance needs two masks per set), got {n}")
     if size < 1:
         raise UserError(f"size must be positive, got {size}")
+    check_seed(seed, "--seed")
     editor = None
     if ckpt is not None:
         from semantic_vae.edit import MaskEditor

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from semantic_vae.checks import as_path
 from semantic_vae.errors import UserError
 from semantic_vae.files import write_bytes_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
@@ -40,7 +41,7 @@ def _quiet_opencv() -> Iterator[None]:
 
 def decode_png(path: str | Path) -> np.ndarray:
     """The pixels of a PNG as OpenCV stores them: (H, W) or (H, W, 3|4) BGR(A), uint8 or uint16."""
-    path = Path(path)
+    path = as_path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -139,9 +140,11 @@ def pixels_to_labels(image: np.ndarray, label_set: LabelSet, path: Path) -> np.n
 
 def read_label_png(path: str | Path, label_set: LabelSet = CELEBAMASK_HQ, size: int | None = None) -> np.ndarray:
     """(H, W) uint8 labels from a grayscale or colourised label PNG; resized to size×size (nearest) if given."""
-    path = Path(path)
-    if size is not None and size <= 0:
-        raise UserError(f"size must be positive, got {size}")
+    path = as_path(path)
+    if not isinstance(label_set, LabelSet):
+        raise UserError(f"label_set: expected a LabelSet (e.g. semantic_vae.labels.CELEBAMASK_HQ), got {label_set!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0):
+        raise UserError(f"size must be a whole number of pixels >= 1, got {size!r}")
     labels = pixels_to_labels(decode_png(path), label_set, path)
     return labels if size is None else resize_labels(labels, size)
 
@@ -165,6 +168,10 @@ def encode_png(image: np.ndarray, path: str | Path) -> bytes:
 
 def _as_label_map(labels: np.ndarray, path: Path) -> np.ndarray:
     labels = np.asarray(labels)
+    if labels.ndim == 3 and labels.shape[-1] == 1:
+        labels = labels[..., 0]  # (H, W, 1): a channel axis
+    if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{path}: a label map holds integer ids, got dtype {labels.dtype}")
     if labels.ndim != 2:
         raise UserError(f"{path}: a label map must be 2-D (H, W), got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
@@ -182,19 +189,19 @@ def check_png_name(path: str | Path, what: str = "--out") -> Path:
 
 def write_label_png(path: str | Path, labels: np.ndarray) -> None:
     """Write (H, W) labels as a mode L PNG, atomically (a reader never sees half a file)."""
-    path = Path(path)
+    path = as_path(path)
     write_bytes_atomic(path, encode_png(_as_label_map(labels, path), path))
 
 
 def write_rgb_png(path: str | Path, rgb: np.ndarray) -> None:
     """Write an (H, W, 3) uint8 RGB image as a PNG, atomically."""
-    path = Path(path)
+    path = as_path(path)
     write_bytes_atomic(path, encode_png(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[..., ::-1]), path))
 
 
 def write_color_png(path: str | Path, labels: np.ndarray, label_set: LabelSet = CELEBAMASK_HQ) -> None:
     """Write (H, W) labels colourised with the label set's palette as an RGB PNG, atomically."""
-    path = Path(path)
+    path = as_path(path)
     try:
         rgb = label_set.colorize(_as_label_map(labels, path))
     except UserError as err:

@@ -103,7 +103,9 @@ def fit_for(editor: MaskEditor, train_masks: np.ndarray, calibration_masks: np.n
 
 
 # -- the command --------------------------------------------------------------------------
-def fit_directions(ckpt: str, data: str | None = None, count: int = 1000, out: str | None = None) -> None:
+def fit_directions(
+    ckpt: str, data: str | None = None, count: int = 1000, out: str | None = None, overwrite: bool = False
+) -> None:
     """Fit a checkpoint's steering directions and presence priors on training masks (a training run fits them when
     it ends; a converted model has none until it has seen data).
 
@@ -113,17 +115,28 @@ def fit_directions(ckpt: str, data: str | None = None, count: int = 1000, out: s
             the paper's test split are used. Default: the synthetic default's training masks.
         count: masks to fit on (at most).
         out: where to write the checkpoint; default: replace `ckpt` (atomically).
+        overwrite: replace an existing --out file (other than --ckpt).
     """
     from semantic_vae.model import load_vae
-    from semantic_vae.model.statistics import replace_network_state, training_masks
+    from semantic_vae.model.statistics import output_checkpoint, replace_network_state, training_masks
 
     if isinstance(count, bool) or count < MIN_SAMPLES:
         raise UserError(f"--count must be at least {MIN_SAMPLES}, got {count}")
+    target = output_checkpoint(ckpt, out, overwrite)
     loaded = load_vae(ckpt)
     editor = MaskEditor(loaded.vae, loaded.label_set, device="cpu")
     masks = np.concatenate(list(training_masks(data, loaded.label_set, loaded.config.image_size, count)))
+    source = f"--data {data}" if data else "the synthetic masks"
+    if len(masks) < MIN_SAMPLES:
+        raise UserError(f"{source}: {len(masks)} training masks found; fit-directions needs at least {MIN_SAMPLES}")
     steering = fit_for(editor, masks)
-    written = replace_network_state(ckpt, out or ckpt, loaded.vae, {"steering": steering.to_dict()})
+    if not steering.directions and not steering.presence:
+        raise UserError(
+            f"{source}: no direction or presence prior could be fitted from {len(masks)} masks (each needs "
+            f"{MIN_SAMPLES} masks with the part's attribute, or {MIN_SAMPLES // 2} with and without a class); "
+            f"{ckpt} is left as it was"
+        )
+    written = replace_network_state(ckpt, target, loaded.vae, {"steering": steering.to_dict()})
     steerable = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values())
     print(
         f"fit-directions: {steerable} attribute directions with R^2 >= {R2_STEERABLE} and "

@@ -55,7 +55,7 @@ from semantic_vae.edit.metrics import (
     format_table,
 )
 from semantic_vae.edit.options import Figure, Files, ModelOptions, Target
-from semantic_vae.edit.placement import presence_reached
+from semantic_vae.edit.outcome import Outcome
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
 
@@ -142,7 +142,7 @@ def random_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -
             save_figure(out.path / f"fig3_{slug}.png", figure_rows, editor, labels)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"{edit.operation}: {len(paths)} masks, parts {slug}, seeds {edit.seed}..{edit.seed + len(paths) - 1}, "
-          f"keep={edit.keep} -> {out.path}")  # fmt: skip
+          f"keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, edited), problems_only=True)}")  # fmt: skip
 
 
 def generate(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
@@ -210,18 +210,17 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
 
 def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts: str = DEFAULT_AMOUNTS) -> None:
     """Steer a part's attribute ("a longer nose", "an open mouth"): its latent moved along the attribute's direction
-    by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (a row per amount of --amounts).
+    by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (a row per amount of --amounts). An
+    attribute whose direction predicts little (held-out R^2 below 0.3) is refused; the summary line says in how many
+    results the part moved the asked way, and where it vanished.
 
     Args:
         amounts: the figure's amounts, a comma list of standard deviations.
     """
-    try:
-        rows_at = [float(a) for a in str(amounts).split(",") if a.strip()]
-    except ValueError:
-        raise UserError(f"--amounts {amounts}: expected a comma list of numbers, e.g. -2,-1,0,1,2") from None
-    figure_edits = [edit.with_(amount=a) for a in rows_at]  # each amount checked by the value
+    figure_edits = amount_edits(edit, amounts)
     editor, paths, masks = load_inputs(model, files)
-    direction = editor.require_steering("steer").direction(edit.parts[0], edit.attribute)
+    editor.steer_direction(edit.parts[0], edit.attribute)  # an unknown part or attribute, named
+    direction = editor.require_steering("steer").steerable(editor.part_name(edit.parts[0]), edit.attribute)
     with OutputFolder(files.out) as out:
         steered = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
         rows = []
@@ -235,7 +234,32 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts
             save_figure(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor, labels)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"steer: {len(paths)} masks, {edit.parts[0]}.{edit.attribute} {edit.amount:+g} sd (direction R^2 "
-          f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}")  # fmt: skip
+          f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, steered))}")  # fmt: skip
+
+
+def amount_edits(edit: Edit, amounts: str) -> list[Edit]:
+    """The steer `edit` at each amount of --amounts (a comma list of numbers, each in `Edit.amount`'s range); a bad
+    item is refused naming --amounts."""
+    edits = []
+    for item in (a.strip() for a in str(amounts).split(",")):
+        if not item:
+            continue
+        try:
+            edits.append(edit.with_(amount=float(item)))
+        except UserError as err:  # NaN, out of range
+            raise UserError(f"--amounts {amounts}: {err}") from None
+        except ValueError:  # not a number
+            raise UserError(
+                f"--amounts {amounts}: expected a comma list of numbers, e.g. -2,-1,0,1,2; got {item!r}"
+            ) from None
+    return edits
+
+
+def said(found: Outcome | None, problems_only: bool = False) -> str:
+    """An edit's outcome as the end of its summary line ('; eye_g present in 3 of 4 results'); '' when nothing is
+    checked (or, with `problems_only`, nothing fell short)."""
+    text = "" if found is None else (found.problem() if problems_only else found.summary())
+    return f"; {text}" if text else ""
 
 
 def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
@@ -248,7 +272,7 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit)
     check_seed_range(edit, len(paths))
     steering = editor.require_steering(edit.operation)
     for c in ids:  # a part without a presence prior is refused before anything is written
-        steering.presence_of(c, editor.class_names[c], edit.operation)
+        steering.presence_of(c, editor.class_names, edit.operation)
     with OutputFolder(files.out) as out:
         chosen = [masks[i] for i in todo]
         edited = run_grouped(chosen, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + todo[i] for i in idx]))
@@ -270,11 +294,7 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit)
         else ""
     )
     parts = "+".join(edit.parts)
-    reached = sum(bool(presence_reached(labels, ids, edit.operation)[0]) for labels in edited)  # sizes may differ
-    done = "present" if edit.operation == "add" else "absent"
-    outcome = f"; {parts} {done} in {reached} of {len(todo)} results" + (
-        " (this model did not draw it in the others)" if edit.operation == "add" and reached < len(todo) else ""
-    )
+    outcome = said(editor.outcome(edit, chosen, edited))
     print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {parts} -> {out.path}{outcome}{note}")
 
 
@@ -303,9 +323,11 @@ def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = 
     from semantic_vae.edit.recipe import Recipe, checkpoint_sha256
 
     path = Path(recipe)
+    if path.is_dir():
+        raise UserError(f"--recipe {path}: is a folder; give the recipe's JSON file")
     if not path.is_file():
         raise UserError(f"--recipe {path}: file not found")
-    plan = Recipe.from_json(path.read_text(), str(path))
+    plan = Recipe.from_json(path.read_bytes(), str(path))
     editor = model.editor()
     if check_checkpoint and checkpoint_sha256(model.ckpt) != plan.checkpoint_sha256:
         raise UserError(

@@ -19,6 +19,8 @@ from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
+from semantic_vae.checks import MAX_SEED as MAX_SEED  # re-exported: the edit commands and the web page import them here
+from semantic_vae.checks import check_seed as check_seed
 from semantic_vae.edit.region import KEEP_MODES, KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
 
@@ -30,7 +32,6 @@ RANDOM_OPERATIONS: tuple[str, ...] = ("generate", "perturb", "add")  # draw nois
 MAX_AMOUNT = 5.0  # steer: standard deviations of the attribute; beyond, the latent leaves the data the model saw
 Prior = Literal["normal", "data"]
 PRIORS: tuple[str, ...] = get_args(Prior)
-MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are unsigned 32-bit; torch's generators take them too
 MAX_RADIUS = 1024
 DEFAULT_PARTS = "nose,lips,eyes,brows,hair"  # the parts the metrics, the demo and augment measure one at a time
 
@@ -60,13 +61,6 @@ def parse_parts(parts: PartSpec, what: str = "parts") -> tuple[str, ...]:
         if name and name not in names:
             names.append(name)
     return tuple(names)
-
-
-def check_seed(seed: Any, what: str = "seed") -> int:
-    """A whole number in 0..MAX_SEED (negative seeds are refused: no seeding library takes them)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
-        raise UserError(f"{what} must be a whole number in 0..{MAX_SEED}, got {seed!r}")
-    return int(seed)
 
 
 def _number(value: Any, what: str, low: float, high: float = math.inf) -> float:
@@ -153,6 +147,10 @@ class Edit:
 
     def apply(self, editor: Editor, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray:
         """This edit of (H, W) or (B, H, W) label maps: `editor.apply(self, masks, target, seeds)`."""
+        if not callable(getattr(editor, "apply", None)):
+            raise UserError(
+                f"Edit.apply: expected an editor (semantic_vae.edit.MaskEditor), got {type(editor).__name__}"
+            )
         return editor.apply(self, masks, target=target, seeds=seeds)
 
     def with_(self, **changes: Any) -> Edit:

@@ -24,6 +24,7 @@ default where the checkpoint holds one (it measured more diverse and as realisti
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,8 +33,9 @@ import torch
 
 from semantic_vae.edit import latent
 from semantic_vae.edit.edit import PRIORS, Edit, PartSpec, Prior, check_seed, parse_parts
+from semantic_vae.edit.outcome import EditWarning, Outcome, outcome
 from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, compose_changes, scaled_radius
-from semantic_vae.edit.steering import Steering
+from semantic_vae.edit.steering import Direction, Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
 from semantic_vae.model import SemanticVAE, load_vae
@@ -71,6 +73,16 @@ class MaskEditor:
         steering: Steering | None = None,
         upsample: str = "bilinear",
     ) -> None:
+        if not isinstance(vae, SemanticVAE):
+            raise UserError(
+                f"vae: expected a SemanticVAE (semantic_vae.model.load_vae(path).vae), got {type(vae).__name__}"
+            )
+        if not isinstance(label_set, LabelSet):
+            raise UserError(
+                f"label_set: expected a LabelSet (load_vae(path).label_set), got {type(label_set).__name__}"
+            )
+        if steering is not None and not isinstance(steering, Steering):
+            raise UserError(f"steering: expected a Steering or None, got {type(steering).__name__}")
         if upsample not in UPSAMPLE_MODES:
             raise UserError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -121,6 +133,12 @@ class MaskEditor:
     def has_data_prior(self) -> bool:
         return bool(self.vae.prior.fitted)
 
+    @property
+    def min_side(self) -> int:
+        """The smallest mask side taken: the model's latent side (16 for the paper's 256-d latents); a smaller mask
+        has less than a pixel per cell of a part's latent map."""
+        return self.vae.config.latent_side
+
     # -- argument handling ----------------------------------------------------------------
     def part_ids(self, parts: PartSpec) -> list[int]:
         """Class ids from names, ids, group names ("lips"), or a comma string ("nose,mouth"); order kept,
@@ -134,6 +152,12 @@ class MaskEditor:
             raise UserError(f"no parts given; known parts: {', '.join(self.class_names)}")
         return ids
 
+    def part_name(self, part: str | int) -> str:
+        """A class or group as the label set names it ("2" -> "nose", "lips" -> "lips")."""
+        if any(part == name for name, _ in self.label_set.groups):
+            return str(part)
+        return self.class_names[self.label_set.id_of(part)]
+
     def part_units(self, parts: PartSpec) -> dict[str, list[int]]:
         """Each item of `parts` (a class, an id or a group such as "lips") as one unit of edits, measured alone."""
         names = parse_parts(parts)
@@ -144,22 +168,25 @@ class MaskEditor:
     def as_batch(self, masks: MaskInput, what: str = "masks") -> tuple[torch.Tensor, bool]:
         """Label maps -> (B, H, W) uint8 on the device, and whether the input was one mask.
 
-        Accepted: (H, W) or (B, H, W) integer ids; (H, W, 3|4) or (B, H, W, 3|4) uint8 colours in the label
-        set's palette (alpha ignored). Anything else is a UserError naming the shape or dtype.
+        Accepted, numpy or torch, of any integer dtype: (H, W) or (B, H, W) ids; (H, W, 1) or (B, H, W, 1) ids with a
+        channel axis (a grayscale image as OpenCV and PIL hand it); (H, W, 3|4) or (B, H, W, 3|4) colours 0..255 in the
+        label set's palette (alpha ignored). A side shorter than `min_side` is refused, so a last axis of 1, 3 or 4 is
+        always a channel axis, never a mask's width. Anything else is a UserError naming the shape or dtype.
         """
-        if isinstance(masks, torch.Tensor):
-            values = masks.detach().cpu().numpy()
-        elif isinstance(masks, np.ndarray):
-            values = masks
-        else:
-            raise UserError(f"{what}: expected a numpy array or a torch tensor, got {type(masks).__name__}")
-        if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.integer):
-            raise UserError(f"{what}: expected integer label maps, got dtype {values.dtype}")
-        if values.ndim in (3, 4) and values.shape[-1] in COLOUR_CHANNELS:
+        values = _as_array(masks, what)
+        shape = tuple(values.shape)
+        if values.ndim in (3, 4) and values.shape[-1] == 1:
+            values = values[..., 0]  # a channel axis
+        elif values.ndim in (3, 4) and values.shape[-1] in COLOUR_CHANNELS:
             values = self._decolour(values, what)
         if values.ndim not in (2, 3) or 0 in values.shape:
             raise UserError(
-                f"{what}: expected (H, W) or (B, H, W) label maps (or (..., 3) colours), got shape {values.shape}"
+                f"{what}: expected (H, W) or (B, H, W) label maps (or (..., 1) ids, (..., 3) colours), got shape {shape}"
+            )
+        if min(values.shape[-2:]) < self.min_side:
+            h, w = values.shape[-2:]
+            raise UserError(
+                f"{what}: shape {shape} gives masks of {h}x{w} pixels; this model takes sides of {self.min_side} or more"
             )
         single = values.ndim == 2
         low, high = int(values.min()), int(values.max())
@@ -172,9 +199,10 @@ class MaskEditor:
         return (tensor[None] if single else tensor), single
 
     def _decolour(self, values: np.ndarray, what: str) -> np.ndarray:
-        if values.dtype != np.uint8:
-            raise UserError(f"{what}: a colour mask (last axis {values.shape[-1]}) must be uint8, got {values.dtype}")
-        rgb = values[..., :3]
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 255:
+            raise UserError(f"{what}: a colour mask (last axis {values.shape[-1]}) holds 0..255, got {low}..{high}")
+        rgb = values[..., :3].astype(np.uint8)
         if rgb.ndim == 3:
             return self.label_set.decolorize(rgb, source=what)
         return np.stack([self.label_set.decolorize(m, source=f"{what}[{i}]") for i, m in enumerate(rgb)])
@@ -197,6 +225,8 @@ class MaskEditor:
     def _seeds(self, seeds: SeedSpec | None, batch: int) -> SeedSpec | None:
         if seeds is None or isinstance(seeds, (int, np.integer)):
             return None if seeds is None else check_seed(seeds)
+        if isinstance(seeds, str) or not isinstance(seeds, (Sequence, np.ndarray, torch.Tensor)):
+            raise UserError(f"seeds: expected one whole number per mask (a list), got {seeds!r}")
         checked = [check_seed(s) for s in seeds]
         if len(checked) != batch:
             raise UserError(f"got {len(checked)} seeds for {batch} masks")
@@ -301,12 +331,12 @@ class MaskEditor:
                 return latent.generate_parts(z, rows, noise)
             return latent.perturb_parts(z, rows, noise, edit.scale)
         if edit.operation == "steer":  # along a direction in every latent: the mixer draws a part from all of them
-            direction = self.require_steering("steer").direction(edit.parts[0], edit.attribute)
+            direction = self.steer_direction(edit.parts[0], edit.attribute)
             change = direction.held if edit.hold else direction.free
             return latent.steer(z, change.view(z.shape[1:]), edit.amount)
         if edit.operation in ("add", "remove"):
             steering = self.require_steering(edit.operation)
-            priors = [steering.presence_of(c, self.class_names[c], edit.operation) for c in ids]
+            priors = [steering.presence_of(c, self.class_names, edit.operation) for c in ids]
             if edit.operation == "remove":
                 values = torch.stack([p.absent_mean for p in priors]).to(z.device, z.dtype)  # (P, D)
                 return latent.generate_parts(z, rows, values.expand(z.shape[0], -1, -1))
@@ -321,6 +351,36 @@ class MaskEditor:
         if z_target is None:
             raise UserError(f"{edit.operation}: needs a target mask")
         return latent.interpolate_parts(z, z_target, rows, edit.weight)
+
+    def steer_direction(self, part: str | int, attribute: str) -> Direction:
+        """The fitted direction of a part's attribute: an unknown part is named with the known ones, a part or
+        attribute without a direction with those that have one."""
+        self.part_ids(part)
+        return self.require_steering("steer").direction(self.part_name(part), attribute)
+
+    def outcome(self, edit: Edit, masks: MaskInput | list[np.ndarray], edited: np.ndarray | list) -> Outcome | None:
+        """What `edit` did to `masks`, `edited` being its result (`apply`'s): `semantic_vae.edit.outcome`. The edit
+        commands print it, the web editor shows it, and `steer`, `add`, `remove` warn with it. `masks` and `edited`
+        may also be lists of (H, W) label maps of several sizes, as the commands hold them."""
+        if isinstance(masks, (list, tuple)):
+            before, after = [np.asarray(m) for m in masks], [np.asarray(m) for m in edited]
+        else:
+            before = list(self.as_batch(masks)[0].cpu().numpy())
+            after = list(np.asarray(edited).reshape(-1, *np.shape(edited)[-2:]))
+        steer = edit.operation == "steer"
+        r2 = self.steer_direction(edit.parts[0], edit.attribute).r2 if steer else None
+        part = self.part_name(edit.parts[0]) if steer else ""
+        return outcome(edit, before, after, self.label_set, self.part_ids(edit.parts), part, r2)
+
+    def _report(
+        self, edit: Edit, masks: MaskInput | list[np.ndarray], edited: np.ndarray, what: str = "", stacklevel: int = 3
+    ) -> np.ndarray:
+        """`edited`, after an `EditWarning` (`what`, else the edit, then what fell short) when the edit fell short on
+        some masks (`outcome`); `stacklevel` points the warning at the caller of the public method."""
+        found = self.outcome(edit, masks, list(edited) if isinstance(masks, list) else edited)
+        if found is not None and found.problem():
+            warnings.warn(f"{what or edit.describe()}: {found.problem()}", EditWarning, stacklevel=stacklevel)
+        return edited
 
     def require_steering(self, operation: str) -> Steering:
         if self.steering is None:
@@ -357,7 +417,7 @@ class MaskEditor:
         self, edits: Sequence[Edit], masks: MaskInput, target: MaskInput | None = None, seeds: SeedSpec | None = None
     ) -> list[np.ndarray]:
         """Several edits of the same masks (an interpolation path, say), encoding them once."""
-        if not edits or not all(isinstance(e, Edit) for e in edits):
+        if not isinstance(edits, (list, tuple)) or not edits or not all(isinstance(e, Edit) for e in edits):
             raise UserError("apply: expected one or more Edit values")
         labels, single = self.as_batch(masks)
         seeds = self._seeds(seeds, labels.shape[0])
@@ -435,6 +495,8 @@ class MaskEditor:
         alpha = 0 reconstructs the source, alpha = 1 is `swap`. `target` is one mask or one per source.
         """
         one = isinstance(alphas, (int, float, np.floating, np.integer)) and not isinstance(alphas, bool)
+        if not one and (isinstance(alphas, str) or not isinstance(alphas, (Sequence, np.ndarray, torch.Tensor))):
+            raise UserError(f"interpolate: alphas must be a number in [0, 1] or a list of them, got {alphas!r}")
         alpha_list = [alphas] if one else list(alphas)  # type: ignore[arg-type]
         if not alpha_list:
             raise UserError("interpolate: no alphas given")
@@ -459,21 +521,25 @@ class MaskEditor:
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The part's latent moved along its attribute's direction by `amount` standard deviations (`steering`);
-        no class that the mask and its reconstruction lack is drawn (a steer reshapes, `add` adds)."""
+        no class that the mask and its reconstruction lack is drawn (a steer reshapes, `add` adds). An `EditWarning`
+        says where the part vanished or its attribute did not move the asked way, and names a weak direction."""
         edit = Edit("steer", parts, attribute=attribute, amount=amount, hold=hold, keep=keep, radius=radius)
-        return self.apply(edit, masks)
+        return self._report(edit, masks, self.apply(edit, masks))
 
     def add(
         self, masks: MaskInput, parts: PartSpec, seed: SeedSpec = 0, keep: Keep = "input", radius: int = KEEP_RADIUS
     ) -> np.ndarray:
-        """The part, absent from every mask, drawn from the latents of training masks that have it."""
+        """The part, absent from every mask, drawn from the latents of training masks that have it (an `EditWarning`
+        counts the results where the model did not draw it)."""
         first, seeds = _split_seed(seed)
-        return self.apply(Edit("add", parts, first, keep=keep, radius=radius), masks, seeds=seeds)
+        edit = Edit("add", parts, first, keep=keep, radius=radius)
+        return self._report(edit, masks, self.apply(edit, masks, seeds=seeds))
 
     def remove(self, masks: MaskInput, parts: PartSpec, keep: Keep = "input", radius: int = KEEP_RADIUS) -> np.ndarray:
         """The part, present in every mask, taken away: its latent set to where masks without it have theirs, and
-        the model's next class drawn where it was."""
-        return self.apply(Edit("remove", parts, keep=keep, radius=radius), masks)
+        the model's next class drawn where it was (an `EditWarning` counts the results that still have it)."""
+        edit = Edit("remove", parts, keep=keep, radius=radius)
+        return self._report(edit, masks, self.apply(edit, masks))
 
     @torch.inference_mode()
     def sample(
@@ -488,7 +554,8 @@ class MaskEditor:
         """n masks with every part drawn from the prior: (n, S, S) uint8 at the model's size or size x size.
 
         present / absent: parts every mask has (drawn from the latents of training masks that have them) or lacks
-        (their latents where masks without them have theirs, and left out of the argmax): a chosen label set.
+        (their latents where masks without them have theirs, and left out of the argmax): a chosen label set. An
+        `EditWarning` counts the masks where the model did not draw a part asked present.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise UserError(f"sample: n must be a whole number >= 1, got {n!r}")
@@ -496,17 +563,37 @@ class MaskEditor:
             raise UserError(f"sample: size must be a whole number of pixels >= 1, got {size!r}")
         seed = check_seed(seed)
         z = self.part_noise(int(n), list(self.vae.latent_classes), seed, prior)  # (n, L, D)
-        wanted = self.part_ids(present) if parse_parts(present) else []
-        unwanted = self.part_ids(absent) if parse_parts(absent) else []
+        wanted = self.part_ids(present) if parse_parts(present, "present") else []
+        unwanted = self.part_ids(absent) if parse_parts(absent, "absent") else []
         both = sorted(set(wanted) & set(unwanted))
         if both:
             raise UserError(f"sample: {', '.join(self.class_names[c] for c in both)} asked both present and absent")
+        for ids, what in ((wanted, "sample(present=...)"), (unwanted, "sample(absent=...)")):
+            for c in ids:  # each asked class needs its presence prior
+                self.require_steering(what).presence_of(c, self.class_names, what)
         if wanted:
             z = self.edit_latents(Edit("add", [str(c) for c in wanted], seed), z)
         if unwanted:
             z = self.edit_latents(Edit("remove", [str(c) for c in unwanted]), z)
         side = int(size or self.image_size)
-        return self.decode(z, (side, side), seed, unwanted).cpu().numpy()
+        faces = self.decode(z, (side, side), seed, unwanted).cpu().numpy()
+        if wanted:
+            asked = Edit("add", [self.class_names[c] for c in wanted], seed)
+            self._report(asked, list(faces), faces, f"sample(present={'+'.join(asked.parts)})", stacklevel=4)
+        return faces
+
+
+def _as_array(masks: MaskInput, what: str) -> np.ndarray:
+    """A numpy array of integer label maps from numpy or torch; a UserError for another type or dtype."""
+    if isinstance(masks, torch.Tensor):
+        if masks.dtype == torch.bool or masks.is_floating_point() or masks.is_complex():
+            raise UserError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
+        return masks.detach().cpu().numpy()
+    if not isinstance(masks, np.ndarray):
+        raise UserError(f"{what}: expected a numpy array or a torch tensor, got {type(masks).__name__}")
+    if masks.dtype == np.bool_ or not np.issubdtype(masks.dtype, np.integer):
+        raise UserError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
+    return masks
 
 
 def _classes_present(maps: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:

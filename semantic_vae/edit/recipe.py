@@ -90,11 +90,17 @@ class Recipe:
     checkpoint_sha256: str
     input_png: str
     steps: list[RecipeStep] = field(default_factory=list)
+    source: str = "recipe"  # where it was read from: errors of a step name it and the step
 
     def replay(self, editor: MaskEditor) -> np.ndarray:
-        labels = labels_from_base64(self.input_png, "recipe input")
-        for step in self.steps:
-            labels = step.apply(editor, labels)
+        """The label map after every step; a step the model cannot apply (an attribute it has no direction for, a
+        part it does not know) is refused naming the recipe and the step."""
+        labels = labels_from_base64(self.input_png, f"{self.source}: input")
+        for i, step in enumerate(self.steps):
+            try:
+                labels = step.apply(editor, labels)
+            except UserError as err:
+                raise UserError(f"{self.source}: step {i + 1}: {err}") from None
         return labels
 
     def to_json(self) -> str:
@@ -108,7 +114,14 @@ class Recipe:
         return json.dumps(document, indent=1) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str = "recipe") -> Recipe:
+    def from_json(cls, text: str | bytes, source: str = "recipe") -> Recipe:
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{source}: not an edit recipe (not UTF-8 JSON text)") from None
+        if not isinstance(text, str):
+            raise UserError(f"{source}: expected the recipe's JSON text, got {type(text).__name__}")
         try:
             document = json.loads(text)
         except json.JSONDecodeError as err:
@@ -123,7 +136,7 @@ class Recipe:
         steps = [READERS[version](raw, f"{source}: step {i + 1}") for i, raw in enumerate(raw_steps)]
         if not isinstance(document.get("input_png"), str) or not isinstance(document.get("checkpoint_sha256"), str):
             raise UserError(f"{source}: the recipe has no input mask or no checkpoint hash")
-        return cls(document["checkpoint_sha256"], document["input_png"], steps)
+        return cls(document["checkpoint_sha256"], document["input_png"], steps, source)
 
 
 def _read_step(raw: Any, where: str) -> RecipeStep:

@@ -28,6 +28,7 @@ what was under it is the model's next guess).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,7 @@ class Steering:
 
     # -- lookup ---------------------------------------------------------------------------
     def direction(self, part: str, attribute: str) -> Direction:
+        """The direction of a part's attribute (the part by its class or group name)."""
         if part not in self.directions:
             known = ", ".join(sorted(self.directions)) or "none"
             raise UserError(f"steer: no directions for part '{part}'; parts with directions: {known}")
@@ -95,12 +97,26 @@ class Steering:
             raise UserError(f"steer: part '{part}' has no attribute '{attribute}' to steer; its attributes: {known}")
         return self.directions[part][attribute]
 
-    def presence_of(self, class_id: int, name: str, operation: str) -> Presence:
-        if class_id not in self.presence:
-            known = ", ".join(str(c) for c in sorted(self.presence)) or "none"
+    def steerable(self, part: str, attribute: str, what: str = "steer") -> Direction:
+        """`direction`, refused in one line naming its held-out R^2 when that is below R2_STEERABLE (the direction
+        predicts little of the attribute: steering along it moves the part at random). The edit commands and the
+        web editor steer only these; the API warns instead (`outcome`)."""
+        found = self.direction(part, attribute)
+        if not found.steerable:
+            others = ", ".join(k for k, d in self.directions[part].items() if d.steerable) or "none"
             raise UserError(
-                f"{operation}: '{name}' is present in (nearly) all or no training masks, so it has no "
-                f"present/absent prior; classes that have one: {known}"
+                f"{what}: {part}.{attribute} has a direction of held-out R^2 {found.r2:.2f}, below {R2_STEERABLE}: it "
+                f"predicts little of the attribute; the steerable attributes of {part}: {others}"
+            )
+        return found
+
+    def presence_of(self, class_id: int, class_names: Sequence[str], operation: str) -> Presence:
+        """The presence priors of a class; `class_names` (the label set's) name it and those that have priors."""
+        if class_id not in self.presence:
+            known = ", ".join(class_names[c] for c in sorted(self.presence)) or "none"
+            raise UserError(
+                f"{operation}: '{class_names[class_id]}' is present in (nearly) all or no training masks, so it has "
+                f"no present/absent prior; classes that have one: {known}"
             )
         return self.presence[class_id]
 

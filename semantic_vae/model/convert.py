@@ -10,16 +10,15 @@ line naming its first missing, unexpected or mis-shaped key.
 from __future__ import annotations
 
 import io
-import pickle
 from pathlib import Path
 from typing import Literal
 
 import torch
 
 from semantic_vae.errors import UserError
-from semantic_vae.files import write_bytes_atomic
+from semantic_vae.files import check_new_file, write_output_file
 from semantic_vae.labels import CELEBAMASK_HQ
-from semantic_vae.model.loading import load_vae, write_checkpoint
+from semantic_vae.model.loading import load_vae, load_weights_only, write_checkpoint
 from semantic_vae.model.reference import (
     REFERENCE_CLASS_WEIGHTS,
     REFERENCE_KL_WEIGHT,
@@ -31,18 +30,7 @@ from semantic_vae.model.reference import (
 
 def read_released(path: str | Path) -> dict[str, torch.Tensor]:
     """The released `latest_net_G.pth` (a plain state_dict, saved on CUDA) read on the CPU with weights_only=True."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--weights {path}: file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower() or "unsupported global" in str(err).lower():
-            raise UserError(f"--weights {path}: refused, it holds objects other than weights") from None
-        raise UserError(f"--weights {path}: not a readable PyTorch file ({str(err).splitlines()[0]})") from None
-    except Exception as err:  # truncated zips and random bytes fail in arbitrary ways inside torch.load
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"--weights {path}: not a readable PyTorch file ({type(err).__name__}: {first})") from None
+    state = load_weights_only(path, f"--weights {path}", "file")
     if not isinstance(state, dict):
         raise UserError(f"--weights {path}: not a state_dict (it holds a {type(state).__name__})")
     return state
@@ -64,6 +52,7 @@ def convert(
     ckpt: str | None = None,
     to: Literal["ours", "reference"] = "ours",
     image_size: int = 256,
+    overwrite: bool = False,
 ) -> None:
     """Convert between the paper's released weights and a checkpoint of this project.
 
@@ -73,10 +62,12 @@ def convert(
         ckpt: a checkpoint of this project trained with experiments/reference.yaml (with --to reference).
         to: "ours" (released -> a checkpoint every command reads) or "reference" (ours -> the released format).
         image_size: the mask side of the released network (256, as released).
+        overwrite: replace --out when it exists.
     """
     if to == "ours":
         if weights is None or ckpt is not None:
             raise UserError("--to ours converts the released weights: give --weights latest_net_G.pth (and no --ckpt)")
+        check_new_file(out, overwrite)
         vae = from_released(read_released(weights), reference_config(image_size), f"--weights {weights}")
         written = write_checkpoint(out, vae, reference_hyper_parameters(), torch.tensor(REFERENCE_CLASS_WEIGHTS))
         print(f"convert: {weights} -> {written} (the released network; no data prior yet: semantic-vae fit-prior)")
@@ -85,14 +76,19 @@ def convert(
         raise UserError(f"--to: unknown '{to}'; choose from ours, reference")
     if ckpt is None or weights is not None:
         raise UserError("--to reference exports a checkpoint of this project: give --ckpt (and no --weights)")
+    check_new_file(out, overwrite)
     loaded = load_vae(ckpt)
     if loaded.label_set.names != CELEBAMASK_HQ.names:
         raise UserError(
             f"--ckpt {ckpt}: the released network has CelebAMask-HQ's 19 classes, this model {loaded.label_set.num_classes}"
         )
+    try:
+        released = to_released(loaded.vae)
+    except UserError as err:
+        raise UserError(f"--ckpt {ckpt}: {err}") from None
     buffer = io.BytesIO()
-    torch.save(to_released(loaded.vae), buffer)
-    written = write_bytes_atomic(out, buffer.getvalue())
+    torch.save(released, buffer)
+    written = write_output_file(out, buffer.getvalue())
     print(f"convert: {ckpt} -> {written} (the released format: what the authors' demo loads)")
 
 

@@ -23,16 +23,15 @@ from typing import Any
 
 import torch
 
+from semantic_vae.checks import as_path
 from semantic_vae.errors import UserError
-from semantic_vae.files import write_bytes_atomic
+from semantic_vae.files import write_output_file
 from semantic_vae.labels import LabelSet, label_set_for_names
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.vae import SemanticVAE
 
-NETWORK_PREFIX = "vae."
-EXTRAS = (
-    "steering",
-)  # keys a checkpoint may carry besides the weights: fitted statistics (plain data, tensors)  # the network's keys in a checkpoint's state_dict (the LightningModule's attribute)
+NETWORK_PREFIX = "vae."  # the network's keys in a checkpoint's state_dict (the LightningModule's attribute)
+EXTRAS = ("steering",)  # keys a checkpoint may carry besides the weights: fitted statistics (plain data, tensors)
 WEIGHTS_FORMAT = 1  # the `semantic_vae.format` of a weights file written by `write_checkpoint`
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
 _PICKLE_MAGIC = b"\x80"  # torch.save's legacy format starts with a pickle protocol byte
@@ -59,33 +58,53 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint of this project as a dict, on the CPU; a one-line UserError for anything else.
-
-    The file is read with `weights_only=True`: a checkpoint that carries pickled objects is refused.
-    """
-    path = Path(path)
+def load_weights_only(path: str | Path, name: str, kind: str = "checkpoint") -> Any:
+    """`torch.load(weights_only=True)` on the CPU of a file a user gave, or one line saying why not: not found, not a
+    PyTorch file (random bytes, a truncated file), or one that carries pickled objects. `name` starts the message
+    ("model.ckpt", "--weights latest_net_G.pth"); `kind` names what was expected ("checkpoint", "file")."""
+    path = as_path(path, name)
+    if path.is_dir():
+        raise UserError(f"{name}: is a folder, not a {kind}")
     if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
+        raise UserError(f"{name}: {kind} not found")
     try:
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as err:
-        raise UserError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+        raise UserError(f"{name}: cannot read the {kind} ({err.strerror or err})") from None
     if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
-        raise UserError(f"{path}: not a PyTorch checkpoint (the file does not start like one)")
+        raise UserError(f"{name}: not a PyTorch checkpoint (the file does not start like one)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights only" in str(err).lower() or "unsupported global" in str(err).lower():
-            raise UserError(f"{path}: refused, it holds objects other than weights ({_first_line(err)})") from None
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({_first_line(err)})") from None
+            raise UserError(f"{name}: refused, it holds objects other than weights ({_first_line(err)})") from None
+        raise UserError(f"{name}: not a readable PyTorch {kind} ({_first_line(err)})") from None
     except Exception as err:  # a truncated zip or random bytes make torch.load fail in arbitrary ways
-        raise UserError(
-            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {_first_line(err)})"
-        ) from None
+        raise UserError(f"{name}: not a readable PyTorch {kind} ({type(err).__name__}: {_first_line(err)})") from None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint of this project as a dict, on the CPU; a one-line UserError for anything else.
+
+    The file is read with `weights_only=True`: a checkpoint that carries pickled objects is refused. A plain
+    state_dict (the paper's released `latest_net_G.pth`) is refused with the command that converts it.
+    """
+    path = as_path(path, "checkpoint")
+    checkpoint = load_weights_only(path, str(path))
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise UserError(f"{path}: not a checkpoint of this project (no 'state_dict')")
+        plain = (
+            isinstance(checkpoint, dict)
+            and checkpoint
+            and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+        )
+        hint = (
+            f"; a plain state_dict (the paper's released latest_net_G.pth is one) is converted first: "
+            f"semantic-vae convert --weights {path} --out model.ckpt"
+            if plain
+            else ""
+        )
+        raise UserError(f"{path}: not a checkpoint of this project (no 'state_dict'){hint}")
     if not any(key.startswith(NETWORK_PREFIX) for key in checkpoint["state_dict"]):
         raise UserError(f"{path}: not a Semantic-VAE checkpoint (no '{NETWORK_PREFIX}*' weights in its state_dict)")
     if not isinstance(checkpoint.get("hyper_parameters"), dict):
@@ -137,7 +156,7 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: st
 
 def load_vae(path: str | Path) -> LoadedModel:
     """The network of a checkpoint (`read_checkpoint`), in eval mode on the CPU, with its label set and weights."""
-    path = Path(path)
+    path = as_path(path, "load_vae")
     checkpoint = read_checkpoint(path)
     config = checkpoint_config(checkpoint, path)
     names = checkpoint_class_names(checkpoint, config, path)
@@ -177,7 +196,7 @@ def write_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    return write_bytes_atomic(path, buffer.getvalue())
+    return write_output_file(path, buffer.getvalue())
 
 
 def _lightning_version() -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from semantic_vae.errors import UserError
-from semantic_vae.files import write_bytes_atomic
+from semantic_vae.files import check_new_file, write_output_file
 from semantic_vae.labels import LabelSet
 from semantic_vae.model.loading import NETWORK_PREFIX, load_vae, read_checkpoint
 from semantic_vae.model.vae import SemanticVAE
@@ -49,8 +49,8 @@ def training_masks(data: str | None, label_set: LabelSet, size: int, count: int)
 
 
 @torch.inference_mode()
-def fit_data_prior(vae: SemanticVAE, batches: Iterator[np.ndarray]) -> int:
-    """Fit `vae.prior` on the posterior means of the masks; returns how many masks it saw."""
+def fit_data_prior(vae: SemanticVAE, batches: Iterator[np.ndarray], data: str | None = None) -> int:
+    """Fit `vae.prior` on the posterior means of the masks (from --data `data`); returns how many masks it saw."""
     from semantic_vae.metrics import LatentMoments
 
     moments = LatentMoments(vae.config.num_latents, vae.latent_dim)
@@ -60,7 +60,7 @@ def fit_data_prior(vae: SemanticVAE, batches: Iterator[np.ndarray]) -> int:
         moments.update(mu)
         seen += len(labels)
     if seen < 2:
-        raise UserError(f"fit-prior: needs at least 2 masks, got {seen}")
+        raise UserError(f"--data {data}: {seen} training mask(s) found; fit-prior needs at least 2")
     result = moments.compute()
     vae.prior.fit(result["mean"], result["covariance"])
     return seen
@@ -75,10 +75,21 @@ def replace_network_state(path: str | Path, out: str | Path, vae: SemanticVAE, e
     checkpoint.update(extras or {})
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    return write_bytes_atomic(out, buffer.getvalue())
+    return write_output_file(out, buffer.getvalue())
 
 
-def fit_prior(ckpt: str, data: str | None = None, count: int = 5000, out: str | None = None) -> None:
+def output_checkpoint(ckpt: str, out: str | None, overwrite: bool) -> str:
+    """Where a command that updates a checkpoint writes: `ckpt` itself (no --out: the update asked for), or --out,
+    which must not be another file that exists unless `overwrite` (`files.check_new_file`)."""
+    if out is None or Path(out).resolve() == Path(ckpt).resolve():
+        return ckpt
+    check_new_file(out, overwrite)
+    return out
+
+
+def fit_prior(
+    ckpt: str, data: str | None = None, count: int = 5000, out: str | None = None, overwrite: bool = False
+) -> None:
     """Fit a checkpoint's data prior (the Gaussian of each part's latents) on training masks.
 
     Args:
@@ -87,13 +98,15 @@ def fit_prior(ckpt: str, data: str | None = None, count: int = 5000, out: str | 
             the paper's test split are used. Default: the synthetic default's training masks.
         count: masks to fit on (at most).
         out: where to write the checkpoint with its prior; default: replace `ckpt` (atomically).
+        overwrite: replace an existing --out file (other than --ckpt).
     """
     if isinstance(count, bool) or count < 2:
         raise UserError(f"--count must be at least 2, got {count}")
+    target = output_checkpoint(ckpt, out, overwrite)
     loaded = load_vae(ckpt)
     batches = training_masks(data, loaded.label_set, loaded.config.image_size, count)
-    seen = fit_data_prior(loaded.vae, batches)
-    written = replace_network_state(ckpt, out or ckpt, loaded.vae)
+    seen = fit_data_prior(loaded.vae, batches, data)
+    written = replace_network_state(ckpt, target, loaded.vae)
     print(f"fit-prior: the data prior of {seen} masks ({data or 'synthetic'}) -> {written}")
 
 
