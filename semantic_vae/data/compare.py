@@ -210,34 +210,19 @@ def _read_real(real: str, size: int) -> tuple[list[Path], np.ndarray]:
     return files, np.stack([read_label_png(p, CELEBAMASK_HQ, size=size) for p in files])
 
 
-def _class_chart(synthetic: dict, real: dict, path: Path) -> None:
-    """Two panels of paired bars per class: pixel share (log scale) and presence, synthetic vs real."""
-    import io
+def _mask_figure(synthetic: np.ndarray, real: np.ndarray, path: Path) -> None:
+    """Up to FIGURE_ROWS rows of each set, synthetic above real; the footer says how many are left out."""
+    from semantic_vae.viz import GridRow, MaskGrid, save_grid, subset_note
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from semantic_vae.files import write_bytes_atomic
-
-    names = list(real)
-    x = np.arange(len(names))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(names) * 0.55), 6), sharex=True)
-    for axis, key, label in ((top, "pixel_share", "pixel share"), (bottom, "presence", "masks containing it")):
-        for offset, values, series in ((-0.2, synthetic, "synthetic"), (0.2, real, "real")):
-            axis.bar(x + offset, [values[n][key] for n in names], 0.4, label=series)
-        axis.set_ylabel(label)
-    top.set_yscale("log")
-    top.set_title("Classes: synthetic vs real")
-    top.legend(fontsize=8)
-    bottom.set_ylim(0, 1.05)
-    bottom.set_xticks(x, names, rotation=45, ha="right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    shown = FIGURE_COLUMNS * FIGURE_ROWS
+    rows = []
+    for name, masks in (("synthetic", synthetic[:shown]), ("real", real[:shown])):
+        for start in range(0, len(masks), FIGURE_COLUMNS):
+            stop = min(len(masks), start + FIGURE_COLUMNS)
+            rows.append(GridRow(f"{name} {start + 1}–{stop}", list(masks[start:stop])))
+    notes = (subset_note(min(shown, len(synthetic)), len(synthetic), "synthetic masks"),
+             subset_note(min(shown, len(real)), len(real), "real masks"))  # fmt: skip
+    save_grid(path, MaskGrid(rows, footer="; ".join(n for n in notes if n)), CELEBAMASK_HQ)
 
 
 def _print_table(report: dict) -> None:
@@ -286,10 +271,9 @@ def compare(
             the contour smoothness of parts it regenerates in the real masks (`edited_smoothness`).
     """
     from semantic_vae import shapes
-    from semantic_vae.data.io import write_rgb_png
     from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_masks
     from semantic_vae.files import ensure_dir, write_json_atomic
-    from semantic_vae.viz import labelled_grid
+    from semantic_vae.viz import class_chart
 
     if n < 2:
         raise UserError(f"n must be at least 2 (the Fréchet distance needs two masks per set), got {n}")
@@ -337,13 +321,7 @@ def compare(
         }
         report["edited_smoothness"] = edited_smoothness(editor, real_masks, summaries["real"])
     write_json_atomic(target / "compare.json", report)
-    shown = FIGURE_COLUMNS * FIGURE_ROWS
-    rows, labels = [], []
-    for name, masks in (("synthetic", synthetic_masks[:shown]), ("real", real_masks[:shown])):
-        for start in range(0, len(masks), FIGURE_COLUMNS):
-            rows.append(list(masks[start : start + FIGURE_COLUMNS]))
-            labels.append(name)
-    write_rgb_png(target / "masks.png", labelled_grid(rows, CELEBAMASK_HQ, labels))
-    _class_chart(summaries["synthetic"], summaries["real"], target / "classes.png")
+    _mask_figure(synthetic_masks, real_masks, target / "masks.png")
+    class_chart(summaries["synthetic"], summaries["real"], target / "classes.png")
     _print_table(report)
     print(f"wrote {target / 'compare.json'}, masks.png, classes.png ({n} synthetic, {len(files)} real, {size}x{size})")
