@@ -6,15 +6,18 @@ import logging
 import os
 import subprocess
 import sys
-import time
 import warnings
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from types import TracebackType
+from typing import IO, TypeVar
 
 import torch
 
 from semantic_vae import __version__
 from semantic_vae.errors import UserError
+
+T = TypeVar("T", bound=Sized)
 
 
 def cpu_count() -> int:
@@ -41,48 +44,38 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 class Progress:
-    """Counts work done: a tqdm bar on a terminal, otherwise one line every `interval_s` seconds on stderr.
-
-    The lines carry the count, the share, the elapsed time and an estimate of what remains, so a
-    log file of a long job (a cache build in a sweep run) shows that it is moving.
+    """A tqdm bar on stderr for work that takes a while: shown only where stderr is a terminal (tqdm's own check) and
+    unless `enabled` is False (a command's `--quiet`). It is erased when the work ends or an error stops it, so the
+    command's closing lines and its one-line error stand alone.
     """
 
-    def __init__(self, total: int, what: str, enabled: bool = True, interval_s: float = 30.0) -> None:
-        self.total, self.what, self.interval_s = total, what, interval_s
-        self.done = 0
-        self.enabled = enabled and total > 0
-        self._bar = None
-        self._start = self._last = time.monotonic()
-        if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+    def __init__(self, total: int, what: str, enabled: bool = True, unit: str = "mask", file: IO[str] | None = None):
+        from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=what, unit="mask", dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=what, unit=unit, disable=None if enabled else True, leave=False,
+                        dynamic_ncols=True, file=file or sys.stderr)  # fmt: skip
 
     def update(self, n: int = 1) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-            return
-        now = time.monotonic()
-        long_job = now - self._start >= self.interval_s  # a short job prints nothing at all
-        if self.enabled and long_job and (now - self._last >= self.interval_s or self.done >= self.total):
-            self._last = now
-            print(self.line(now - self._start), file=sys.stderr, flush=True)
+        self.bar.update(n)
 
-    def line(self, elapsed: float) -> str:
-        share = self.done / self.total
-        left = elapsed / share - elapsed if share > 0 else float("nan")
-        return (
-            f"{self.what}: {self.done}/{self.total} ({share:.0%}) in {format_seconds(elapsed)}, "
-            f"about {format_seconds(left)} left"
-        )
+    def describe(self, what: str) -> None:
+        """Name the work now under way."""
+        self.bar.set_description_str(what)
+
+    def each(self, batches: Iterable[T]) -> Iterator[T]:
+        """The batches, counting `len(batch)` of each as done once it has been used."""
+        for batch in batches:
+            yield batch
+            self.update(len(batch))
+
+    def close(self) -> None:
+        self.bar.close()
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self.close()
 
 
 def format_seconds(seconds: float) -> str:

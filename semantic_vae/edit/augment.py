@@ -20,6 +20,7 @@ from semantic_vae.edit.io import MANIFEST_FIELDS, by_shape, choices, input_files
 from semantic_vae.edit.options import Files, ModelOptions
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder
+from semantic_vae.runtime import Progress
 
 AUGMENT_OPERATIONS = ("generate", "perturb", "swap", "interpolate", "steer", "add", "remove")
 STEER_RANGE = 2.0  # steer variants ask for an amount drawn uniformly in [-2, 2] standard deviations
@@ -93,6 +94,7 @@ def augment(
     seed: int = 0,
     color: bool = True,
     workers: int = 4,
+    quiet: bool = False,
 ) -> None:
     """Grow a mask dataset: N edited variants per input over the chosen parts and operations.
 
@@ -113,6 +115,7 @@ def augment(
         seed: seed of the whole run (each variant's noise seed is drawn from it, the file name and its number).
         color: also write colourised PNGs under color/.
         workers: threads reading and writing PNGs.
+        quiet: no progress bar (it shows only on a terminal).
     """
     ops = choices(operations, AUGMENT_OPERATIONS, "--operations")
     if isinstance(variants, bool) or variants < 1:
@@ -136,7 +139,7 @@ def augment(
                          steerable)  # fmt: skip
     started = time.perf_counter()
     with OutputFolder(files.out) as out:
-        rows = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers)
+        rows = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers, progress=not quiet)
         owned = [p for stem in {f.stem for f in paths} for p in owned_outputs(out.path, stem)]
         out.finish(rows, MANIFEST_FIELDS, owned)
     seconds = time.perf_counter() - started
@@ -180,16 +183,17 @@ def run_augment(
     color: bool,
     batch_size: int,
     workers: int,
+    progress: bool = False,
 ) -> list[dict]:
     """Execute a plan chunk by chunk (batch_size sources each); PNG reads and writes run in threads; the manifest
-    rows, sorted by output."""
+    rows, sorted by output. `progress`: a bar over the variants on a terminal."""
     by_source: dict[int, list[Variant]] = {}
     for var in plan:
         by_source.setdefault(var.source, []).append(var)
     sources = sorted(by_source)
     rows: list[dict] = []
     pending: list[Future] = []
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, workers)) as pool, Progress(len(plan), "augment", enabled=progress) as bar:
         for start in range(0, len(sources), batch_size):
             chunk = [v for s in sources[start : start + batch_size] for v in by_source[s]]
             needed = sorted({v.source for v in chunk} | {v.target for v in chunk if v.target is not None})
@@ -229,6 +233,7 @@ def run_augment(
                     rows.append(
                         manifest_row(name, color, files[var.source], var.edit, ",".join(var.edit.parts), seed, target)
                     )
+            bar.update(len(chunk))
         for future in pending:
             future.result()  # re-raise the first failed write
     rows.sort(key=lambda r: r["output"])

@@ -351,6 +351,7 @@ def evaluate_edits(
     seeds: int = 4,
     distance: int = METRIC_DISTANCE,
     out: str = "outputs/edit_metrics.json",
+    quiet: bool = False,
 ) -> None:
     """Measure the edits: locality, part change, validity, realism and diversity, per operation and part.
 
@@ -365,6 +366,7 @@ def evaluate_edits(
         seeds: seeds per mask for generate and perturb (diversity needs 2 or more).
         distance: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
         out: JSON file for the results.
+        quiet: no progress bars (they show only on a terminal).
     """
     ops = choices(
         operations or ",".join((*OPERATIONS, *STEERING_OPERATIONS)), (*OPERATIONS, *STEERING_OPERATIONS), "--operations"
@@ -384,12 +386,13 @@ def evaluate_edits(
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
     template = edit.with_(prior=editor.resolve_prior(edit.prior))
     settings = EditMetricSettings(seeds=seeds, distance=distance)
-    results = evaluate_editor(editor, masks, units, tuple(op for op in ops if op in OPERATIONS), template, settings)
+    edits = tuple(op for op in ops if op in OPERATIONS)
+    results = evaluate_editor(editor, masks, units, edits, template, settings, progress=not quiet)
     if editor.steering is not None:
         if "steer" in ops:
-            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep)
+            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep, progress=not quiet)
         if {"add", "remove"} & set(ops):
-            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed)
+            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed, progress=not quiet)
     elif operations is not None and set(STEERING_OPERATIONS) & set(ops):
         raise UserError("--operations steer/add/remove: this checkpoint holds no fitted directions (fit-directions)")
     results = {"checkpoint": str(model.ckpt), "data": data or "synthetic (held out)", **results}
