@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APP_STAMP := $(VENV)/.installed-app
 export WANDB_MODE ?= offline
+# setuptools' "Editable installation" note (a build-backend warning pip passes on): information with nothing to act on.
+EDITABLE_NOTE := PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Editable installation"
 export WANDB_SILENT ?= true
 
 .PHONY: help install install-app test demo bench ablation app gpu-check clean
@@ -20,11 +22,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(PY) -m pip install -q -e ".[test]"
+	$(EDITABLE_NOTE) $(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
 $(APP_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test,app]"
+	$(EDITABLE_NOTE) $(PY) -m pip install -q -e ".[test,app]"
 	touch $(APP_STAMP)
 
 install: $(STAMP)  ## create .venv and install the package (editable, with test extras)

@@ -99,7 +99,13 @@ def quiet_library_notices() -> None:
 
     - Lightning's "Tip: try installing litlogger" advertisement at every Trainer;
     - torch's FutureWarning about `LeafSpec`, triggered inside Lightning's own code (not ours);
-    - Lightning's note that a checkpoint from another run folder does not bring its best-k list along.
+    - Lightning's note that a checkpoint from another run folder does not bring its best-k list along;
+    - Lightning's note that a new WandbLogger reuses the W&B run in progress: a `test` after a `fit` in one process
+      (`make demo`) logs into the training's run, as every stage of a run folder does (`semantic_vae.loggers`);
+    - Lightning's note that the checkpoint folder is not empty: `fit` reaches a folder with checkpoints only to
+      resume it (a fresh run there is refused, and `--overwrite` empties it first);
+    - the model summary's note that it cannot size a mixed precision: the weights of a mixed precision stay in
+      32 bits, which is what it then counts.
     Each is matched exactly; every other warning still shows.
     """
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
@@ -107,6 +113,11 @@ def quiet_library_notices() -> None:
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+    warnings.filterwarnings(
+        "ignore", message=r"There is a wandb run already in progress and newly created instances of `WandbLogger`"
+    )
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.$")
+    warnings.filterwarnings("ignore", message=r"Precision \S+-mixed is not supported by the model summary\.")
 
 
 def code_version() -> str:
