@@ -147,10 +147,10 @@ def demo_edits(
     before_after = figures.before_after_grid(editor, list(masks), names, units)
     written.append(figures.save(dest / "before_after.png", before_after, editor))
     n = min(len(masks), FIGURE_COLUMNS)
-    targets = np.roll(masks, -1, axis=0)[:n]
+    targets = np.roll(masks, -1, axis=0)
     alphas = np.linspace(0.0, 1.0, 5).tolist()
-    steps = editor.interpolate(masks[:n], targets, figure_part, alphas)  # (5, n, H, W)
-    fig5 = figures.fig5_grid(editor, names, names[1:] + names[:1], list(masks[:n]), list(targets),
+    steps = editor.interpolate(masks[:n], targets[:n], figure_part, alphas)  # (5, n, H, W)
+    fig5 = figures.fig5_grid(editor, names, names[1:] + names[:1], list(masks), list(targets),
                              [list(s) for s in steps.transpose(1, 0, 2, 3)], alphas, Edit("interpolate", figure_part))  # fmt: skip
     written.append(figures.save(dest / f"fig5_{figure_part}.png", fig5, editor))
     summary: dict = {"figures": [str(f) for f in written]}
