@@ -69,8 +69,8 @@ def format_summary(metrics: dict, edits: dict, figure_paths: list, dest: Path) -
             edits[f"generate, keep={k}"][part][c] for k in keeps for c in ("locality", "part_change", "islands_added")
         ]
         lines.append(f"{part:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>10}" for v in cells))
-    lines.append("(locality: share kept outside the part's neighbourhood; part chg: 1 - IoU of the part; "
-                 "+islands: stray islands added per mask)")  # fmt: skip
+    lines.append("(locality: share of the changed pixels inside the part's neighbourhood; part chg: 1 - IoU of the "
+                 "part before and after; +islands: stray islands added per edit)")  # fmt: skip
     if "steer" in edits:
         steer = edits["steer"]
         moved = [f"{name} {steer[key]:.0%}" for key, name in (("moved_median", "median"), ("moved_min", "lowest"))
