@@ -9,9 +9,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APP_STAMP := $(VENV)/.installed-app
 export WANDB_MODE ?= offline
+# setuptools' "Editable installation" note (a build-backend warning pip passes on): information with nothing to act on.
+EDITABLE_NOTE := PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Editable installation"
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-app test demo bench ablation app gpu-check clean
+.PHONY: help install install-app test demo bench ablation app screenshot gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,11 +22,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(PY) -m pip install -q -e ".[test]"
+	$(EDITABLE_NOTE) $(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
 $(APP_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test,app]"
+	$(EDITABLE_NOTE) $(PY) -m pip install -q -e ".[test,app]"
 	touch $(APP_STAMP)
 
 install: $(STAMP)  ## create .venv and install the package (editable, with test extras)
@@ -56,6 +58,9 @@ PORT ?= 7860
 app: install-app  ## the mask editor in the browser on the demo model (or CKPT=...); HOST, PORT
 	@test -n "$(CKPT)" || { echo "make app: no checkpoint: run 'make demo' first, or give one: make app CKPT=path/to/model.ckpt"; exit 2; }
 	$(PY) -m semantic_vae app --ckpt "$(CKPT)" --host $(HOST) --port $(PORT)
+
+screenshot: install-app  ## refresh the README's picture of the web editor (the browser test's 1400x900 window)
+	SEMANTIC_VAE_SCREENSHOT=semantic_vae/app/screenshot.png $(PY) -m pytest -q tests/test_app.py -k real_browser
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs data_cache results wandb lightning_logs

@@ -25,8 +25,8 @@ TOOLS: dict[str, str] = {
     "data": "semantic_vae.data.commands:main",
     "edit": "semantic_vae.edit.commands:main",
     "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
-    "convert": "semantic_vae.model.convert:main",
-    "fit-prior": "semantic_vae.model.statistics:main",
+    "convert": "semantic_vae.model_commands:convert_main",
+    "fit-prior": "semantic_vae.model_commands:fit_prior_main",
     "fit-directions": "semantic_vae.edit.calibration:main",
     "app": "semantic_vae.app.ui:main",
 }

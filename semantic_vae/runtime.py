@@ -6,15 +6,18 @@ import logging
 import os
 import subprocess
 import sys
-import time
 import warnings
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from types import TracebackType
+from typing import IO, TypeVar
 
 import torch
 
 from semantic_vae import __version__
 from semantic_vae.errors import UserError
+
+T = TypeVar("T", bound=Sized)
 
 
 def cpu_count() -> int:
@@ -43,48 +46,38 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 class Progress:
-    """Counts work done: a tqdm bar on a terminal, otherwise one line every `interval_s` seconds on stderr.
-
-    The lines carry the count, the share, the elapsed time and an estimate of what remains, so a
-    log file of a long job (a cache build in a sweep run) shows that it is moving.
+    """A tqdm bar on stderr for work that takes a while: shown only where stderr is a terminal (tqdm's own check) and
+    unless `enabled` is False (a command's `--quiet`). It is erased when the work ends or an error stops it, so the
+    command's closing lines and its one-line error stand alone.
     """
 
-    def __init__(self, total: int, what: str, enabled: bool = True, interval_s: float = 30.0) -> None:
-        self.total, self.what, self.interval_s = total, what, interval_s
-        self.done = 0
-        self.enabled = enabled and total > 0
-        self._bar = None
-        self._start = self._last = time.monotonic()
-        if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+    def __init__(self, total: int, what: str, enabled: bool = True, unit: str = "mask", file: IO[str] | None = None):
+        from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=what, unit="mask", dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=what, unit=unit, disable=None if enabled else True, leave=False,
+                        dynamic_ncols=True, file=file or sys.stderr)  # fmt: skip
 
     def update(self, n: int = 1) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-            return
-        now = time.monotonic()
-        long_job = now - self._start >= self.interval_s  # a short job prints nothing at all
-        if self.enabled and long_job and (now - self._last >= self.interval_s or self.done >= self.total):
-            self._last = now
-            print(self.line(now - self._start), file=sys.stderr, flush=True)
+        self.bar.update(n)
 
-    def line(self, elapsed: float) -> str:
-        share = self.done / self.total
-        left = elapsed / share - elapsed if share > 0 else float("nan")
-        return (
-            f"{self.what}: {self.done}/{self.total} ({share:.0%}) in {format_seconds(elapsed)}, "
-            f"about {format_seconds(left)} left"
-        )
+    def describe(self, what: str) -> None:
+        """Name the work now under way."""
+        self.bar.set_description_str(what)
+
+    def each(self, batches: Iterable[T]) -> Iterator[T]:
+        """The batches, counting `len(batch)` of each as done once it has been used."""
+        for batch in batches:
+            yield batch
+            self.update(len(batch))
+
+    def close(self) -> None:
+        self.bar.close()
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self.close()
 
 
 def format_seconds(seconds: float) -> str:
@@ -108,7 +101,13 @@ def quiet_library_notices() -> None:
 
     - Lightning's "Tip: try installing litlogger" advertisement at every Trainer;
     - torch's FutureWarning about `LeafSpec`, triggered inside Lightning's own code (not ours);
-    - Lightning's note that a checkpoint from another run folder does not bring its best-k list along.
+    - Lightning's note that a checkpoint from another run folder does not bring its best-k list along;
+    - Lightning's note that a new WandbLogger reuses the W&B run in progress: a `test` after a `fit` in one process
+      (`make demo`) logs into the training's run, as every stage of a run folder does (`semantic_vae.loggers`);
+    - Lightning's note that the checkpoint folder is not empty: `fit` reaches a folder with checkpoints only to
+      resume it (a fresh run there is refused, and `--overwrite` empties it first);
+    - the model summary's note that it cannot size a mixed precision: the weights of a mixed precision stay in
+      32 bits, which is what it then counts.
     Each is matched exactly; every other warning still shows.
     """
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
@@ -116,6 +115,11 @@ def quiet_library_notices() -> None:
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+    warnings.filterwarnings(
+        "ignore", message=r"There is a wandb run already in progress and newly created instances of `WandbLogger`"
+    )
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.$")
+    warnings.filterwarnings("ignore", message=r"Precision \S+-mixed is not supported by the model summary\.")
 
 
 def code_version() -> str:

@@ -16,7 +16,9 @@ from semantic_vae.cli import main
 from semantic_vae.data.io import read_label_png, write_label_png
 from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.edit import Edit, MaskEditor
+from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
 from semantic_vae.edit.recipe import Recipe
+from semantic_vae.errors import UserError
 
 gradio = pytest.importorskip("gradio", reason="the web editor's extra is not installed (pip install -e '.[app]')")
 
@@ -40,6 +42,8 @@ def test_app_edits_equal_the_editor_and_the_recipe_replays_through_the_cli(
     from semantic_vae.app.session import EditSession
 
     session = EditSession.open(editor, trained_ckpt)
+    with pytest.raises(UserError, match="^load a mask first"):  # says what is missing
+        session.step(Edit("generate", ["nose"]))
     session.load(faces[0])
     y, x = np.argwhere(faces[0] == NOSE)[0]
     assert session.part_at(int(x), int(y)) == "nose"  # a click at (x, y) picks the class under it
@@ -88,11 +92,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(editor, trained_ckpt):
-    from semantic_vae.app.ui import build
+    from semantic_vae.app.ui import build, serve
 
     port = free_port()
     page = build(editor, trained_ckpt)
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=False)
+    serve(page, "127.0.0.1", port, prevent_thread_lock=True)
     yield f"http://127.0.0.1:{port}/"
     page.close()
 
@@ -103,6 +107,8 @@ def test_the_server_edits_through_gradio_client_and_survives_a_bad_upload(server
     write_label_png(tmp_path / "face.png", faces[0])
     (tmp_path / "notes.png").write_text("not an image at all")
     client = Client(server, verbose=False)
+    early = client.predict("generate", [], 7, "normal", 1.0, 0.5, "input", 3, api_name="/apply")
+    assert early[0].startswith("**Error:** load a mask first"), early[0]  # what is missing, before anything else
     loaded = client.predict(handle_file(str(tmp_path / "face.png")), api_name="/load_file")
     assert "Loaded face.png: 512x512" in loaded[0]
     result = client.predict("generate", ["nose"], 7, "normal", 1.0, 0.5, "input", 3, api_name="/apply")
@@ -119,10 +125,21 @@ def test_the_server_edits_through_gradio_client_and_survives_a_bad_upload(server
     added = client.predict(["eye_g"], 3, "input", 1, api_name="/add")  # the status says if the model did not draw it
     drawn = (read_label_png(added[4]) == glasses).any()
     assert "pixels changed" in added[0] and ("did not draw eye_g" in added[0]) == (not drawn), added[0]
+    amounts = [1.5 if name == "height" else 0.0 for name in STEER_ATTRIBUTES]
+    steered = client.predict(["nose"], True, "input", 3, *amounts, api_name="/steer")
+    changed = int((read_label_png(steered[4]) != read_label_png(added[4])).sum())
+    assert steered[0] == f"steer nose: height +1.5 sd: {changed} pixels changed (keep=input).", steered[0]
+
+
+WINDOW = {"width": 1400, "height": 900}
+ON_ONE_SCREEN = ("#before img", "#current img", "#changes img", "#status", "#apply")  # masks, message, Apply
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium; .ci/run does)")
-def test_a_real_browser_uploads_clicks_the_nose_and_generates(server, faces, tmp_path):
+def test_a_real_browser_edits_on_one_screen_and_takes_the_readme_screenshot(server, faces, tmp_path):
+    """In a 1400x900 window: upload, click the nose, Apply; the three mask views, the status line and Apply lie
+    inside the window at the top of the page. The screenshot is the README's (SEMANTIC_VAE_SCREENSHOT=path copies
+    it there: `make screenshot`)."""
     from playwright.sync_api import sync_playwright
 
     face = faces[0]
@@ -134,9 +151,11 @@ def test_a_real_browser_uploads_clicks_the_nose_and_generates(server, faces, tmp
              "--disable-component-update", "--disable-sync"]  # fmt: skip
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page = browser.new_page(viewport=WINDOW)
         page.goto(server)
-        page.set_input_files("#upload input[type=file]", str(tmp_path / "face.png"))
+        with page.expect_file_chooser(timeout=60_000) as chooser:
+            page.click("#upload")
+        chooser.value.set_files(str(tmp_path / "face.png"))
         page.get_by_text("Loaded face.png").wait_for(timeout=60_000)
         image = page.locator("#current img")
         image.wait_for(timeout=30_000)
@@ -150,10 +169,26 @@ def test_a_real_browser_uploads_clicks_the_nose_and_generates(server, faces, tmp
             "src => document.querySelector('#current img').src !== src", arg=before_src, timeout=30_000
         )
         assert image.get_attribute("src") != before_src  # the result image changed
+        page.evaluate("window.scrollTo(0, 0)")
+        assert page.evaluate("window.scrollY") == 0
+        boxes = {selector: page.locator(selector).bounding_box() for selector in ON_ONE_SCREEN}
         shot = tmp_path / "app.png"
-        page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(shot))  # the window, as a user sees it
         browser.close()
-    assert shot.stat().st_size > 10_000
+    for selector, b in boxes.items():
+        assert b is not None and b["width"] > 0 and b["height"] > 0, selector
+        inside = b["x"] >= 0 and b["x"] + b["width"] <= WINDOW["width"] and b["y"] >= 0
+        assert inside and b["y"] + b["height"] <= WINDOW["height"], f"{selector} at {b}: outside the window"
+    masks = [boxes[f"#{name} img"] for name in ("before", "current", "changes")]
+    assert all(m["width"] >= 200 for m in masks)  # big enough to see a contour
+    assert max(m["x"] + m["width"] for m in masks) <= boxes["#apply"]["x"]  # the masks left, the controls right
+    assert read_png_size(shot) == (WINDOW["width"], WINDOW["height"])
     if os.environ.get("SEMANTIC_VAE_SCREENSHOT"):  # how the README's picture is made
         shutil.copy(shot, os.environ["SEMANTIC_VAE_SCREENSHOT"])
-    assert Path(shot).is_file()
+
+
+def read_png_size(path: Path) -> tuple[int, int]:
+    from semantic_vae.data.io import png_shape
+
+    height, width = png_shape(path)
+    return width, height

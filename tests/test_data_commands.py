@@ -14,7 +14,7 @@ from semantic_vae.data.commands import COMMANDS, merge, prepare, preview
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
-from semantic_vae.viz import LEGEND_MIN_WIDTH
+from semantic_vae.viz import GAP, LEGEND_MIN_WIDTH, MIN_TILE, PAD
 
 INDICES = (0, 1, 29986, 29987)
 
@@ -62,10 +62,11 @@ def test_preview_grid_size(tmp_path, n, rows, cols):
     out = tmp_path / "grid.png"
     preview(n=n, size=16, out=str(out))
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1]
-    height, width = rows * 16 + (rows - 1) * 2, cols * 16 + (cols - 1) * 2
+    tile = MIN_TILE  # 16-px masks drawn 8x, nearest
+    height, width = PAD + rows * tile + rows * GAP, 2 * PAD + cols * tile + (cols - 1) * GAP
     assert grid.shape[1] == max(width, LEGEND_MIN_WIDTH) and grid.shape[0] > height  # the legend below the cells
     if cols > 1:
-        assert (grid[:height, 16:18] == 255).all()  # the white separator between the first two columns
+        assert (grid[PAD : PAD + tile, PAD + tile : PAD + tile + GAP] == 255).all()  # white between two columns
     shown = np.unique(generate_masks(0, 0, n, 16))
     legend = grid[height:].reshape(-1, 3)
     for class_id in shown:  # a colour swatch for every class in the grid
@@ -76,9 +77,10 @@ def test_preview_of_a_celebamask_folder(tmp_path, raw, sample_masks):
     out = tmp_path / "real.png"
     preview(source="celebamask", root=str(raw), n=4, size=32, out=str(out))
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert grid.shape[1] == LEGEND_MIN_WIDTH and grid.shape[0] > 66
-    first = sample_masks[0][::16, ::16]  # nearest-neighbour 512 -> 32
-    assert np.array_equal(CELEBAMASK_HQ.decolorize(grid[:32, :32, ::-1]), first)  # the first cell, coloured
+    assert grid.shape[1] == LEGEND_MIN_WIDTH and grid.shape[0] > 2 * MIN_TILE
+    first = sample_masks[0][::16, ::16]  # nearest-neighbour 512 -> 32, then drawn 4x in a 128-px tile
+    cell = grid[PAD : PAD + MIN_TILE, PAD : PAD + MIN_TILE, ::-1]
+    assert np.array_equal(CELEBAMASK_HQ.decolorize(cell), first.repeat(4, 0).repeat(4, 1))  # the first cell
 
 
 def test_bad_arguments_name_themselves(tmp_path):

@@ -14,7 +14,7 @@ from semantic_vae.cli import main
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
 from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.edit import MaskEditor
-from semantic_vae.runs.demo import demo_edits
+from semantic_vae.runs.demo import demo_edits, format_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,6 +202,10 @@ def test_demo_edits_writes_its_figures_and_metrics(trained_ckpt, tmp_path):
         assert json.loads((tmp_path / "demo" / f"edit_metrics_{keep}.json").read_text())["count"] == 16
         assert set(summary[f"generate, keep={keep}"]) == {"nose", "lips", "eyes", "brows", "hair"}
     json.dumps(summary)
+    assert len(summary["figures"]) >= 3 and all(Path(f).is_file() for f in summary["figures"])
+    closing = format_summary({"test/mIoU": 0.5, "test/acc": 0.9}, summary, summary["figures"], tmp_path)
+    assert all(f"\n  {f}\n" in closing + "\n" for f in summary["figures"])  # every figure by its path
+    assert "{" not in closing and "Test split: mIoU 0.5000, pixel accuracy 0.9000" in closing  # a table, not JSON
 
 
 @pytest.fixture

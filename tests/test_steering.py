@@ -207,8 +207,12 @@ def test_a_trained_model_steers_large_parts_the_asked_way(trained_ckpt):
 def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path, capsys):
     import csv
 
+    import cv2
+
     from semantic_vae.cli import main
     from semantic_vae.data.io import read_label_png, write_label_png
+    from semantic_vae.edit import figures
+    from semantic_vae.viz import draw_grid
 
     masks = heldout_masks(4, 96)
     for i, mask in enumerate(masks):
@@ -233,9 +237,13 @@ def test_the_steer_add_remove_and_fit_directions_commands(trained_ckpt, tmp_path
             str(tmp_path / "s"),
         ]
     )
-    assert (tmp_path / "s" / "fig_steer_hair_size.png").is_file() and read_label_png(
-        tmp_path / "s" / "0.png"
-    ).shape == (96, 96)
+    assert read_label_png(tmp_path / "s" / "0.png").shape == (96, 96)
+    figure = cv2.imread(str(tmp_path / "s" / "fig_steer_hair_size.png"))[..., ::-1]
+    edit = Edit("steer", "hair", attribute="size", amount=1.5)
+    grid = figures.steer_grid(MaskEditor.from_checkpoint(ckpt), list(masks), [f"{i}.png" for i in range(4)], edit,
+                              [-2, -1, 0, 1, 2], asked=1.5)  # fmt: skip
+    assert "hair size +1.5 sd (asked)" in [row.title for row in grid.rows]
+    assert np.array_equal(figure, draw_grid(grid)[0])  # the figure the command wrote has the asked amount's row
     rows = list(csv.DictReader((tmp_path / "s" / "manifest.csv").open()))
     assert [(r["attribute"], r["amount"], r["hold"]) for r in rows] == [("size", "1.5", "True")] * 4
     masks_with = [f"{i}.png" for i, m in enumerate(masks) if (m == 3).any()]

@@ -20,6 +20,7 @@ from semantic_vae.files import write_text_atomic
 EXAMPLE_SIZE = 512  # the bundled examples and sampled faces: CelebAMask-HQ's label size
 EXAMPLE_SEEDS = (3, 11, 42, 77)  # held-out synthetic faces (index HELDOUT_START + seed)
 CHANGE_COLOUR = np.array([255, 0, 255], np.uint8)  # changed pixels in the overlay
+LOAD_FIRST = "load a mask first: upload a label PNG, pick an example, or sample a face"
 
 
 def example_masks() -> dict[str, np.ndarray]:
@@ -69,7 +70,7 @@ class EditSession:
     @property
     def current(self) -> np.ndarray:
         if not self.loaded:
-            raise UserError("load a mask first: upload a label PNG, pick an example, or sample a face")
+            raise UserError(LOAD_FIRST)
         return self.history[self.position][0]
 
     @property
@@ -80,6 +81,8 @@ class EditSession:
     def step(self, edit: Edit) -> RecipeStep:
         """The recipe step of an edit of the current mask: the prior resolved (the recipe names it) and, for
         interpolate and swap, the target brought to the current mask's size (nearest-neighbour)."""
+        if not self.loaded:
+            raise UserError(LOAD_FIRST)
         if not edit.parts:
             raise UserError("choose at least one part: click on the mask or tick it in the list")
         self.editor.part_ids(edit.parts)  # unknown parts refused before anything changes

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from semantic_vae.app.session import EditSession, example_masks
+from semantic_vae.app.session import LOAD_FIRST, EditSession, example_masks
 from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
 from semantic_vae.edit.edit import MAX_AMOUNT, MAX_SEED, Edit
 from semantic_vae.edit.editor import MaskEditor
@@ -29,6 +29,10 @@ except ImportError:  # the optional extra
     raise UserError("the web editor needs Gradio: pip install -e '.[app]' (or make app)") from None
 
 DEFAULTS = Edit()  # the sliders start at the Edit value's defaults
+VIEW_HEIGHT = 300  # px of each mask view: three side by side and the controls fit a 1400x900 window
+# The mask views stay in view while the controls beside them scroll (a long list of steer sliders, say); Gradio's
+# container hides its overflow, which would hold a sticky element in place: clipping it does not.
+CSS = "#views { position: sticky; top: 0; align-self: flex-start; } .gradio-container { overflow: clip !important; }"
 
 
 def legend_html(editor: MaskEditor) -> str:
@@ -121,6 +125,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         return session, f"Target for interpolate and swap: {name}.", None
 
     def apply(operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession):
+        if not session.loaded:
+            raise UserError(LOAD_FIRST)
         if not parts:
             raise UserError("choose at least one part: click on the mask or tick it in the list")
         edit = Edit(operation, list(parts), int(seed), float(scale), float(alpha), prior, keep, int(radius))
@@ -133,6 +139,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         )
 
     def presence(operation: str, parts, seed, keep, radius, session: EditSession):
+        if not session.loaded:
+            raise UserError(LOAD_FIRST)
         if not parts:
             raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
         edit = Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))
@@ -152,6 +160,9 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
 
     def steer(parts, hold, keep, radius, *amounts_and_session):
         *amounts, session = amounts_and_session
+        if not session.loaded:
+            raise UserError(LOAD_FIRST)
+        start = session.current
         if len(parts) != 1:
             raise UserError("steer: tick one part (a class or a group) to steer its attributes")
         asked = [(name, float(a)) for name, a in zip(STEER_ATTRIBUTES, amounts) if a]
@@ -165,7 +176,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
             session.apply(step)
             notes.append(session.note(edit))
         shown = ", ".join(f"{name} {amount:+g}" for name, amount in asked)
-        return session, f"steer {parts[0]}: {shown} sd (keep={keep}).{''.join(notes)}", None
+        changed = int((start != session.current).sum())
+        return session, f"steer {parts[0]}: {shown} sd: {changed} pixels changed (keep={keep}).{''.join(notes)}", None
 
     def sliders_for(parts):
         """Show the sliders of the ticked part's attributes whose direction is steerable (held-out R^2 >= 0.3)."""
@@ -188,61 +200,74 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         if editor.steering is not None
         else {}
     )
-    with gr.Blocks(title="semantic-vae mask editor") as page:
-        gr.Markdown(
-            "## semantic-vae mask editor\nLoad a face mask, pick parts (click on the current mask or tick them), edit, download."
-        )
+    with gr.Blocks(title="semantic-vae mask editor", fill_width=True) as page:
         state = gr.State(None)
-        status = gr.Markdown("Load a mask to start.", elem_id="status")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=260):
-                upload = gr.File(
-                    label="Upload a mask (label PNG or colour PNG)",
-                    file_types=["image"],
-                    type="filepath",
-                    elem_id="upload",
-                )
-                example = gr.Dropdown(list(examples), label="...or an example", value=None, elem_id="example")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, elem_id="views"):  # the masks, kept in view (CSS)
+                gr.Markdown("**semantic-vae mask editor**: load a face mask, pick parts (click on the current mask or "
+                            "tick them), edit, download.")  # fmt: skip
+                with gr.Row(equal_height=True):
+                    upload = gr.UploadButton("Upload a mask (label or colour PNG)", file_types=["image"],
+                                             type="filepath", size="md", scale=2, elem_id="upload")  # fmt: skip
+                    example = gr.Dropdown(list(examples), label="...or an example", value=None, scale=2,
+                                          elem_id="example")  # fmt: skip
+                    sample_button = gr.Button("...or sample a new face", size="md", scale=2, elem_id="sample")
+                    sample_seed = gr.Number(0, label="its seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1,
+                                            min_width=90)  # fmt: skip
                 with gr.Row():
-                    sample_seed = gr.Number(0, label="sample seed", precision=0, minimum=0, maximum=MAX_SEED)
-                    sample_button = gr.Button("Sample a new face", elem_id="sample")
-                parts = gr.CheckboxGroup([*names, *groups], label="Parts", elem_id="parts")
-                operation = gr.Radio(["generate", "perturb", "interpolate", "swap"], value="generate", label="Operation",
-                                     elem_id="operation")  # fmt: skip
+                    before = gr.Image(label="Before the last edit", interactive=False, height=VIEW_HEIGHT,
+                                      elem_id="before")  # fmt: skip
+                    current = gr.Image(label="Current: click to pick a part", interactive=False,
+                                       height=VIEW_HEIGHT, elem_id="current")  # fmt: skip
+                    changes = gr.Image(label="Changed pixels (magenta)", interactive=False, height=VIEW_HEIGHT,
+                                       elem_id="changes")  # fmt: skip
+                status = gr.Markdown("Load a mask to start.", elem_id="status")
                 with gr.Row():
-                    seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
-                    new_seed = gr.Button("New seed", elem_id="new-seed")
-                prior = gr.Radio(["data", "normal"], value=editor.resolve_prior(None), label="prior (generate)")
-                scale = gr.Slider(0.0, 5.0, value=DEFAULTS.scale, step=0.1, label="scale (perturb)")
-                alpha = gr.Slider(0.0, 1.0, value=DEFAULTS.alpha, step=0.05, label="alpha (interpolate)")
-                keep = gr.Radio(list(KEEP_MODES), value=DEFAULTS.keep, label="keep outside the parts")
-                radius = gr.Slider(0, 16, value=DEFAULTS.radius, step=1, label="radius (model pixels)")
-                target_upload = gr.File(label="Target for interpolate / swap", file_types=["image"], type="filepath")
-                target_pick = gr.Dropdown(list(examples), label="...or an example target", value=None)
-                with gr.Row():
-                    apply_button = gr.Button("Apply", variant="primary", elem_id="apply")
-                    undo_button = gr.Button("Undo", elem_id="undo")
-                    redo_button = gr.Button("Redo", elem_id="redo")
-                with gr.Row():
-                    add_button = gr.Button("Add part", elem_id="add")
-                    remove_button = gr.Button("Remove part", elem_id="remove")
-                with gr.Accordion("Steer the ticked part's attributes (standard deviations)", open=True):
-                    sliders = [gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0, step=0.25, label=name, visible=False,
-                                         elem_id=f"steer-{name}") for name in STEER_ATTRIBUTES]  # fmt: skip
-                    hold = gr.Checkbox(value=DEFAULTS.hold, label="hold the part's other attributes")
-                    steer_button = gr.Button("Steer", elem_id="steer")
-            with gr.Column(scale=3):
-                with gr.Row():
-                    before = gr.Image(label="Before the last edit", interactive=False, elem_id="before")
-                    current = gr.Image(
-                        label="Current mask (click to pick a part)", interactive=False, elem_id="current"
-                    )
-                    changes = gr.Image(label="Changed pixels (magenta)", interactive=False, elem_id="changes")
+                    undo_button = gr.Button("Undo", size="sm", min_width=80, elem_id="undo")
+                    redo_button = gr.Button("Redo", size="sm", min_width=80, elem_id="redo")
+                    label_png = gr.DownloadButton("Label PNG (mode L)", size="sm", min_width=120,
+                                                  elem_id="download-labels")  # fmt: skip
+                    colour_png = gr.DownloadButton("Colour PNG", size="sm", min_width=100, elem_id="download-colour")
+                    recipe = gr.DownloadButton("Recipe JSON", size="sm", min_width=100, elem_id="download-recipe")
                 gr.HTML(legend_html(editor))
-                with gr.Row():
-                    label_png = gr.DownloadButton("Label PNG (mode L)", elem_id="download-labels")
-                    colour_png = gr.DownloadButton("Colour PNG", elem_id="download-colour")
-                    recipe = gr.DownloadButton("Recipe JSON", elem_id="download-recipe")
+            with gr.Column(scale=2, min_width=440, elem_id="controls"):
+                parts = gr.CheckboxGroup([*names, *groups], label="Parts (or click on the current mask)",
+                                         elem_id="parts")  # fmt: skip
+                with gr.Tabs():
+                    with gr.Tab("Generate · perturb", elem_id="tab-random"):
+                        operation = gr.Radio(["generate", "perturb"], value="generate", show_label=False,
+                                             elem_id="operation")  # fmt: skip
+                        with gr.Row():
+                            seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
+                            new_seed = gr.Button("New seed", elem_id="new-seed")
+                        prior = gr.Radio(["data", "normal"], value=editor.resolve_prior(None),
+                                         label="prior (generate; also a sampled face)")  # fmt: skip
+                        scale = gr.Slider(0.0, 5.0, value=DEFAULTS.scale, step=0.1, label="scale (perturb)")
+                        apply_button = gr.Button("Apply", variant="primary", elem_id="apply")
+                    with gr.Tab("Interpolate · swap", elem_id="tab-pair"):
+                        pair_operation = gr.Radio(["interpolate", "swap"], value="interpolate", show_label=False,
+                                                  elem_id="pair-operation")  # fmt: skip
+                        alpha = gr.Slider(0.0, 1.0, value=DEFAULTS.alpha, step=0.05, label="alpha (interpolate)")
+                        with gr.Row():
+                            target_upload = gr.UploadButton("Upload a target mask", file_types=["image"],
+                                                            type="filepath", elem_id="target-upload")  # fmt: skip
+                            target_pick = gr.Dropdown(list(examples), label="...or an example target", value=None)
+                        apply_pair_button = gr.Button("Apply", variant="primary", elem_id="apply-pair")
+                    with gr.Tab("Steer", elem_id="tab-steer"):
+                        gr.Markdown("Tick one part; its attributes (standard deviations of the training masks):")
+                        sliders = [gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0, step=0.25, label=name, visible=False,
+                                             elem_id=f"steer-{name}") for name in STEER_ATTRIBUTES]  # fmt: skip
+                        hold = gr.Checkbox(value=DEFAULTS.hold, label="hold the part's other attributes")
+                        steer_button = gr.Button("Steer", variant="primary", elem_id="steer")
+                    with gr.Tab("Add · remove", elem_id="tab-presence"):
+                        gr.Markdown("Tick a part (eyeglasses, hat, earrings, ...); add draws it with the seed of "
+                                    "*Generate · perturb*.")  # fmt: skip
+                        with gr.Row():
+                            add_button = gr.Button("Add part", variant="primary", elem_id="add")
+                            remove_button = gr.Button("Remove part", elem_id="remove")
+                with gr.Accordion("Outside the parts: what is kept", open=False, elem_id="outside"):
+                    keep = gr.Radio(list(KEEP_MODES), value=DEFAULTS.keep, label="keep outside the parts")
+                    radius = gr.Slider(0, 16, value=DEFAULTS.radius, step=1, label="radius (model pixels)")
         outputs_views.extend([before, current, changes, label_png, colour_png, recipe])
         outputs = [state, status, *outputs_views, parts]
         upload.upload(_guard(load_file), [upload, state], outputs, api_name="load_file")
@@ -251,8 +276,9 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         target_upload.upload(_guard(target_file), [target_upload, state], outputs, api_name="load_target")
         target_pick.input(_guard(target_example), [target_pick, state], outputs, api_name="target_example")
         current.select(pick_part, [parts, state], outputs, api_name=False)
-        settings = [operation, parts, seed, prior, scale, alpha, keep, radius, state]
-        apply_button.click(_guard(apply), settings, outputs, api_name="apply")
+        settings = [parts, seed, prior, scale, alpha, keep, radius, state]
+        apply_button.click(_guard(apply), [operation, *settings], outputs, api_name="apply")
+        apply_pair_button.click(_guard(apply), [pair_operation, *settings], outputs, api_name="apply_pair")
         add_button.click(_guard(add), [parts, seed, keep, radius, state], outputs, api_name="add")
         remove_button.click(_guard(remove), [parts, seed, keep, radius, state], outputs, api_name="remove")
         steer_button.click(_guard(steer), [parts, hold, keep, radius, *sliders, state], outputs, api_name="steer")
@@ -275,7 +301,12 @@ def app(ckpt: str, host: str = "127.0.0.1", port: int = 7860, device: str | None
     editor = MaskEditor.from_checkpoint(ckpt, device=device, batch_size=8)
     page = build(editor, ckpt)
     print(f"semantic-vae app: serving {ckpt} on http://{host}:{port or '<a free port>'} (Ctrl-C to stop)", flush=True)
-    page.launch(server_name=host, server_port=port or None, show_error=False, quiet=True)
+    serve(page, host, port)
+
+
+def serve(page: gr.Blocks, host: str, port: int, **launch: Any) -> None:
+    """Start the page's server with this page's CSS (`launch` adds Gradio's own options)."""
+    page.launch(server_name=host, server_port=port or None, show_error=False, quiet=True, css=CSS, **launch)
 
 
 def main(args: list[str] | None = None) -> None:

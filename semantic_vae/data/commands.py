@@ -19,7 +19,7 @@ from semantic_vae.runtime import cpu_count
 DEFAULT_WORKERS = cpu_count()
 
 
-def merge(root: str, out: str, workers: int = DEFAULT_WORKERS, skip_bad: bool = False) -> None:
+def merge(root: str, out: str, workers: int = DEFAULT_WORKERS, skip_bad: bool = False, quiet: bool = False) -> None:
     """Merge CelebAMask-HQ's per-part annotations into label PNGs, as the official script does.
 
     Writes `<out>/<index>.png`: mode L, 512×512, values 0..18, later parts over earlier ones
@@ -31,12 +31,13 @@ def merge(root: str, out: str, workers: int = DEFAULT_WORKERS, skip_bad: bool = 
         out: folder for the merged label PNGs (created if missing; files are overwritten).
         workers: processes merging in parallel (default: every core).
         skip_bad: skip unreadable files and list them at the end instead of stopping at the first.
+        quiet: no progress bar (it shows only on a terminal).
     """
     from semantic_vae.data.celebamask import open_root, write_merged
 
     found = open_root(root)
     started = time.perf_counter()
-    summary = write_merged(found, out, skip_bad=skip_bad, workers=workers, progress=True)
+    summary = write_merged(found, out, skip_bad=skip_bad, workers=workers, progress=not quiet)
     seconds = time.perf_counter() - started
     rate = summary.read / seconds if seconds > 0 else float("inf")
     print(
@@ -65,6 +66,7 @@ def prepare(
     merge_map: str | None = None,
     skip_bad: bool = False,
     workers: int = 1,
+    quiet: bool = False,
 ) -> None:
     """Build the training cache for a CelebAMask-HQ folder and print what it holds.
 
@@ -76,6 +78,7 @@ def prepare(
         merge_map: YAML merge map folding the 19 classes into fewer.
         skip_bad: skip unreadable files and list them instead of stopping at the first.
         workers: processes reading masks in parallel.
+        quiet: no progress bar (it shows only on a terminal).
     """
     from semantic_vae.data.cache import CacheSpec, load_or_build_cache
     from semantic_vae.losses import class_weights
@@ -92,7 +95,7 @@ def prepare(
         skip_bad=skip_bad,
         workers=workers,
     )
-    cache = load_or_build_cache(spec, cache_dir)
+    cache = load_or_build_cache(spec, cache_dir, progress=not quiet)
     manifest = cache.manifest
     n_test = int(cache.test.sum())
     print(f"cache: {cache.directory}")

@@ -28,11 +28,13 @@ import numpy as np
 from semantic_vae.checks import check_seed
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
+from semantic_vae.runtime import Progress
 
 HELDOUT_START = 10_000_000  # as semantic_vae.edit.commands: synthetic masks from here on are never trained on
 SHARE_RATIO_MIN_SHARE = 0.005  # share ratios are reported for classes with at least 0.5% of the real pixels
 FIGURE_COLUMNS = 8
 FIGURE_ROWS = 2  # per set
+SYNTHETIC_CHUNK = 64  # masks generated at a time
 
 
 def turning_step(size: int) -> int:
@@ -67,8 +69,10 @@ def _turning(contour: np.ndarray, step: int) -> tuple[float, int]:
     return float(np.degrees(np.abs(np.arctan2(cross, dot))).sum()), len(points)
 
 
-def measure(masks: np.ndarray, num_classes: int = CELEBAMASK_HQ.num_classes) -> MaskStatistics:
-    """Measure (N, H, W) square label maps class by class."""
+def measure(
+    masks: np.ndarray, num_classes: int = CELEBAMASK_HQ.num_classes, progress: Progress | None = None
+) -> MaskStatistics:
+    """Measure (N, H, W) square label maps class by class (`progress` counts the masks)."""
     masks = np.asarray(masks)
     n, size, _ = masks.shape
     step = turning_step(size)
@@ -105,6 +109,8 @@ def measure(masks: np.ndarray, num_classes: int = CELEBAMASK_HQ.num_classes) -> 
                 turned, vertices = _turning(contour, step)
                 stats.turn_sum[i, c] += turned
                 stats.turn_count[i, c] += vertices
+        if progress is not None:
+            progress.update()
     return stats
 
 
@@ -152,7 +158,7 @@ def summarise(stats: MaskStatistics, names: tuple[str, ...] = CELEBAMASK_HQ.name
     return out
 
 
-def reconstruction_miou(editor, masks: np.ndarray) -> float:
+def reconstruction_miou(editor, masks: np.ndarray, progress: Progress | None = None) -> float:
     """mIoU of the editor's reconstructions of `masks`: per-class IoU over the whole set, mean over
     the classes present in the ground truth (`semantic_vae.metrics.scores_from_confusion`)."""
     import torch
@@ -165,13 +171,17 @@ def reconstruction_miou(editor, masks: np.ndarray) -> float:
         batch = masks[start : start + editor.batch_size]
         recon = np.asarray(editor.reconstruct(batch))
         confusion += np.bincount((batch.astype(np.int64) * c + recon).ravel(), minlength=c * c)
+        if progress is not None:
+            progress.update(len(batch))
     return float(scores_from_confusion(torch.from_numpy(confusion.reshape(c, c)))["miou"])
 
 
 EDITED_PARTS = ("nose", "l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "hair")
 
 
-def edited_smoothness(editor, masks: np.ndarray, reference: dict[str, dict[str, float]]) -> dict[str, dict]:
+def edited_smoothness(
+    editor, masks: np.ndarray, reference: dict[str, dict[str, float]], progress: Progress | None = None
+) -> dict[str, dict]:
     """Contour smoothness of parts the editor regenerated in `masks` (each part of EDITED_PARTS alone: `generate`,
     seed 0, keep="input", at the masks' size), with the model's logits brought to that size bilinearly (this
     project's default) and as a nearest-neighbour resized label map (the staircases), against the same class in
@@ -194,15 +204,15 @@ def edited_smoothness(editor, masks: np.ndarray, reference: dict[str, dict[str, 
                     "turning_angle_deg": stats["turning_angle_deg"],
                     "turning_ratio_to_real": stats["turning_angle_deg"] / real["turning_angle_deg"],
                 }
+                if progress is not None:
+                    progress.update(len(masks))
             out[mode] = per_part
     finally:
         editor.upsample = before
     return out
 
 
-def _read_real(real: str, size: int) -> tuple[list[Path], np.ndarray]:
-    from semantic_vae.data.io import read_label_png
-
+def _real_files(real: str) -> list[Path]:
     folder = Path(real)
     if not folder.is_dir():
         raise UserError(f"real: {folder} is not a folder of label PNGs")
@@ -213,37 +223,33 @@ def _read_real(real: str, size: int) -> tuple[list[Path], np.ndarray]:
     if len(files) < 2:
         found = "no PNG files" if not files else "only one PNG file"
         raise UserError(f"real: {found} in {folder}; the comparison needs at least 2 label PNGs")
-    return files, np.stack([read_label_png(p, CELEBAMASK_HQ, size=size) for p in files])
+    return files
 
 
-def _class_chart(synthetic: dict, real: dict, path: Path) -> None:
-    """Two panels of paired bars per class: pixel share (log scale) and presence, synthetic vs real."""
-    import io
+def _synthetic(seed: int, n: int, size: int, progress: Progress) -> np.ndarray:
+    """n held-out synthetic masks, generated in chunks (a mask depends on its index alone) to count progress."""
+    from semantic_vae.data.synthetic import generate_masks
 
-    import matplotlib
+    chunks = []
+    for start in range(0, n, SYNTHETIC_CHUNK):
+        chunks.append(generate_masks(seed, HELDOUT_START + start, min(SYNTHETIC_CHUNK, n - start), size))
+        progress.update(len(chunks[-1]))
+    return np.concatenate(chunks)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from semantic_vae.files import write_bytes_atomic
+def _mask_figure(synthetic: np.ndarray, real: np.ndarray, path: Path) -> None:
+    """Up to FIGURE_ROWS rows of each set, synthetic above real; the footer says how many are left out."""
+    from semantic_vae.viz import GridRow, MaskGrid, save_grid, subset_note
 
-    names = list(real)
-    x = np.arange(len(names))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(names) * 0.55), 6), sharex=True)
-    for axis, key, label in ((top, "pixel_share", "pixel share"), (bottom, "presence", "masks containing it")):
-        for offset, values, series in ((-0.2, synthetic, "synthetic"), (0.2, real, "real")):
-            axis.bar(x + offset, [values[n][key] for n in names], 0.4, label=series)
-        axis.set_ylabel(label)
-    top.set_yscale("log")
-    top.set_title("Classes: synthetic vs real")
-    top.legend(fontsize=8)
-    bottom.set_ylim(0, 1.05)
-    bottom.set_xticks(x, names, rotation=45, ha="right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    shown = FIGURE_COLUMNS * FIGURE_ROWS
+    rows = []
+    for name, masks in (("synthetic", synthetic[:shown]), ("real", real[:shown])):
+        for start in range(0, len(masks), FIGURE_COLUMNS):
+            stop = min(len(masks), start + FIGURE_COLUMNS)
+            rows.append(GridRow(f"{name} {start + 1}–{stop}", list(masks[start:stop])))
+    notes = (subset_note(min(shown, len(synthetic)), len(synthetic), "synthetic masks"),
+             subset_note(min(shown, len(real)), len(real), "real masks"))  # fmt: skip
+    save_grid(path, MaskGrid(rows, footer="; ".join(n for n in notes if n)), CELEBAMASK_HQ)
 
 
 def _print_table(report: dict) -> None:
@@ -289,7 +295,13 @@ def _smoothness_text(values: dict[str, float]) -> str:
 
 
 def compare(
-    real: str, n: int = 2000, size: int = 256, seed: int = 0, out: str = "outputs/compare", ckpt: str | None = None
+    real: str,
+    n: int = 2000,
+    size: int = 256,
+    seed: int = 0,
+    out: str = "outputs/compare",
+    ckpt: str | None = None,
+    quiet: bool = False,
 ) -> None:
     """Compare held-out synthetic masks with real label maps: class statistics, shapes, realism.
 
@@ -304,12 +316,13 @@ def compare(
         out: folder for the JSON and the figures (created if missing; files are overwritten).
         ckpt: a Semantic-VAE checkpoint of CelebAMask-HQ's 19 classes: also its reconstruction mIoU on both sets, and
             the contour smoothness of parts it regenerates in the real masks (`edited_smoothness`).
+        quiet: no progress bar (it shows only on a terminal).
     """
     from semantic_vae import shapes
-    from semantic_vae.data.io import write_rgb_png
-    from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_masks
+    from semantic_vae.data.io import read_label_png
+    from semantic_vae.data.synthetic import GENERATOR_VERSION
     from semantic_vae.files import ensure_dir, write_json_atomic
-    from semantic_vae.viz import labelled_grid
+    from semantic_vae.viz import class_chart
 
     if n < 2:
         raise UserError(f"n must be at least 2 (the Fréchet distance needs two masks per set), got {n}")
@@ -323,48 +336,58 @@ def compare(
         editor = MaskEditor.from_checkpoint(ckpt)
         if tuple(editor.class_names) != CELEBAMASK_HQ.names:
             raise UserError(f"ckpt: {ckpt} has {editor.num_classes} classes, not CelebAMask-HQ's 19")
-    files, real_masks = _read_real(real, size)
-    target = ensure_dir(out, "output folder")
-    synthetic_masks = generate_masks(seed, HELDOUT_START, n, size)
+    files = _real_files(real)
+    count = len(files)
+    work = 2 * (n + count) + (n + count + 2 * len(EDITED_PARTS) * count if editor is not None else 0)  # masks
+    with Progress(work, "data compare", enabled=not quiet) as bar:
+        bar.describe("data compare: reading the real masks")
+        real_masks = []
+        for path in files:
+            real_masks.append(read_label_png(path, CELEBAMASK_HQ, size=size))
+            bar.update()
+        real_masks = np.stack(real_masks)
+        target = ensure_dir(out, "output folder")
+        bar.describe("data compare: generating synthetic masks")
+        synthetic_masks = _synthetic(seed, n, size, bar)
 
-    num_classes = CELEBAMASK_HQ.num_classes
-    summaries = {"synthetic": summarise(measure(synthetic_masks)), "real": summarise(measure(real_masks))}
-    fd = shapes.frechet_distance(
-        shapes.geometric_features(synthetic_masks, num_classes), shapes.geometric_features(real_masks, num_classes)
-    )
-    ratios = {
-        name: summaries["synthetic"][name]["pixel_share"] / stats["pixel_share"]
-        for name, stats in summaries["real"].items()
-        if stats["pixel_share"] >= SHARE_RATIO_MIN_SHARE
-    }
-    report = {
-        "size": size,
-        "synthetic": {
-            "generator_version": GENERATOR_VERSION,
-            "seed": seed,
-            "start": HELDOUT_START,
-            "count": n,
-            "classes": summaries["synthetic"],
-        },
-        "real": {"folder": str(real), "count": len(files), "classes": summaries["real"]},
-        "frechet_distance": fd,
-        "share_ratios": ratios,
-    }
-    if editor is not None:
-        report["reconstruction_miou"] = {
-            "checkpoint": str(ckpt),
-            "real": reconstruction_miou(editor, real_masks),
-            "synthetic": reconstruction_miou(editor, synthetic_masks),
+        bar.describe("data compare: measuring")
+        num_classes = CELEBAMASK_HQ.num_classes
+        summaries = {
+            "synthetic": summarise(measure(synthetic_masks, progress=bar)),
+            "real": summarise(measure(real_masks, progress=bar)),
         }
-        report["edited_smoothness"] = edited_smoothness(editor, real_masks, summaries["real"])
+        fd = shapes.frechet_distance(
+            shapes.geometric_features(synthetic_masks, num_classes), shapes.geometric_features(real_masks, num_classes)
+        )
+        ratios = {
+            name: summaries["synthetic"][name]["pixel_share"] / stats["pixel_share"]
+            for name, stats in summaries["real"].items()
+            if stats["pixel_share"] >= SHARE_RATIO_MIN_SHARE
+        }
+        report = {
+            "size": size,
+            "synthetic": {
+                "generator_version": GENERATOR_VERSION,
+                "seed": seed,
+                "start": HELDOUT_START,
+                "count": n,
+                "classes": summaries["synthetic"],
+            },
+            "real": {"folder": str(real), "count": count, "classes": summaries["real"]},
+            "frechet_distance": fd,
+            "share_ratios": ratios,
+        }
+        if editor is not None:
+            bar.describe("data compare: reconstructing")
+            report["reconstruction_miou"] = {
+                "checkpoint": str(ckpt),
+                "real": reconstruction_miou(editor, real_masks, bar),
+                "synthetic": reconstruction_miou(editor, synthetic_masks, bar),
+            }
+            bar.describe("data compare: regenerating parts")
+            report["edited_smoothness"] = edited_smoothness(editor, real_masks, summaries["real"], bar)
     write_json_atomic(target / "compare.json", report)
-    shown = FIGURE_COLUMNS * FIGURE_ROWS
-    rows, labels = [], []
-    for name, masks in (("synthetic", synthetic_masks[:shown]), ("real", real_masks[:shown])):
-        for start in range(0, len(masks), FIGURE_COLUMNS):
-            rows.append(list(masks[start : start + FIGURE_COLUMNS]))
-            labels.append(name)
-    write_rgb_png(target / "masks.png", labelled_grid(rows, CELEBAMASK_HQ, labels))
-    _class_chart(summaries["synthetic"], summaries["real"], target / "classes.png")
+    _mask_figure(synthetic_masks, real_masks, target / "masks.png")
+    class_chart(summaries["synthetic"], summaries["real"], target / "classes.png")
     _print_table(report)
-    print(f"wrote {target / 'compare.json'}, masks.png, classes.png ({n} synthetic, {len(files)} real, {size}x{size})")
+    print(f"wrote {target / 'compare.json'}, masks.png, classes.png ({n} synthetic, {count} real, {size}x{size})")

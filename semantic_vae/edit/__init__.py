@@ -8,7 +8,7 @@
 - `augment`: `edit augment`, many traceable variants per mask;
 - `recipe`: sequences of edits as JSON that replay exactly;
 - `metrics`: locality, validity, realism, diversity;
-- `figures`: the paper's Fig. 3 and Fig. 5 grids.
+- `figures`: what each edit figure shows (Fig. 3, Fig. 5, swap, steer, add / remove, before / after); `viz` draws them.
 - `attributes`, `steering`: part attributes measured on label maps; their directions and presence priors, fitted
   on arrays; `calibration`: their gains measured through a model, and `semantic-vae fit-directions`;
 - `placement`: whether an added or removed part is where it should be.

@@ -31,6 +31,7 @@ from semantic_vae.edit.io import MANIFEST_FIELDS, by_shape, choices, input_files
 from semantic_vae.edit.options import Files, ModelOptions
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder
+from semantic_vae.runtime import Progress
 
 AUGMENT_OPERATIONS = ("generate", "perturb", "swap", "interpolate", "steer", "add", "remove")
 STEER_RANGE = 2.0  # steer variants ask for an amount drawn uniformly in [-2, 2] standard deviations
@@ -163,6 +164,7 @@ def augment(
     color: bool = True,
     workers: int = 4,
     duplicates: Duplicates = "keep",
+    quiet: bool = False,
 ) -> None:
     """Grow a mask dataset: N edited variants per input over the chosen parts and operations.
 
@@ -187,6 +189,7 @@ def augment(
         workers: threads reading and writing PNGs.
         duplicates: a variant identical to its input or to another variant of it: keep it (marked in the manifest),
             redraw it (up to 4 times), or drop it.
+        quiet: no progress bar (it shows only on a terminal).
     """
     ops = choices(operations, AUGMENT_OPERATIONS, "--operations")
     if isinstance(variants, bool) or variants < 1:
@@ -218,7 +221,8 @@ def augment(
     plan = [planner.variant(i, v) for i in range(len(paths)) for v in range(variants)]
     started = time.perf_counter()
     with OutputFolder(files.out) as out:
-        made = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers, planner, duplicates)
+        made = run_augment(editor, paths, plan, out.path, color, model.batch_size, workers, planner, duplicates,
+                           progress=not quiet)  # fmt: skip
         rows = [variant_row(v, paths, color) for v in made]
         owned = [p for stem in {f.stem for f in paths} for p in owned_outputs(out.path, stem)]
         out.finish(rows, AUGMENT_FIELDS, owned)
@@ -344,16 +348,18 @@ def run_augment(
     workers: int,
     planner: Planner,
     duplicates: Duplicates = "keep",
+    progress: bool = False,
 ) -> list[Variant]:
     """Execute a plan chunk by chunk (batch_size sources each); PNG reads and writes run in threads. Returns the
-    variants written (a redrawn one as drawn last), sorted by output name."""
+    variants written (a redrawn one as drawn last), sorted by output name. `progress`: a bar over the variants on a
+    terminal."""
     by_source: dict[int, list[Variant]] = {}
     for var in plan:
         by_source.setdefault(var.source, []).append(var)
     sources = sorted(by_source)
     written: list[Variant] = []
     pending: list[Future] = []
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, workers)) as pool, Progress(len(plan), "augment", enabled=progress) as bar:
         read: Callable[[int], np.ndarray] = lambda i: read_label_png(files[i], editor.label_set)  # noqa: E731
         for start in range(0, len(sources), batch_size):
             chunk = [v for s in sources[start : start + batch_size] for v in by_source[s]]
@@ -384,6 +390,7 @@ def run_augment(
                         pool.submit(write_pair, dest, output_name(files, var), image, editor.label_set, color)
                     )
                     written.append(var)
+            bar.update(len(chunk))
         for future in pending:
             future.result()  # re-raise the first failed write
     return sorted(written, key=lambda v: output_name(files, v))

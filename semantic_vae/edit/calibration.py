@@ -18,6 +18,7 @@ from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.latent import steer
 from semantic_vae.edit.steering import MIN_SAMPLES, R2_STEERABLE, Direction, Presence, Steering, fit_steering
 from semantic_vae.errors import UserError
+from semantic_vae.runtime import Progress
 
 CALIBRATION_MASKS = 16  # training masks a direction's gain is measured on
 GAIN_RANGE = (0.05, 10.0)  # a measured gain outside this is not applied (the decoder does not follow, or noise)
@@ -26,13 +27,19 @@ PUSHES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # add: standard deviations along the pr
 PRESENT_SHARE = 0.9  # add: the push used is the smallest that makes the part appear in this share of masks
 
 
-def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
+def calibrate(editor: MaskEditor, masks: np.ndarray, progress: bool = False) -> Steering:
     """The editor's steering with each steerable direction divided by its measured gain: the median change it achieves
     per unit asked at +-1 on `masks` (model-size label maps), against their reconstruction, both decoded at 2x the
     model's resolution (at most 256 px) so a change of a fraction of a model pixel counts. keep="none": inside the
-    part's neighbourhood, where keep="input" takes the model's pixels, the two are the same."""
-
+    part's neighbourhood, where keep="input" takes the model's pixels, the two are the same. `progress`: a bar over
+    the directions and presence priors on a terminal."""
     steering = editor.require_steering("calibrate")
+    steps = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values()) + len(steering.presence)
+    with Progress(steps, "calibrating directions", enabled=progress, unit="direction") as bar:
+        return _calibrate(editor, steering, masks, bar)
+
+
+def _calibrate(editor: MaskEditor, steering: Steering, masks: np.ndarray, bar: Progress) -> Steering:
     side = min(256, 2 * editor.image_size)
     label_set = editor.label_set
     labels, _ = editor.as_batch(np.asarray(masks))
@@ -44,6 +51,7 @@ def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
         before = measure(base, label_set, part)
         usable = np.isfinite(before["size"])
         if usable.sum() < 4:
+            bar.update(sum(d.steerable for d in attrs.values()))
             continue
         for name, direction in attrs.items():
             if not direction.steerable:
@@ -62,7 +70,11 @@ def calibrate(editor: MaskEditor, masks: np.ndarray) -> Steering:
                     break
                 current = Direction(current.r2, current.free / gain, current.held / gain, current.gain * gain)
             directions[part][name] = current
-    presence = {c: calibrate_presence(editor, z, c, p, side) for c, p in steering.presence.items()}
+            bar.update()
+    presence = {}
+    for c, p in steering.presence.items():
+        presence[c] = calibrate_presence(editor, z, c, p, side)
+        bar.update()
     return replace(steering, directions=directions, presence=presence, calibrated=True)
 
 
@@ -90,21 +102,29 @@ def calibrate_presence(editor: MaskEditor, z: torch.Tensor, c: int, presence: Pr
     return replace(presence, push=float(chosen))
 
 
-def fit_for(editor: MaskEditor, train_masks: np.ndarray, calibration_masks: np.ndarray | None = None) -> Steering:
-    """Fit the editor's network's steering on training masks (at the model's size), then calibrate it."""
+def fit_for(
+    editor: MaskEditor, train_masks: np.ndarray, calibration_masks: np.ndarray | None = None, progress: bool = False
+) -> Steering:
+    """Fit the editor's network's steering on training masks (at the model's size), then calibrate it (`progress`:
+    a bar over the calibration on a terminal)."""
     vae = editor.vae
     with torch.inference_mode():
         chunks = np.array_split(train_masks, max(1, len(train_masks) // 256))
         mu = torch.cat([vae.encode_labels(torch.from_numpy(m).to(editor.device))[0].double().cpu() for m in chunks])
     editor.steering = fit_steering(mu.numpy(), train_masks, editor.label_set, vae.config.latent_classes)
     calibration = train_masks[:CALIBRATION_MASKS] if calibration_masks is None else calibration_masks
-    editor.steering = calibrate(editor, calibration)
+    editor.steering = calibrate(editor, calibration, progress)
     return editor.steering
 
 
 # -- the command --------------------------------------------------------------------------
 def fit_directions(
-    ckpt: str, data: str | None = None, count: int = 1000, out: str | None = None, overwrite: bool = False
+    ckpt: str,
+    data: str | None = None,
+    count: int = 1000,
+    out: str | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
 ) -> None:
     """Fit a checkpoint's steering directions and presence priors on training masks (a training run fits them when
     it ends; a converted model has none until it has seen data).
@@ -116,6 +136,7 @@ def fit_directions(
         count: masks to fit on (at most).
         out: where to write the checkpoint; default: replace `ckpt` (atomically).
         overwrite: replace an existing --out file (other than --ckpt).
+        quiet: no progress bars (they show only on a terminal).
     """
     from semantic_vae.model import load_vae
     from semantic_vae.model.statistics import output_checkpoint, replace_network_state, training_masks
@@ -125,11 +146,12 @@ def fit_directions(
     target = output_checkpoint(ckpt, out, overwrite)
     loaded = load_vae(ckpt)
     editor = MaskEditor(loaded.vae, loaded.label_set, device="cpu")
-    masks = np.concatenate(list(training_masks(data, loaded.label_set, loaded.config.image_size, count)))
+    with Progress(count, "reading training masks", enabled=not quiet) as bar:
+        masks = np.concatenate(list(bar.each(training_masks(data, loaded.label_set, loaded.config.image_size, count))))
     source = f"--data {data}" if data else "the synthetic masks"
     if len(masks) < MIN_SAMPLES:
         raise UserError(f"{source}: {len(masks)} training masks found; fit-directions needs at least {MIN_SAMPLES}")
-    steering = fit_for(editor, masks)
+    steering = fit_for(editor, masks, progress=not quiet)
     if not steering.directions and not steering.presence:
         raise UserError(
             f"{source}: no direction or presence prior could be fitted from {len(masks)} masks (each needs "

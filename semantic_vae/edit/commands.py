@@ -6,7 +6,11 @@ Output layout of every edit command (`--out DIR`):
     DIR/color/<name>.png    the same labels in the label set's colours (RGB)
     DIR/fig3_<parts>.png    generate, perturb: paper Fig. 3 (rows input / reconstruction / generation / perturbation)
     DIR/fig5_<parts>.png    interpolate: paper Fig. 5 (a row per pair: source, alpha = 0 .. 1, target)
-    DIR/fig_swap_<parts>.png, DIR/fig_reconstruct.png: rows source / target / result, input / reconstruction
+    DIR/fig_swap_<parts>.png, DIR/fig_reconstruct.png: rows source / reconstruction / target / result, input /
+                            reconstruction
+    DIR/fig_steer_<part>_<attribute>.png, DIR/fig_add_<parts>.png, DIR/fig_remove_<parts>.png: rows input /
+                            reconstruction / the edit (steer: one row per amount, the asked one among them)
+    (every figure shows the first 8 inputs, one per column, and says so in its footer when there are more)
     DIR/manifest.csv        one row per output (source, operation, parts, seed, ...): written last
 
 Inputs are a label PNG or a folder of them (grayscale ids or colourised); files are taken in
@@ -27,10 +31,10 @@ from typing import Any, get_type_hints
 import numpy as np
 
 from semantic_vae.data.io import resize_labels
+from semantic_vae.edit import figures
 from semantic_vae.edit.augment import augment
 from semantic_vae.edit.edit import DEFAULT_PARTS, MAX_SEED, PART_OPERATIONS, Edit
 from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.figures import FIGURE_COLUMNS, fig3_rows, fig5_rows, save_figure
 from semantic_vae.edit.io import (
     MANIFEST_FIELDS,
     check_sizes,
@@ -117,8 +121,8 @@ def reconstruct(model: ModelOptions, files: Files, figure: Figure) -> None:
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, "", None, None))
         if figure.figure:
-            save_figure(out.path / "fig_reconstruct.png", [masks[:FIGURE_COLUMNS], recon[:FIGURE_COLUMNS]], editor,
-                        ["input", "reconstruction"])  # fmt: skip
+            grid = figures.reconstruct_grid(editor, masks, [p.name for p in paths])
+            figures.save(out.path / "fig_reconstruct.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"reconstructed {len(paths)} masks into {out.path}")
 
@@ -138,8 +142,8 @@ def random_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), edit.seed + i, None))
         if figure.figure:
-            figure_rows, labels = fig3_rows(editor, masks, edit)
-            save_figure(out.path / f"fig3_{slug}.png", figure_rows, editor, labels)
+            grid = figures.fig3_grid(editor, masks, [p.name for p in paths], edit)
+            figures.save(out.path / f"fig3_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"{edit.operation}: {len(paths)} masks, parts {slug}, seeds {edit.seed}..{edit.seed + len(paths) - 1}, "
           f"keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, edited), problems_only=True)}")  # fmt: skip
@@ -183,8 +187,9 @@ def interpolate(model: ModelOptions, files: Files, figure: Figure, target: Targe
                 write_pair(out.path, name, labels, editor.label_set)
                 rows.append(manifest_row(name, True, path, step, ",".join(edit.parts), None, target_path))
         if figure.figure:
-            figure_rows, labels = fig5_rows(paths, masks, targets, [list(r) for r in paths_of], alphas)
-            save_figure(out.path / f"fig5_{slug}.png", figure_rows, editor, labels)
+            grid = figures.fig5_grid(editor, [p.name for p in paths], [p.name for p in target_paths], masks, targets,
+                                     [list(r) for r in paths_of], alphas, edit)  # fmt: skip
+            figures.save(out.path / f"fig5_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"interpolate: {len(paths)} pairs x {steps} alphas, parts {slug}, keep={edit.keep} -> {out.path}")
 
@@ -201,23 +206,24 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, target_path))
         if figure.figure:
-            n = FIGURE_COLUMNS
-            save_figure(out.path / f"fig_swap_{slug}.png", [masks[:n], targets[:n], swapped[:n]], editor,
-                        ["source", "target", f"swap {slug}"])  # fmt: skip
+            grid = figures.swap_grid(editor, masks, targets, [p.name for p in paths], [p.name for p in target_paths],
+                                     edit)  # fmt: skip
+            figures.save(out.path / f"fig_swap_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"swap: {len(paths)} masks, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
 def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts: str = DEFAULT_AMOUNTS) -> None:
     """Steer a part's attribute ("a longer nose", "an open mouth"): its latent moved along the attribute's direction
-    by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (a row per amount of --amounts). An
-    attribute whose direction predicts little (held-out R^2 below 0.3) is refused; the summary line says in how many
-    results the part moved the asked way, and where it vanished.
+    by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (rows input, reconstruction, and one
+    per amount of --amounts and the asked --amount). An attribute whose direction predicts little (held-out R^2
+    below 0.3) is refused; the summary line says in how many results the part moved the asked way, and where it
+    vanished.
 
     Args:
         amounts: the figure's amounts, a comma list of standard deviations.
     """
-    figure_edits = amount_edits(edit, amounts)
+    rows_at = [e.amount for e in amount_edits(edit, amounts)]
     editor, paths, masks = load_inputs(model, files)
     editor.steer_direction(edit.parts[0], edit.attribute)  # an unknown part or attribute, named
     direction = editor.require_steering("steer").steerable(editor.part_name(edit.parts[0]), edit.attribute)
@@ -227,11 +233,9 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts
         for path, labels in zip(paths, steered):
             write_pair(out.path, path.name, labels, editor.label_set)
             rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, None))
-        if figure.figure and figure_edits:
-            shown = masks[:FIGURE_COLUMNS]
-            grid = [list(shown), *(run_grouped(shown, lambda b, idx, e=e: editor.apply(e, b)) for e in figure_edits)]
-            labels = ["input", *(e.describe() for e in figure_edits)]
-            save_figure(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor, labels)
+        if figure.figure:
+            grid = figures.steer_grid(editor, masks, [p.name for p in paths], edit, rows_at, edit.amount)
+            figures.save(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"steer: {len(paths)} masks, {edit.parts[0]}.{edit.attribute} {edit.amount:+g} sd (direction R^2 "
           f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, steered))}")  # fmt: skip
@@ -282,9 +286,9 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit)
             rows.append(manifest_row(paths[i].name, True, paths[i], edit, ",".join(edit.parts), edit.seed + i, None))
         if figure.figure and todo:
             slug = "-".join(editor.class_names[c] for c in ids)
-            n = FIGURE_COLUMNS
-            save_figure(out.path / f"fig_{edit.operation}_{slug}.png", [chosen[:n], edited[:n]], editor,
-                        ["input", edit.describe()])  # fmt: skip
+            grid = figures.presence_grid(editor, chosen, [paths[i].name for i in todo], edit,
+                                         [edit.seed + i for i in todo])  # fmt: skip
+            figures.save(out.path / f"fig_{edit.operation}_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     state = "already have" if edit.operation == "add" else "have no"
     note = (
@@ -369,6 +373,7 @@ def evaluate_edits(
     seeds: int = 4,
     distance: int = METRIC_DISTANCE,
     out: str = "outputs/edit_metrics.json",
+    quiet: bool = False,
 ) -> None:
     """Measure the edits: locality, part change, validity, realism and diversity, per operation and part, and
     whether each part is drawn from its own latent (latent use: transfer, generate change; keep="none").
@@ -384,6 +389,7 @@ def evaluate_edits(
         seeds: seeds per mask for generate and perturb (diversity needs 2 or more).
         distance: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
         out: JSON file for the results.
+        quiet: no progress bars (they show only on a terminal).
     """
     ops = choices(
         operations or ",".join((*OPERATIONS, *STEERING_OPERATIONS)), (*OPERATIONS, *STEERING_OPERATIONS), "--operations"
@@ -403,12 +409,13 @@ def evaluate_edits(
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
     template = edit.with_(prior=editor.resolve_prior(edit.prior))
     settings = EditMetricSettings(seeds=seeds, distance=distance)
-    results = evaluate_editor(editor, masks, units, tuple(op for op in ops if op in OPERATIONS), template, settings)
+    edits = tuple(op for op in ops if op in OPERATIONS)
+    results = evaluate_editor(editor, masks, units, edits, template, settings, progress=not quiet)
     if editor.steering is not None:
         if "steer" in ops:
-            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep)
+            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep, progress=not quiet)
         if {"add", "remove"} & set(ops):
-            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed)
+            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed, progress=not quiet)
     elif operations is not None and set(STEERING_OPERATIONS) & set(ops):
         raise UserError("--operations steer/add/remove: this checkpoint holds no fitted directions (fit-directions)")
     results["latent_use"] = evaluate_latent_use(editor, masks, units, seeds=max(2, seeds), seed=edit.seed)

@@ -27,6 +27,7 @@ import numpy as np
 
 from semantic_vae.edit.edit import Edit
 from semantic_vae.edit.region import part_region
+from semantic_vae.runtime import Progress
 from semantic_vae.shapes import (
     as_batch,
     frechet_distance,
@@ -144,6 +145,7 @@ def evaluate_editor(
     operations: tuple[str, ...] = OPERATIONS,
     edit: Edit = Edit(),
     settings: EditMetricSettings = EditMetricSettings(),
+    progress: bool = False,
 ) -> dict:
     """Every edit metric for each operation and part on N >= 2 masks (N, H, W); JSON-ready (NaN -> None).
 
@@ -153,6 +155,7 @@ def evaluate_editor(
     interpolate take mask i-1 as the target of mask i. Each edit is compared with its
     baseline: the input for keep="input", otherwise the reconstruction. Realism compares against
     the input masks themselves (the real test masks); the reconstruction's distance is the floor.
+    `progress`: a bar over the (operation, part) pairs on a terminal.
     """
     masks = as_batch(masks)
     n, h, w = masks.shape
@@ -179,25 +182,28 @@ def evaluate_editor(
         "operations": {},
     }
     targets = np.roll(masks, 1, axis=0)
-    for op in operations:
-        per_part: dict = {}
-        for name, part in parts.items():
-            step = edit.with_(operation=op, parts=[str(i) for i in part])
-            edits = _edit_set(editor, step, masks, targets, settings)  # (K, N, H, W)
-            flat = edits.reshape(-1, h, w)
-            before = np.broadcast_to(baseline, edits.shape).reshape(-1, h, w)
-            edit_validity = validity(flat, c)
-            per_part[name] = {
-                "locality": _nan_to_none(locality(before, flat, part, settings.distance)),
-                "changed": float(np.count_nonzero(before != flat)) / flat.size,
-                "part_change": part_change(before, flat, part),
-                "fragments": edit_validity["fragments"],
-                "stray_islands_per_mask": edit_validity["stray_islands_per_mask"],
-                "islands_added": islands_added(before, flat, c),
-                "fd": frechet_distance(geometric_features(flat, c), real_features),
-                "diversity": diversity(edits, part) if len(edits) >= 2 else None,
-            }
-        results["operations"][op] = per_part
+    with Progress(len(operations) * len(parts), "edit metrics", enabled=progress, unit="edit") as bar:
+        for op in operations:
+            per_part: dict = {}
+            for name, part in parts.items():
+                bar.describe(f"edit metrics: {op} {name}")
+                step = edit.with_(operation=op, parts=[str(i) for i in part])
+                edits = _edit_set(editor, step, masks, targets, settings)  # (K, N, H, W)
+                flat = edits.reshape(-1, h, w)
+                before = np.broadcast_to(baseline, edits.shape).reshape(-1, h, w)
+                edit_validity = validity(flat, c)
+                per_part[name] = {
+                    "locality": _nan_to_none(locality(before, flat, part, settings.distance)),
+                    "changed": float(np.count_nonzero(before != flat)) / flat.size,
+                    "part_change": part_change(before, flat, part),
+                    "fragments": edit_validity["fragments"],
+                    "stray_islands_per_mask": edit_validity["stray_islands_per_mask"],
+                    "islands_added": islands_added(before, flat, c),
+                    "fd": frechet_distance(geometric_features(flat, c), real_features),
+                    "diversity": diversity(edits, part) if len(edits) >= 2 else None,
+                }
+                bar.update()
+            results["operations"][op] = per_part
     return results
 
 
@@ -287,6 +293,7 @@ def evaluate_steering(
     keep: str = "input",
     amounts: Sequence[float] = STEER_AMOUNTS,
     parts: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> dict:
     """For each part in >= FREQUENT of the masks and each of its attributes whose direction has held-out R^2 >= 0.3:
 
@@ -307,54 +314,63 @@ def evaluate_steering(
     if 0.0 not in amounts:
         amounts = (0.0, *amounts)
     results: dict = {}
-    for part, attrs in steering.directions.items():
-        if parts is not None and part not in parts:
-            continue
-        ids = label_set.ids_of(part)
-        has = np.stack([(masks == c).reshape(len(masks), -1).any(1) for c in ids]).all(0)
-        if has.mean() < FREQUENT or has.sum() < 2:
-            continue
-        chosen = masks[has]
-        given = steering.normalised(measure_all(chosen, label_set))
-        for name, direction in attrs.items():
-            if not direction.steerable:
+    chosen_parts = {p: a for p, a in steering.directions.items() if parts is None or p in parts}
+    total = sum(d.steerable for attrs in chosen_parts.values() for d in attrs.values())
+    with Progress(total, "steer metrics", enabled=progress, unit="direction") as bar:
+        for part, attrs in chosen_parts.items():
+            ids = label_set.ids_of(part)
+            has = np.stack([(masks == c).reshape(len(masks), -1).any(1) for c in ids]).all(0)
+            if has.mean() < FREQUENT or has.sum() < 2:
+                bar.update(sum(d.steerable for d in attrs.values()))
                 continue
-            edits = [Edit("steer", part, attribute=name, amount=a, keep=keep) for a in amounts]
-            outs = dict(zip(amounts, editor.apply_many(edits, chosen)))
-            values = {a: steering.normalised(measure_all(out, label_set)) for a, out in outs.items()}
-            zero = values[0.0]
-            added = [_adds_a_class(chosen, out, ids) for a, out in outs.items() if a != 0.0]
-            asked, achieved, own, others = [], [], [], []
-            for amount in amounts:
-                change = values[amount][(part, name)] - zero[(part, name)]
-                asked.append(np.full(len(change), amount))
-                achieved.append(change)
-                if abs(amount) == 1.0:
-                    after = values[amount]
-                    own += [np.abs(after[k] - zero[k]) for k in after if k[0] == part and k[1] != name]
-                    others += [np.abs(after[k] - given[k]) for k in after
-                               if k[0] != part and not set(label_set.ids_of(k[0])) & set(ids)]  # fmt: skip
-            asked_all, achieved_all = np.concatenate(asked), np.concatenate(achieved)
-            ok = np.isfinite(achieved_all)
-            unit = ok & (np.abs(asked_all) == 1.0)
-            results.setdefault(part, {})[name] = {
-                "r2": direction.r2,
-                "gain": direction.gain,
-                "moved": float((np.sign(achieved_all[unit]) == np.sign(asked_all[unit])).mean())
-                if unit.any()
-                else None,
-                "ratio": _median(achieved_all[unit] / asked_all[unit]) if unit.any() else None,
-                "spearman": _nan_to_none(spearman(asked_all[ok], achieved_all[ok])),
-                "own_other": _median(np.concatenate(own)) if own else None,
-                "other_parts": _median(np.concatenate(others)) if others else None,
-                "parts_added": float(np.concatenate(added).mean()) if added else None,
-                "masks": int(has.sum()),
-            }
+            chosen = masks[has]
+            given = steering.normalised(measure_all(chosen, label_set))
+            for name, direction in attrs.items():
+                if not direction.steerable:
+                    continue
+                bar.describe(f"steer metrics: {part} {name}")
+                edits = [Edit("steer", part, attribute=name, amount=a, keep=keep) for a in amounts]
+                outs = dict(zip(amounts, editor.apply_many(edits, chosen)))
+                values = {a: steering.normalised(measure_all(out, label_set)) for a, out in outs.items()}
+                zero = values[0.0]
+                added = [_adds_a_class(chosen, out, ids) for a, out in outs.items() if a != 0.0]
+                asked, achieved, own, others = [], [], [], []
+                for amount in amounts:
+                    change = values[amount][(part, name)] - zero[(part, name)]
+                    asked.append(np.full(len(change), amount))
+                    achieved.append(change)
+                    if abs(amount) == 1.0:
+                        after = values[amount]
+                        own += [np.abs(after[k] - zero[k]) for k in after if k[0] == part and k[1] != name]
+                        others += [np.abs(after[k] - given[k]) for k in after
+                                   if k[0] != part and not set(label_set.ids_of(k[0])) & set(ids)]  # fmt: skip
+                asked_all, achieved_all = np.concatenate(asked), np.concatenate(achieved)
+                ok = np.isfinite(achieved_all)
+                unit = ok & (np.abs(asked_all) == 1.0)
+                results.setdefault(part, {})[name] = {
+                    "r2": direction.r2,
+                    "gain": direction.gain,
+                    "moved": float((np.sign(achieved_all[unit]) == np.sign(asked_all[unit])).mean())
+                    if unit.any()
+                    else None,
+                    "ratio": _median(achieved_all[unit] / asked_all[unit]) if unit.any() else None,
+                    "spearman": _nan_to_none(spearman(asked_all[ok], achieved_all[ok])),
+                    "own_other": _median(np.concatenate(own)) if own else None,
+                    "other_parts": _median(np.concatenate(others)) if others else None,
+                    "parts_added": float(np.concatenate(added).mean()) if added else None,
+                    "masks": int(has.sum()),
+                }
+                bar.update()
     return results
 
 
 def evaluate_presence(
-    editor: MaskEditor, masks: np.ndarray, parts: Sequence[str] = PRESENCE_PARTS, keep: str = "input", seed: int = 0
+    editor: MaskEditor,
+    masks: np.ndarray,
+    parts: Sequence[str] = PRESENCE_PARTS,
+    keep: str = "input",
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict:
     """add on the masks that lack each part and remove on those that have it:
 
@@ -371,35 +387,37 @@ def evaluate_presence(
     masks = as_batch(masks)
     label_set = editor.label_set
     results: dict = {}
-    for part in parts:
-        if part not in label_set.names:
-            continue
-        c = label_set.names.index(part)
-        if c not in steering.presence:
-            continue
-        has = (masks == c).reshape(len(masks), -1).any(1)
-        entry: dict = {}
-        if (~has).any():
-            before = masks[~has]
-            after = editor.apply(Edit("add", part, keep=keep), before, seeds=[seed + i for i in range(len(before))])
-            entry["add"] = {
-                "masks": len(before),
-                "present": float((after == c).reshape(len(after), -1).any(1).mean()),
-                "in_place": float(np.mean(placement.added_in_place(before, after, part, label_set))),
-                "clean": float(np.mean(np.asarray(placement.stray_islands_added(before, after, label_set)) == 0)),
-            }
-        if has.any():
-            before = masks[has]
-            after = editor.apply(Edit("remove", part, keep=keep), before)
-            radius = scaled_radius(Edit().radius, before.shape, editor.image_size)
-            entry["remove"] = {
-                "masks": len(before),
-                "absent": float(1.0 - (after == c).reshape(len(after), -1).any(1).mean()),
-                "outside_kept": float(np.mean(np.asarray(placement.changed_outside(before, after, [c], radius)) == 0)),
-                "plausible_fill": float(np.mean(placement.plausible_fill(before, after, [c]))),
-            }
-        if entry:
-            results[part] = entry
+    chosen = [p for p in parts if p in label_set.names and label_set.names.index(p) in steering.presence]
+    with Progress(len(chosen), "add/remove metrics", enabled=progress, unit="part") as bar:
+        for part in chosen:
+            bar.describe(f"add/remove metrics: {part}")
+            c = label_set.names.index(part)
+            has = (masks == c).reshape(len(masks), -1).any(1)
+            entry: dict = {}
+            if (~has).any():
+                before = masks[~has]
+                after = editor.apply(Edit("add", part, keep=keep), before, seeds=[seed + i for i in range(len(before))])
+                entry["add"] = {
+                    "masks": len(before),
+                    "present": float((after == c).reshape(len(after), -1).any(1).mean()),
+                    "in_place": float(np.mean(placement.added_in_place(before, after, part, label_set))),
+                    "clean": float(np.mean(np.asarray(placement.stray_islands_added(before, after, label_set)) == 0)),
+                }
+            if has.any():
+                before = masks[has]
+                after = editor.apply(Edit("remove", part, keep=keep), before)
+                radius = scaled_radius(Edit().radius, before.shape, editor.image_size)
+                entry["remove"] = {
+                    "masks": len(before),
+                    "absent": float(1.0 - (after == c).reshape(len(after), -1).any(1).mean()),
+                    "outside_kept": float(
+                        np.mean(np.asarray(placement.changed_outside(before, after, [c], radius)) == 0)
+                    ),
+                    "plausible_fill": float(np.mean(placement.plausible_fill(before, after, [c]))),
+                }
+            if entry:
+                results[part] = entry
+            bar.update()
     return results
 
 
