@@ -13,7 +13,7 @@ export WANDB_MODE ?= offline
 EDITABLE_NOTE := PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Editable installation"
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-app test demo bench ablation app screenshot gpu-check clean
+.PHONY: help install install-app test demo bench ablation app screenshot precision-check gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ DATA ?=
 GPUS ?=
 ablation: install  ## Table 1 as a local W&B sweep (DATA=/path/to/CelebAMask-HQ GPUS=8 for paper scale)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m semantic_vae.runs.ablation $(if $(DATA),--data $(DATA),) $(if $(GPUS),--gpus $(GPUS),)
+
+precision-check: install  ## the demo's training in fp32 and in bf16 with one seed, side by side (outputs/precision/)
+	$(PY) -m semantic_vae.runs.precision
 
 gpu-check: install  ## on a GPU machine: every GPU path checked (< 8 min), then `make bench`
 	$(PY) -m semantic_vae.runs.gpu_check

@@ -18,7 +18,7 @@ from semantic_vae.data.predict import PredictBatch
 from semantic_vae.errors import UserError
 from semantic_vae.fast_path import AUTO, compile_choice
 from semantic_vae.labels import CELEBAMASK_HQ_NAMES
-from semantic_vae.losses import part_silhouette_loss, vae_loss
+from semantic_vae.losses import part_silhouette_loss, soft_dice_loss, vae_loss
 from semantic_vae.metrics import LatentMoments, LatentStats, SegmentationScores
 from semantic_vae.model import SemanticVAE, VAEConfig, one_hot
 from semantic_vae.model.part_decoder import PartSilhouetteDecoder
@@ -55,6 +55,9 @@ class SemanticVAEModule(L.LightningModule):
         part_loss_weight: weight of a loss that decodes each part's silhouette from its own latent alone
             (`model.part_decoder`, training only), so every latent carries its part's shape (beyond the paper;
             0 is off).
+        dice_weight: weight of a soft Dice loss of the decoded mask, in which every part present in a mask weighs
+            the same however few its pixels: an eye's shape matters as much as the hair's, so the decoder draws it
+            from the eye's latent (beyond the paper; 0 is off).
         channels_last: run the decoder's convolutions in channels-last memory format (applied on CUDA only).
         compile: `torch.compile` the network in place: true, false, or "auto" (when a training has enough steps
             to repay the compile; `semantic_vae.fast_path`). Without a C++ compiler the network runs eager.
@@ -74,13 +77,14 @@ class SemanticVAEModule(L.LightningModule):
         kl_warmup_steps: int = 0,
         context_dropout: float = 0.0,
         part_loss_weight: float = 0.0,
+        dice_weight: float = 0.0,
         channels_last: bool = False,
         compile: bool | Literal["auto"] = "auto",
     ) -> None:
         super().__init__()
         net = VAEConfig.from_dict(net) if isinstance(net, dict) else net  # from a checkpoint's hyperparameters
         check_optimisation(lr, betas, kl_weight, decay_start, free_bits, kl_warmup_steps)
-        check_part_settings(context_dropout, part_loss_weight)
+        check_part_settings(context_dropout, part_loss_weight, dice_weight)
         # Plain types in the checkpoint (loadable with weights_only=True); the logged config comes
         # from the CLI's SaveConfigCallback, so Lightning does not log these a second time. The speed
         # switches are left out: they are run-time choices, and LightningCLI lays a checkpoint's
@@ -190,9 +194,13 @@ class SemanticVAEModule(L.LightningModule):
         out = VAEOutput(vae.generate(z), mu, logvar)
         weight = self.class_weights if self.hparams.weighted_ce else None
         losses = vae_loss(out.logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits, counted)
+        if self.hparams.dice_weight > 0 and self.training:
+            losses["dice"] = soft_dice_loss(out.logits, labels)
+            losses["loss"] = losses["loss"] + self.hparams.dice_weight * losses["dice"]
         if self.part_decoder is not None and self.training:
-            silhouettes = self.part_silhouettes(onehot, self.part_decoder.output_size)
-            losses["part"] = part_silhouette_loss(self.part_decoder(sample), silhouettes)
+            losses["part"] = part_silhouette_loss(
+                self.part_decoder(sample), onehot[:, self.net_config.latent_classes[0] :]
+            )
             losses["loss"] = losses["loss"] + self.hparams.part_loss_weight * losses["part"]
         return losses, out
 
@@ -206,12 +214,6 @@ class SemanticVAEModule(L.LightningModule):
         counted = torch.ones(z.shape[0], self.num_classes, dtype=torch.bool, device=z.device)
         counted[:, self.net_config.latent_classes[0] :] = ~dropped
         return z, counted
-
-    def part_silhouettes(self, onehot: torch.Tensor, size: int) -> torch.Tensor:
-        """(B, C, H, W) one-hot -> (B, L, size, size): each class with a latent, its pixel share per output pixel."""
-        parts = onehot[:, self.net_config.latent_classes[0] :]
-        factor = parts.shape[-1] // size
-        return parts if factor == 1 else torch.nn.functional.avg_pool2d(parts, factor)
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
         losses, out = self.model_step(labels)
@@ -305,12 +307,13 @@ class SemanticVAEModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def check_part_settings(context_dropout: float, part_loss_weight: float) -> None:
+def check_part_settings(context_dropout: float, part_loss_weight: float, dice_weight: float) -> None:
     """The settings that keep part latents in use, each refused in one line naming it."""
     if not (isinstance(context_dropout, (int, float)) and 0.0 <= context_dropout < 1.0):
         raise UserError(f"model.context_dropout must be a probability in [0, 1), got {context_dropout!r}")
-    if not (isinstance(part_loss_weight, (int, float)) and math.isfinite(part_loss_weight) and part_loss_weight >= 0):
-        raise UserError(f"model.part_loss_weight must be a number >= 0, got {part_loss_weight!r}")
+    for name, value in (("part_loss_weight", part_loss_weight), ("dice_weight", dice_weight)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise UserError(f"model.{name} must be a number >= 0, got {value!r}")
 
 
 def check_optimisation(

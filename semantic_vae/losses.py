@@ -92,6 +92,16 @@ def part_silhouette_loss(logits: torch.Tensor, silhouettes: torch.Tensor) -> tor
     return 0.5 * (bce + dice_term)
 
 
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - soft Dice of each class present in each mask, averaged: every present part weighs the same, however few
+    its pixels. logits (B, C, H, W), target (B, H, W) integer."""
+    probs = logits.float().softmax(1).flatten(2)  # (B, C, H*W)
+    onehot = torch.zeros_like(probs).scatter_(1, target.long().flatten(1)[:, None], 1.0)
+    area = onehot.sum(-1)  # (B, C)
+    dice = 1.0 - 2.0 * (probs * onehot).sum(-1) / (probs.sum(-1) + area).clamp(min=1e-6)
+    return dice[area > 0].mean()
+
+
 def vae_loss(
     logits: torch.Tensor,
     target: torch.Tensor,

@@ -189,3 +189,14 @@ def test_a_validation_fraction_outside_0_1_is_refused(tmp_path, cache_dir, fract
 
     with pytest.raises(UserError, match=r"data.val_fraction must be in \(0, 1\)"):
         cli_main([*tiny_args(tmp_path, cache_dir), f"--data.val_fraction={fraction}"], run=False)
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [("dice_weight", -0.5), ("part_loss_weight", float("nan")), ("context_dropout", 1.0), ("context_dropout", -0.1)],
+)
+def test_the_part_latent_settings_refuse_bad_values_in_one_line(option, value):
+    from semantic_vae.lit import SemanticVAEModule
+    from tests.conftest import assert_one_line_user_error
+
+    assert_one_line_user_error(lambda: SemanticVAEModule(**{option: value}), f"model.{option} must be")

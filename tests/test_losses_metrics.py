@@ -152,3 +152,15 @@ def test_part_silhouette_loss_by_hand():
     assert torch.isclose(part_silhouette_loss(logits, target), torch.tensor(0.5 * (bce + dice)))
     sure = torch.where(target > 0, 20.0, -20.0)
     assert part_silhouette_loss(sure, target) < 1e-3
+
+
+def test_soft_dice_loss_by_hand():
+    from semantic_vae.losses import soft_dice_loss
+
+    target = torch.tensor([[[0, 0], [0, 1]]])  # (B=1, 2, 2): class 0 on 3 pixels, class 1 on 1, class 2 absent
+    logits = torch.zeros(1, 3, 2, 2)  # every class 1/3 everywhere
+    dice0 = 1 - 2 * (3 / 3) / (4 / 3 + 3)  # p.t = 3 pixels x 1/3, |p| = 4 x 1/3, |t| = 3
+    dice1 = 1 - 2 * (1 / 3) / (4 / 3 + 1)
+    assert torch.isclose(soft_dice_loss(logits, target), torch.tensor((dice0 + dice1) / 2))  # absent class 2 left out
+    sure = torch.full((1, 3, 2, 2), -30.0).scatter_(1, target[:, None], 30.0)
+    assert soft_dice_loss(sure, target) < 1e-6

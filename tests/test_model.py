@@ -205,3 +205,17 @@ def test_compiled_logit_upsample_passes_the_gradient_under_deterministic_algorit
     finally:
         torch.use_deterministic_algorithms(before)
     assert eager_grad.norm() > 0 and torch.allclose(compiled_grad, eager_grad, atol=1e-5)
+
+
+def test_part_decoder_draws_each_latent_alone_at_the_masks_size():
+    from semantic_vae.model.part_decoder import PartSilhouetteDecoder
+
+    torch.manual_seed(0)
+    decoder = PartSilhouetteDecoder(VAEConfig(image_size=128, decoder_width=8))
+    z = torch.randn(2, 19, 256)
+    out = decoder(z)
+    assert out.shape == (2, 19, 128, 128)
+    changed = z.clone()
+    changed[:, 4] += 1.0  # one latent moved: only its own silhouette changes
+    moved = (decoder(changed) != out).flatten(2).any(-1)
+    assert moved[:, 4].all() and not moved[:, [c for c in range(19) if c != 4]].any()

@@ -14,17 +14,19 @@ import torch
 from torch import nn
 
 from semantic_vae.model.config import VAEConfig
-from semantic_vae.model.decoder import upsample2
+from semantic_vae.model.decoder import bilinear2, upsample2
 
 PART_DECODER_WIDTH = 8
-PART_DECODER_BLOCKS = 1  # 16x16 latents -> 32x32 silhouettes
+PART_DECODER_BLOCKS = 1  # 16x16 latents -> 32x32 logits, then bilinear to the mask's size
 
 
 class PartSilhouetteDecoder(nn.Module):
-    """(B, L, D) latents, each on its own -> (B, L, S, S) logits of that class's silhouette, S = side * 2^blocks.
+    """(B, L, D) latents, each on its own -> (B, L, S, S) logits of that class's silhouette at the mask's size S.
 
     Every latent goes through the same small conv stack as a one-channel side x side map (the main decoder reads
-    it as such a map too): conv3x3 -> SiLU, then per block nearest x2 -> conv3x3 -> SiLU, then a 1x1 conv.
+    it as such a map too): conv3x3 -> SiLU, then per block nearest x2 -> conv3x3 -> SiLU, then a 1x1 conv, at
+    side * 2^blocks (32x32); the logits reach the mask's size bilinearly, so the loss sees an eye's shape at full
+    resolution while the convolutions stay cheap.
     """
 
     def __init__(self, config: VAEConfig, width: int = PART_DECODER_WIDTH) -> None:
@@ -36,14 +38,14 @@ class PartSilhouetteDecoder(nn.Module):
             nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.SiLU()) for _ in range(self.blocks)
         )
         self.head = nn.Conv2d(width, 1, 1)
-
-    @property
-    def output_size(self) -> int:
-        return self.side * 2**self.blocks
+        self.output_size = config.image_size
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, parts, _ = z.shape
         x = self.stem(z.reshape(b * parts, 1, self.side, self.side))  # (B*L, width, side, side)
         for conv in self.convs:
             x = conv(upsample2(x))  # (B*L, width, 2h, 2w)
-        return self.head(x).view(b, parts, self.output_size, self.output_size)
+        logits = self.head(x)  # (B*L, 1, side * 2^blocks, ...)
+        while logits.shape[-1] < self.output_size:
+            logits = bilinear2(logits)
+        return logits.view(b, parts, self.output_size, self.output_size)
