@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
-from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
+from semantic_vae.edit.edit import DEFAULT_PARTS, Template
 from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
 from semantic_vae.model.vae import class_map
@@ -180,7 +180,7 @@ class EditMetrics(L.Callback):
         settings = EditMetricSettings(seeds=self.seeds)
         results = {}
         for keep in self.keeps:
-            template = Edit(keep=keep, prior="normal")  # the paper's N(0, I), as every sweep row measured it
+            template = Template(keep=keep, prior="normal")  # the paper's N(0, I), as every sweep row measured it
             results[keep] = evaluate_editor(editor, masks, units, ("generate",), template, settings)["operations"][
                 "generate"
             ]
@@ -219,8 +219,7 @@ class FitSteering(L.Callback):
 
         from semantic_vae.edit.calibration import fit_for
         from semantic_vae.edit.editor import MaskEditor
-        from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint
-        from semantic_vae.model.statistics import replace_network_state
+        from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint, replace_network_state
 
         masks = trainer.datamodule.split_masks("train", self.masks)
         paths = {Path(c.best_model_path) for c in trainer.checkpoint_callbacks if c.best_model_path}

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 
 # Tools other than the LightningCLI: subcommand -> "module:function" taking the remaining arguments.
 TOOLS: dict[str, str] = {
-    "data": "semantic_vae.data.commands:main",
-    "edit": "semantic_vae.edit.commands:main",
-    "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
-    "convert": "semantic_vae.model_commands:convert_main",
-    "fit-prior": "semantic_vae.model_commands:fit_prior_main",
-    "fit-directions": "semantic_vae.edit.calibration:main",
+    "data": "semantic_vae.commands.data:main",
+    "edit": "semantic_vae.commands.edit:main",
+    "evaluate-edits": "semantic_vae.commands.edit:evaluate_edits_main",
+    "convert": "semantic_vae.commands.model:convert_main",
+    "fit-prior": "semantic_vae.commands.model:fit_prior_main",
+    "fit-directions": "semantic_vae.commands.model:fit_directions_main",
     "app": "semantic_vae.app.ui:main",
 }
 # Every command with one line, for `semantic-vae --help`.

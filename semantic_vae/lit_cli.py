@@ -27,9 +27,9 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
+from semantic_vae.checks import MAX_SEED
 from semantic_vae.compat import PRECISION_INPUT
 from semantic_vae.data.datamodule import FaceMaskDataModule
-from semantic_vae.edit.edit import MAX_SEED
 from semantic_vae.errors import UserError
 from semantic_vae.fast_path import AUTO, auto_precision
 from semantic_vae.files import FolderLock, ensure_dir

@@ -11,8 +11,8 @@ from jsonargparse import CLI
 
 from semantic_vae import shapes
 from semantic_vae.cli import main
-from semantic_vae.data.commands import COMMANDS
-from semantic_vae.data.compare import EDITED_PARTS, compare, measure, reconstruction_miou, summarise, turning_step
+from semantic_vae.commands.data import COMMANDS, EDITED_PARTS, compare, reconstruction_miou
+from semantic_vae.data.compare import measure, summarise, turning_step
 from semantic_vae.data.io import write_label_png
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError

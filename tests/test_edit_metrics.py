@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semantic_vae.edit import Edit
+from semantic_vae.edit import Template
 from semantic_vae.edit.metrics import (
     EditMetricSettings,
     diversity,
@@ -156,7 +156,11 @@ def test_evaluate_editor_protocol_on_a_fake_editor():
     masks[:, 5:8, 5:8] = 2  # a nose far from pixel (0, 0)
     masks[1, 6, 6] = 1
     results = evaluate_editor(
-        ShiftEditor(), masks, {"nose": [2]}, edit=Edit(keep="none"), settings=EditMetricSettings(seeds=2, distance=2)
+        ShiftEditor(),
+        masks,
+        {"nose": [2]},
+        edit=Template(keep="none"),
+        settings=EditMetricSettings(seeds=2, distance=2),
     )
     assert results["edit"]["keep"] == "none" and results["distance"] == 2 and results["seeds"] == 2
     assert results["reconstruct"]["pixel_accuracy"] == 1.0

@@ -15,7 +15,7 @@ import torch
 
 from semantic_vae.cli import cli_main
 from semantic_vae.edit import figures
-from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
+from semantic_vae.edit.edit import DEFAULT_PARTS, Edit, Template
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS
 from semantic_vae.edit.latent_use import evaluate_latent_use, format_latent_use
@@ -164,7 +164,7 @@ def demo_edits(
     write_text_atomic(dest / "latent_use.txt", format_latent_use(latent_use) + "\n")
     summary["latent_use"] = {part: m["transfer"] for part, m in latent_use["parts"].items()}
     for keep in ("none", "input", "changes"):
-        template = Edit(keep=keep, prior=editor.resolve_prior(None))
+        template = Template(keep=keep, prior=editor.resolve_prior(None))
         results = evaluate_editor(
             editor, masks, units, ("generate", "perturb", "swap"), template, EditMetricSettings(seeds=4)
         )
