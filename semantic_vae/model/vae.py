@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semantic_vae.data.io import nearest_indices
 from semantic_vae.errors import UserError
+from semantic_vae.labels import nearest_indices
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
 from semantic_vae.model.encoder import ClassEncoder
@@ -114,7 +114,7 @@ class SemanticVAE(nn.Module):
 
 
 def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, h, w) labels -> (B, height, width) on their device, with `data.io.nearest_indices`."""
+    """(B, h, w) labels -> (B, height, width) on their device, with `labels.nearest_indices`."""
     b, h, w = labels.shape
     if (h, w) == (height, width):
         return labels
