@@ -26,7 +26,7 @@ from semantic_vae.edit.augment import (
     render,
     summary,
 )
-from semantic_vae.edit.edit import DEFAULT_PARTS, Template
+from semantic_vae.edit.edit import DEFAULT_PARTS, REGISTRY, Template
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.operations import Generate, Perturb, Prior
 from semantic_vae.edit.region import KEEP_RADIUS, Keep
@@ -93,16 +93,16 @@ def augment(
     if not 1 <= parts_per_variant <= len(units):
         raise UserError(f"--parts_per_variant must be in 1..{len(units)}, got {parts_per_variant}")
     template = Template(**{**template.given_dict(), "prior": editor.resolve_prior(template.prior)})
-    if Generate.name in ops and template.prior == "data" and not editor.has_data_prior:
+    takes_prior = any("prior" in REGISTRY[op].setting_names() for op in ops)
+    if takes_prior and template.prior == "data" and not editor.has_data_prior:
         raise UserError("--prior data: this checkpoint holds no data prior; use 'normal' or fit one")
     steerable, presence, has = {}, frozenset(), None
-    if {"steer", "add", "remove"} & set(ops):
-        steering = editor.require_steering(
-            "augment --operations " + ",".join(sorted({"steer", "add", "remove"} & set(ops)))
-        )
+    steered = sorted(op for op in ops if REGISTRY[op].uses_steering)
+    if steered:
+        steering = editor.require_steering("augment --operations " + ",".join(steered))
         steerable = {p: [k for k, d in a.items() if d.steerable] for p, a in steering.directions.items()}
         presence = frozenset(steering.presence)
-    if {"steer", "add", "remove"} & set(ops):  # what each input holds decides whether they apply to it
+        # what each input holds decides whether they apply to it
         with ThreadPoolExecutor(max(1, workers)) as pool:
             has = list(pool.map(lambda f: frozenset(np.unique(read_label_png(f, editor.label_set)).tolist()), paths))
     planner = Planner(paths, [png_shape(f) for f in paths], ops, units, parts_per_variant, seed, template, steerable,

@@ -467,7 +467,7 @@ EDIT_COMMANDS: dict[str, Callable[..., None]] = {
     "augment": augment,
     "replay": replay,
 }
-SET_BY_COMMAND = {"interpolate": ("alpha",)}  # settings a command sets itself (interpolate: --steps alphas)
+SET_BY_COMMAND = {interpolate: ("alpha",)}  # settings a command sets itself (interpolate: its --steps alphas)
 OPTION_GROUPS = (ModelOptions, Files, Figure, Target)  # parameters of these types are flattened into --ckpt, ...
 
 
@@ -492,7 +492,7 @@ def command_parser(name: str, function: Callable[..., None]) -> ArgumentParser:
     found = _operation_param(name, function)
     if found is not None:
         param, kind = found
-        parser.add_class_arguments(kind, nested_key=None, skip=set(SET_BY_COMMAND.get(name, ())))
+        parser.add_class_arguments(kind, nested_key=None, skip=set(SET_BY_COMMAND.get(function, ())))
         grouped.add(param)
         if kind.target and Target not in get_type_hints(function).values():
             parser.add_class_arguments(Target, nested_key=None)
@@ -510,7 +510,7 @@ def call(name: str, function: Callable[..., None], config: Any) -> None:
     found = _operation_param(name, function)
     if found is not None:
         param, kind = found
-        own = [n for n in kind.setting_names() if n not in SET_BY_COMMAND.get(name, ())]
+        own = [n for n in kind.setting_names() if n not in SET_BY_COMMAND.get(function, ())]
         kwargs[param] = kind(**{n: values.pop(n) for n in own})
     names = set(get_type_hints(function)) - {"return"}
     kwargs.update({k: v for k, v in values.items() if k in names and k not in kwargs})

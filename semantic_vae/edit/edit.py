@@ -121,6 +121,7 @@ class Edit(metaclass=_Made):
     name: ClassVar[str] = ""
     target: ClassVar[bool] = False  # takes a second mask (interpolate, swap)
     measured_by: ClassVar[str] = ""  # which `evaluate-edits` protocol measures it: "edits", "steering", "presence"
+    uses_steering: ClassVar[bool] = False  # needs the checkpoint's fitted directions or presence priors
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

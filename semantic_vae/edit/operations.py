@@ -284,6 +284,7 @@ class Steer(PartEdit):
 
     name: ClassVar[str] = "steer"
     measured_by: ClassVar[str] = "steering"
+    uses_steering: ClassVar[bool] = True
     goal: ClassVar[str] = "kept"
     attribute: str | None = setting(None, _attribute)
     amount: float = setting(0.0, check_number("amount", -MAX_AMOUNT, MAX_AMOUNT))
@@ -358,6 +359,7 @@ class PresenceEdit(PartEdit):
     """An edit that makes a part appear or disappear; it applies to the masks that lack / have it."""
 
     measured_by: ClassVar[str] = "presence"
+    uses_steering: ClassVar[bool] = True
     wants_part: ClassVar[bool] = False  # whether the masks it applies to have the part
     unmet: ClassVar[tuple[str, str]] = ("", "")  # a mask it does not apply to: "mask 3 <...> eye_g", "2 that <...>"
 

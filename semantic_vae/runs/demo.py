@@ -198,10 +198,10 @@ def steering_figures_and_metrics(editor: MaskEditor, masks: np.ndarray, dest: Pa
             written.append(figures.save(dest / f"fig_steer_{part}_{attribute}.png", grid, editor))
     for operation, part in PRESENCE_FIGURES:
         c = editor.class_names.index(part)
-        has = (masks == c).reshape(len(masks), -1).any(1)
-        chosen = np.flatnonzero(~has if operation == "add" else has)
+        edit = Edit(operation, part)
+        chosen = np.flatnonzero(edit.applies(editor, editor.as_batch(masks)[0]))  # the masks that lack / have it
         if len(chosen) and c in editor.steering.presence:
-            grid = figures.presence_grid(editor, list(masks[chosen]), [names[i] for i in chosen], Edit(operation, part),
+            grid = figures.presence_grid(editor, list(masks[chosen]), [names[i] for i in chosen], edit,
                                          list(range(len(chosen))))  # fmt: skip
             written.append(figures.save(dest / f"fig_{operation}_{part}.png", grid, editor))
     results = {"steering": evaluate_steering(editor, masks), "presence": evaluate_presence(editor, masks)}
