@@ -498,7 +498,7 @@ def test_every_row_of_an_augment_over_every_operation_replays_through_the_python
         "interpolate": lambda s, t, r, kept: editor.interpolate(s, t, r["parts"], float(r["alpha"]), **kept),
         "steer": lambda s, t, r, kept: editor.steer(
             s, r["parts"], r["attribute"], float(r["amount"]), r["hold"] == "True", **kept
-        ),  # fmt: skip
+        ),
         "add": lambda s, t, r, kept: editor.add(s, r["parts"], int(r["seed"]), **kept),
         "remove": lambda s, t, r, kept: editor.remove(s, r["parts"], **kept),
     }
