@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from semantic_vae import __version__
 from semantic_vae.entry import run_entry_point
+from semantic_vae.runtime import code_version
 
 if TYPE_CHECKING:
     from semantic_vae.lit_cli import SemanticVAECLI
@@ -49,7 +50,7 @@ PROG = "semantic-vae"
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:
     """The LightningCLI (`semantic_vae.lit_cli`); `args=None` reads the command line."""
-    from semantic_vae.lit_cli import cli_main as lightning_cli_main
+    from semantic_vae.lit_cli import cli_main as lightning_cli_main  # deferred: Lightning is a heavy import
 
     return lightning_cli_main(args, run)
 
@@ -72,8 +73,6 @@ def dispatch(argv: list[str] | None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(overview())
     elif args[0] in ("-V", "--version"):
-        from semantic_vae.runtime import code_version
-
         print(f"{PROG} {code_version()}")
     elif args[0] in TOOLS:
         run_tool(args[0], args[1:])

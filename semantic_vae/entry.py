@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semantic_vae.errors import UserError
+from semantic_vae.runtime import quiet_library_notices
 
 
 def one_line(err: BaseException) -> str:
@@ -20,8 +21,6 @@ def one_line(err: BaseException) -> str:
 
 def run_entry_point(prog: str, body: Callable[[], Any]) -> int:
     """Run `body`; its int result (or 0) is the exit status. `prog` starts the error line."""
-    from semantic_vae.runtime import quiet_library_notices
-
     quiet_library_notices()
     try:
         result = body()

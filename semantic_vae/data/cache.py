@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
+from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
@@ -111,8 +112,6 @@ def _identity(spec: CacheSpec, found: MaskFolder | None) -> dict:
     if found is not None:
         identity |= {"layout": found.kind, "fingerprint": found.fingerprint, "skip_bad": spec.skip_bad}
     else:
-        from semantic_vae.data.synthetic import GENERATOR_VERSION
-
         identity |= {
             "generator_version": GENERATOR_VERSION,
             "seed": spec.seed,
@@ -152,8 +151,6 @@ def _load(directory: Path, key: str) -> MaskCache | None:
 
 
 def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
-    from semantic_vae.data.synthetic import generate_masks
-
     n, size, lut = spec.synthetic_count, spec.image_size, None if spec.merge_map is None else spec.merge_map.lut
     masks = allocate_npy(tmp / "masks.npy", (n, size, size))
     counts = np.zeros((n, spec.label_set.num_classes), dtype=np.int64)

@@ -265,7 +265,7 @@ class MaskEditor:
         per_mask = isinstance(exclude, torch.Tensor)
         out = []
         for i, chunk in enumerate(z.split(self.batch_size)):
-            logits = self.vae.generate(chunk, generator)  # (n, C, S, S)
+            logits = self.vae.decode_latents(chunk, generator)  # (n, C, S, S)
             left_out = exclude[i * self.batch_size : i * self.batch_size + len(chunk)] if per_mask else exclude
             out.append(labels_at(logits, size, left_out, self.upsample))
         return torch.cat(out)

@@ -80,7 +80,7 @@ class SemanticVAE(nn.Module):
         background = (logits.sum(1, keepdim=True) <= 0).to(logits.dtype)  # (B, 1, H, W)
         return torch.cat([background, logits], dim=1)
 
-    def generate(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def decode_latents(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-class latents (B, L, D) -> logits (B, C, H, W): the mixer adapts neighbours to an edited part.
 
         `generator` seeds a random initial LSTM state (`lstm_init="random"`); unused otherwise.
@@ -104,13 +104,13 @@ class SemanticVAE(nn.Module):
         """(B, H, W) integer label maps at the model's size -> logits, mu, logvar (`forward` of their one-hot)."""
         mu, logvar = self.encode_labels(labels)
         z = self.reparameterize(mu, logvar) if self.training else mu
-        return self.generate(z), mu, logvar
+        return self.decode_latents(z), mu, logvar
 
     def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training: a reparameterised sample; evaluation: the mean. Returns logits, mu, logvar."""
         mu, logvar = self.encode(onehot)
         z = self.reparameterize(mu, logvar) if self.training else mu
-        return self.generate(z), mu, logvar
+        return self.decode_latents(z), mu, logvar
 
 
 def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:

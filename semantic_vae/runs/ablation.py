@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from semantic_vae.edit.metrics import FREQUENT
 from semantic_vae.errors import UserError
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.runs import checkout_root
@@ -235,9 +236,6 @@ def collect(runs: Sequence[Run]) -> list[Row]:
             if edits.is_file():
                 row.edits.append(json.loads(edits.read_text()))
     return list(rows.values())
-
-
-FREQUENT = 0.3  # a class present in at least this share of test masks counts as frequent
 
 
 def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
@@ -477,7 +475,8 @@ def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]
             print(line, flush=True)
 
     def progress() -> str:
-        """The sweep as a whole: runs finished, time so far, and a guess at what is left."""
+        """The sweep as a whole: runs finished, time so far, and a guess at what is left. A clause of the lines `say`
+        prints, not a `runtime.Progress` bar: the parallel runs' lines go to one log, where a bar would be noise."""
         done = sum(run.finished for run in runs)
         left = len(todo) - len(durations)
         guess = format_seconds(statistics.fmean(durations) * math.ceil(left / max(1, jobs))) if durations else "?"
