@@ -13,7 +13,7 @@ from semantic_vae import shapes
 from semantic_vae.cli import main
 from semantic_vae.commands.data import COMMANDS, EDITED_PARTS, compare, reconstruction_miou
 from semantic_vae.data.compare import measure, summarise, turning_step
-from semantic_vae.data.io import write_label_png
+from semantic_vae.data.io import read_label_png, write_label_png
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
@@ -103,7 +103,10 @@ def test_the_command_writes_its_json_and_figures(tmp_path, real_folder, capsys) 
     for side in ("synthetic", "real"):
         assert list(report[side]["classes"]) == list(CELEBAMASK_HQ.names)
         assert all(set(v) == STAT_KEYS for v in report[side]["classes"].values())
-    assert np.isfinite(report["frechet_distance"]) and report["frechet_distance"] >= 0
+    real = np.stack([read_label_png(p, CELEBAMASK_HQ, size=32) for p in sorted(real_folder.glob("*.png"))])
+    synthetic = generate_masks(0, 10_000_000, 4, 32)  # the held-out masks it compares
+    features = [shapes.geometric_features(m, CELEBAMASK_HQ.num_classes) for m in (synthetic, real)]
+    assert report["frechet_distance"] == pytest.approx(shapes.frechet_distance(*features))
     real_classes = report["real"]["classes"]
     assert set(report["share_ratios"]) == {n for n, v in real_classes.items() if v["pixel_share"] >= 0.005}
     skin = report["synthetic"]["classes"]["skin"]["pixel_share"] / real_classes["skin"]["pixel_share"]

@@ -511,3 +511,14 @@ def test_every_row_of_an_augment_over_every_operation_replays_through_the_python
                 source, target, row, {"keep": row["keep"], "radius": int(row["radius"])}
             )
         assert np.array_equal(read_label_png(tmp_path / "aug" / row["output"]), expected), row
+
+
+def test_r2_agrees_with_torchmetrics_and_is_nan_for_a_constant():
+    from torchmetrics.functional import r2_score
+
+    from semantic_vae.edit.steering import _r2
+
+    y, predicted = np.random.default_rng(1).normal(size=(2, 30))
+    assert _r2(y, predicted) == pytest.approx(float(r2_score(torch.from_numpy(predicted), torch.from_numpy(y))))
+    assert _r2(y, y * 0.5) == pytest.approx(float(r2_score(torch.from_numpy(y * 0.5), torch.from_numpy(y))))
+    assert np.isnan(_r2(np.full(6, 2.0), np.arange(6.0)))

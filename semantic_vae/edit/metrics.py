@@ -259,7 +259,11 @@ FREQUENT = 0.3  # a part in at least this share of the masks is frequent: steeri
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (ties get their mean rank); NaN when either side is constant."""
+    """Spearman's rank correlation (ties get their mean rank); NaN when either side is constant.
+
+    Not torchmetrics' `spearman_corrcoef`: it adds an epsilon to the denominator (about 1e-6 off in float64) and
+    gives 0 for a constant side, where nothing is correlated or not; tests/test_edit_metrics.py holds the two side by
+    side, ties included."""
 
     def ranks(v: np.ndarray) -> np.ndarray:
         order = np.argsort(v, kind="stable")

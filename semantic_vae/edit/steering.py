@@ -207,6 +207,8 @@ class _Ridge:
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
+    """The coefficient of determination; NaN for a constant `y`, where torchmetrics' `r2_score` gives 0 (it agrees
+    elsewhere: tests/test_steering.py), since a probe of a constant predicts nothing."""
     total = float(((y - y.mean()) ** 2).sum())
     return 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
 
