@@ -116,8 +116,8 @@ class LatentMoments(Metric):
         self.add_state("outer_sum", torch.zeros(c, d, d, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, mu: torch.Tensor) -> None:  # type: ignore[override]
-        """mu (B, C, D). A batch's outer products are summed in its own precision (one batched matmul, 2.7x faster
-        than a float64 einsum on CPU) and added to the float64 state, so long sums keep their digits."""
+        """mu (B, C, D). A batch's outer products are summed in its own precision (one batched matmul, where a
+        float64 einsum would be a slow path on CPU) and added to the float64 state, so long sums keep their digits."""
         mu = mu.detach()
         self.count += mu.shape[0]
         self.mu_sum += mu.sum(0).double()

@@ -127,7 +127,7 @@ class FaceMaskDataModule(L.LightningDataModule):
             synthetic_count=hp.synthetic_count,
             synthetic_test=hp.synthetic_test,
             skip_bad=hp.skip_bad,
-            # processes pay off for decoding PNGs; synthetic masks (~1800/s at 256) are faster in-process
+            # processes pay off for decoding PNGs; drawing synthetic masks costs less than starting processes
             workers=max(1, hp.num_workers) if hp.source == "celebamask" else 1,
         )
 

@@ -146,7 +146,7 @@ def read_binary_png(path: str | Path) -> np.ndarray:
         return image != 0
     if image.shape[2] == 1:
         return image[..., 0] != 0
-    return (image[..., 0] | image[..., 1] | image[..., 2]) != 0  # 15x faster than np.any(axis=2)
+    return (image[..., 0] | image[..., 1] | image[..., 2]) != 0  # three planes or'ed: no reduction over the last axis
 
 
 def encode_png(image: np.ndarray, path: str | Path) -> bytes:

@@ -17,8 +17,8 @@ mask its own, so `generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1
 Beyond the paper: `keep` (see `semantic_vae.edit.region`) leaves everything outside the edited
 parts' neighbourhood as it was in the input (the default) or in the reconstruction, and
 `generate(prior="data")` draws a part from the Gaussian fitted on the training split's latents: the
-default where the checkpoint holds one (it measured more diverse and as realistic; RESULTS.md), else
-`"normal"`, the paper's N(0, I).
+default where the checkpoint holds one (its draws stay where the training latents are, so the parts look like
+trained ones; RESULTS.md compares the two), else `"normal"`, the paper's N(0, I).
 """
 
 from __future__ import annotations

@@ -185,8 +185,8 @@ def child_env(group: str, sweep: str, threads: int | None = None) -> dict[str, s
     """The agent's environment: this interpreter's bin first on PATH (`${interpreter}` is `python`).
 
     `threads` caps each run's OpenMP threads when runs share the CPU: the small networks scale poorly
-    over threads, and threads of concurrent runs spin at each other's barriers (measured here: one
-    thread per run is ~2x faster than two when the cores are shared). A user's OMP_NUM_THREADS wins.
+    over threads, and threads of concurrent runs spin at each other's barriers (PITFALLS.md: several processes
+    with torch's default thread count on shared cores slow each other down). A user's OMP_NUM_THREADS wins.
     WANDB_SERVICE is dropped: a run attached to a W&B service of this process (if it started one)
     would leave its records to that service, so its offline files could be incomplete when it exits.
     """
