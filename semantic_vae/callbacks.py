@@ -25,6 +25,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
+from semantic_vae.console import format_seconds
 from semantic_vae.data.io import write_label_png
 from semantic_vae.edit.calibration import fit_for
 from semantic_vae.edit.edit import DEFAULT_PARTS, Template
@@ -35,7 +36,6 @@ from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
 from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint, replace_network_state
 from semantic_vae.model.vae import class_map
-from semantic_vae.runtime import format_seconds
 
 
 class MetricsFile(L.Callback):
@@ -244,7 +244,7 @@ class EpochLog(L.Callback):
     """Prints one line per training epoch: its metrics, its time, and an estimate of what is left.
 
     For runs whose output goes to a log file (`make ablation`), where a progress bar would be noise: what such a
-    run shows instead of Lightning's bar (`runtime.Progress` is off there too).
+    run shows instead of Lightning's bar (`console.Progress` is off there too).
     """
 
     KEYS = ("train/loss", "val/loss", "val/mIoU", "val/acc")

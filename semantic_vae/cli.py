@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from semantic_vae import __version__
 from semantic_vae.entry import run_entry_point
-from semantic_vae.runtime import code_version
+from semantic_vae.machine import code_version
 
 if TYPE_CHECKING:
     from semantic_vae.lit_cli import SemanticVAECLI

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from semantic_vae.console import quiet_library_notices
 from semantic_vae.errors import UserError
-from semantic_vae.runtime import quiet_library_notices
 
 
 def one_line(err: BaseException) -> str:

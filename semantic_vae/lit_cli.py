@@ -37,8 +37,8 @@ from semantic_vae.files import FolderLock, ensure_dir
 from semantic_vae.labels import resolve_label_set
 from semantic_vae.lit import SemanticVAEModule
 from semantic_vae.loggers import run_loggers
+from semantic_vae.machine import code_version
 from semantic_vae.model.loading import NETWORK_PREFIX, load_state, read_checkpoint
-from semantic_vae.runtime import code_version
 
 SWEEP_ID_VARIABLES = ("WANDB_SWEEP_ID", "SEMANTIC_VAE_SWEEP_ID")  # a W&B agent's, or `make ablation`'s local one
 # Each refresh of the progress bar reads its metrics with `.item()`: a host-device sync on CUDA.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jsonargparse import CLI
 
-from semantic_vae import shapes
+from semantic_vae import mask_geometry
 from semantic_vae.cli import main
 from semantic_vae.commands.data import COMMANDS, EDITED_PARTS, compare, reconstruction_miou
 from semantic_vae.data.compare import measure, summarise, turning_step
@@ -59,9 +59,9 @@ def test_shares_presence_fragments_positions_by_hand() -> None:
 def test_measures_agree_with_the_shapes_module() -> None:
     masks = generate_masks(2, 0, 6, 64)
     stats = measure(masks)
-    counts = np.stack([shapes.fragments_per_class(m, 19) for m in masks])
+    counts = np.stack([mask_geometry.fragments_per_class(m, 19) for m in masks])
     assert np.array_equal(stats.fragments, counts)
-    features = shapes.geometric_features(masks, 19).reshape(6, 19, 5)
+    features = mask_geometry.geometric_features(masks, 19).reshape(6, 19, 5)
     present = stats.pixels > 0
     assert np.allclose(features[..., 0][present], stats.pixels[present] / 64**2)
     assert np.allclose(features[..., 1:3][present], stats.centroid[present])
@@ -105,8 +105,8 @@ def test_the_command_writes_its_json_and_figures(tmp_path, real_folder, capsys) 
         assert all(set(v) == STAT_KEYS for v in report[side]["classes"].values())
     real = np.stack([read_label_png(p, CELEBAMASK_HQ, size=32) for p in sorted(real_folder.glob("*.png"))])
     synthetic = generate_masks(0, 10_000_000, 4, 32)  # the held-out masks it compares
-    features = [shapes.geometric_features(m, CELEBAMASK_HQ.num_classes) for m in (synthetic, real)]
-    assert report["frechet_distance"] == pytest.approx(shapes.frechet_distance(*features))
+    features = [mask_geometry.geometric_features(m, CELEBAMASK_HQ.num_classes) for m in (synthetic, real)]
+    assert report["frechet_distance"] == pytest.approx(mask_geometry.frechet_distance(*features))
     real_classes = report["real"]["classes"]
     assert set(report["share_ratios"]) == {n for n, v in real_classes.items() if v["pixel_share"] >= 0.005}
     skin = report["synthetic"]["classes"]["skin"]["pixel_share"] / real_classes["skin"]["pixel_share"]

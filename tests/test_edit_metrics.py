@@ -17,7 +17,7 @@ from semantic_vae.edit.metrics import (
     pairwise_part_iou,
     part_change,
 )
-from semantic_vae.shapes import (
+from semantic_vae.mask_geometry import (
     ABSENT_FILL,
     fragments_per_class,
     frechet_distance,

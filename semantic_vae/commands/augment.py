@@ -14,6 +14,7 @@ import numpy as np
 from semantic_vae.checks import check_seed
 from semantic_vae.commands.files import MANIFEST_FIELDS, choices, input_files, manifest_row, write_pair
 from semantic_vae.commands.options import Files, ModelOptions
+from semantic_vae.console import Progress
 from semantic_vae.data.io import png_shape, read_label_png
 from semantic_vae.edit.augment import (
     AUGMENT_OPERATIONS,
@@ -32,7 +33,6 @@ from semantic_vae.edit.operations import Generate, Perturb, Prior
 from semantic_vae.edit.region import KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder
-from semantic_vae.runtime import Progress
 
 AUGMENT_FIELDS = (*MANIFEST_FIELDS, "asked", "duplicate_of")  # the operation drawn; the mask a variant is identical to
 
@@ -40,8 +40,8 @@ AUGMENT_FIELDS = (*MANIFEST_FIELDS, "asked", "duplicate_of")  # the operation dr
 def augment(
     model: ModelOptions,
     files: Files,
-    parts: str = DEFAULT_PARTS,
-    operations: str = "generate,perturb",
+    parts: list[str] | str = DEFAULT_PARTS,
+    operations: list[str] | str = "generate,perturb",
     variants: int = 4,
     parts_per_variant: int = 1,
     seed: int = 0,
@@ -64,8 +64,10 @@ def augment(
     `MaskEditor.generate(read_label_png(source), parts, seed=seed, prior=prior, keep=keep, radius=radius)`.
 
     Args:
-        parts: the parts to draw from, by name, id or group ("nose,lips,eyes,brows,hair"); a group edits as one.
-        operations: the operations to draw from: generate, perturb, swap, interpolate, steer, add, remove
+        parts: the parts to draw from, by name, id or group, a list or a comma list ("nose,lips,eyes,brows,hair"); a
+            group edits as one.
+        operations: the operations to draw from (a list or a comma list): generate, perturb, swap, interpolate, steer,
+            add, remove
             (swap / interpolate take another input of the same size as the target; steer draws one of the part's
             steerable attributes and an amount in [-2, 2] sd; a steer of a part without one, an add of a part the input
             has, or a remove of one it lacks, is a generate of it instead: the summary line counts them). An

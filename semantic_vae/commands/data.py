@@ -15,8 +15,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from semantic_vae import shapes
+from semantic_vae import mask_geometry
 from semantic_vae.checks import check_seed
+from semantic_vae.console import Progress
 from semantic_vae.data.cache import CacheSpec, load_or_build_cache
 from semantic_vae.data.celebamask import open_root, read_masks, write_merged
 from semantic_vae.data.compare import measure, summarise
@@ -28,9 +29,9 @@ from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, load_label_set, resolve_label_set
 from semantic_vae.losses import class_weights
+from semantic_vae.machine import cpu_count
 from semantic_vae.metrics import scores_from_confusion
 from semantic_vae.model.config import check_image_size
-from semantic_vae.runtime import Progress, cpu_count
 from semantic_vae.viz import GridRow, MaskGrid, class_chart, mask_grid, save_grid, subset_note
 
 SHARE_RATIO_MIN_SHARE = 0.005  # share ratios are reported for classes with at least 0.5% of the real pixels
@@ -370,8 +371,9 @@ def compare(
             "synthetic": summarise(measure(synthetic_masks, progress=bar)),
             "real": summarise(measure(real_masks, progress=bar)),
         }
-        fd = shapes.frechet_distance(
-            shapes.geometric_features(synthetic_masks, num_classes), shapes.geometric_features(real_masks, num_classes)
+        fd = mask_geometry.frechet_distance(
+            mask_geometry.geometric_features(synthetic_masks, num_classes),
+            mask_geometry.geometric_features(real_masks, num_classes),
         )
         ratios = {
             name: summaries["synthetic"][name]["pixel_share"] / stats["pixel_share"]

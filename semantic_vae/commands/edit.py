@@ -226,7 +226,9 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
     print(f"swap: {len(paths)} masks, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def steer(model: ModelOptions, files: Files, figure: Figure, edit: Steer, amounts: str = DEFAULT_AMOUNTS) -> None:
+def steer(
+    model: ModelOptions, files: Files, figure: Figure, edit: Steer, amounts: list[float] | str = DEFAULT_AMOUNTS
+) -> None:
     """Steer a part's attribute ("a longer nose", "an open mouth"): its latent moved along the attribute's direction
     by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (rows input, reconstruction, and one
     per amount of --amounts and the asked --amount). An attribute whose direction predicts little (held-out R^2
@@ -234,7 +236,7 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Steer, amount
     vanished.
 
     Args:
-        amounts: the figure's amounts, a comma list of standard deviations.
+        amounts: the figure's amounts in standard deviations: a list ([-2, 0, 2]) or a comma list (-2,0,2).
     """
     rows_at = [e.amount for e in amount_edits(edit, amounts)]
     editor, paths, masks = load_inputs(model, files)
@@ -254,11 +256,12 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Steer, amount
           f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, steered))}")  # fmt: skip
 
 
-def amount_edits(edit: Steer, amounts: str) -> list[Steer]:
-    """The steer `edit` at each amount of --amounts (a comma list of numbers, each in `Edit.amount`'s range); a bad
-    item is refused naming --amounts."""
+def amount_edits(edit: Steer, amounts: list[float] | str) -> list[Steer]:
+    """The steer `edit` at each amount of --amounts (a list, or a comma list of numbers, each in `Edit.amount`'s
+    range); a bad item is refused naming --amounts."""
     edits = []
-    for item in (a.strip() for a in str(amounts).split(",")):
+    items = amounts.split(",") if isinstance(amounts, str) else amounts
+    for item in (str(a).strip() for a in items):
         if not item:
             continue
         try:
@@ -367,8 +370,8 @@ def load_eval_masks(editor: MaskEditor, data: str | None, count: int) -> np.ndar
 def evaluate_edits(
     model: ModelOptions,
     data: str | None = None,
-    parts: str = DEFAULT_PARTS,
-    operations: str | None = None,
+    parts: list[str] | str = DEFAULT_PARTS,
+    operations: list[str] | str | None = None,
     count: int = 64,
     seeds: int = 4,
     distance: int = METRIC_DISTANCE,

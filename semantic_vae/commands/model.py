@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from semantic_vae.console import Progress
 from semantic_vae.data.celebamask import open_root, paper_test_mask, read_masks
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.edit.calibration import fit_for
@@ -35,7 +36,6 @@ from semantic_vae.model.convert import read_released, reference_hyper_parameters
 from semantic_vae.model.loading import load_vae, replace_network_state, write_checkpoint
 from semantic_vae.model.reference import REFERENCE_CLASS_WEIGHTS, from_released, reference_config, to_released
 from semantic_vae.model.vae import SemanticVAE
-from semantic_vae.runtime import Progress
 
 FIT_BATCH = 64  # masks per forward pass while fitting
 

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from semantic_vae.console import Progress
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
 from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
-from semantic_vae.runtime import Progress
 
 CACHE_FORMAT = 1  # bump when the layout or the preprocessing changes
 SYNTHETIC_CHUNK = 512  # masks generated per call

@@ -2,7 +2,7 @@
 
 Both sets are measured at one size with the same functions: per class the pixel share, the
 presence, the pieces, the position and extent, and two contour measures of smoothness; overall
-the realism Fréchet distance of `semantic_vae.shapes` (the edit metrics' measure).
+the realism Fréchet distance of `semantic_vae.mask_geometry` (the edit metrics' measure).
 
 Contour measures, per class region of one mask (`cv2.findContours`, outer contours, every pixel):
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from semantic_vae.console import Progress
 from semantic_vae.labels import CELEBAMASK_HQ
-from semantic_vae.runtime import Progress
 
 
 def turning_step(size: int) -> int:
@@ -38,7 +38,7 @@ class MaskStatistics:
 
     size: int
     pixels: np.ndarray  # (N, C) pixel counts
-    fragments: np.ndarray  # (N, C) connected pieces (8-connectivity, as shapes.fragments_per_class)
+    fragments: np.ndarray  # (N, C) connected pieces (8-connectivity, as mask_geometry.fragments_per_class)
     centroid: np.ndarray  # (N, C, 2) (y, x) of the pixel centres, fraction of the side; NaN when absent
     extent: np.ndarray  # (N, C, 2) bounding-box (height, width), fraction of the side; NaN when absent
     perimeter: np.ndarray  # (N, C) summed outer contour length, pixels

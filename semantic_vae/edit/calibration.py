@@ -13,11 +13,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from semantic_vae.console import Progress
 from semantic_vae.edit.attributes import measure
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.latent import steer
 from semantic_vae.edit.steering import Direction, Presence, Steering, fit_steering
-from semantic_vae.runtime import Progress
 
 CALIBRATION_MASKS = 16  # training masks a direction's gain is measured on
 GAIN_RANGE = (0.05, 10.0)  # a measured gain outside this is not applied (the decoder does not follow, or noise)

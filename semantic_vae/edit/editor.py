@@ -40,9 +40,9 @@ from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
 from semantic_vae.edit.steering import Direction, Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
+from semantic_vae.machine import resolve_device
 from semantic_vae.model import SemanticVAE, load_vae
 from semantic_vae.model.vae import UPSAMPLE_MODES, labels_at, resize_nearest
-from semantic_vae.runtime import resolve_device
 
 MaskInput = np.ndarray | torch.Tensor
 SeedSpec = latent.SeedSpec

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from semantic_vae.console import Progress
 from semantic_vae.edit import placement
 from semantic_vae.edit.attributes import measure_all
 from semantic_vae.edit.edit import REGISTRY, Edit, Template
 from semantic_vae.edit.region import part_region, scaled_radius
-from semantic_vae.runtime import Progress
-from semantic_vae.shapes import (
+from semantic_vae.mask_geometry import (
     as_batch,
     frechet_distance,
     geometric_features,

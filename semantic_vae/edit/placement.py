@@ -35,7 +35,7 @@ import numpy as np
 from semantic_vae.edit.region import dilate, part_region
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
-from semantic_vae.shapes import stray_islands
+from semantic_vae.mask_geometry import stray_islands
 
 EYE_RADIUS_FRACTION = 0.05  # eyeglasses reach this far (a share of the image side) around the eyes
 TOUCH_FRACTION = 0.015  # "touches": within this share of the image side, and at least TOUCH_MIN pixels

@@ -36,12 +36,13 @@ from typing import Any
 
 import yaml
 
+from semantic_vae.console import format_seconds
 from semantic_vae.edit.metrics import FREQUENT
 from semantic_vae.errors import UserError
 from semantic_vae.files import write_json_atomic, write_text_atomic
+from semantic_vae.machine import cpu_count
 from semantic_vae.runs import checkout_root
 from semantic_vae.runs.sweep import agent_command, sweep_runs
-from semantic_vae.runtime import cpu_count, format_seconds
 
 # The sweep command's setting files, swapped for PAPER_SETTING by --data.
 SMALL_SETTING = ("experiments/small.yaml", "experiments/ablation_small.yaml")
@@ -476,7 +477,7 @@ def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]
 
     def progress() -> str:
         """The sweep as a whole: runs finished, time so far, and a guess at what is left. A clause of the lines `say`
-        prints, not a `runtime.Progress` bar: the parallel runs' lines go to one log, where a bar would be noise."""
+        prints, not a `console.Progress` bar: the parallel runs' lines go to one log, where a bar would be noise."""
         done = sum(run.finished for run in runs)
         left = len(todo) - len(durations)
         guess = format_seconds(statistics.fmean(durations) * math.ceil(left / max(1, jobs))) if durations else "?"
@@ -568,7 +569,7 @@ def ablation(
     print(Path(paths["md"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if wandb_summary:
-        from semantic_vae.runtime import code_version
+        from semantic_vae.machine import code_version
 
         config = {"sweep": str(sweep), "sweep_id": identity, "setting": setting, "data": data or "synthetic", "gpus": gpus,
                   "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip

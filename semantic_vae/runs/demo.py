@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from semantic_vae.cli import cli_main
+from semantic_vae.console import format_seconds
 from semantic_vae.edit import figures
 from semantic_vae.edit.edit import DEFAULT_PARTS, Edit, Template
 from semantic_vae.edit.editor import MaskEditor
@@ -24,7 +25,6 @@ from semantic_vae.entry import function_cli, run_entry_point
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.model.vae import class_map
 from semantic_vae.runs import checkout_root
-from semantic_vae.runtime import format_seconds
 
 CONFIGS = ["base.yaml", "small.yaml", "recommended.yaml", "demo.yaml"]
 
