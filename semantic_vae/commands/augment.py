@@ -94,7 +94,7 @@ def augment(
     units = {editor.part_name(name): ids for name, ids in editor.part_units(parts).items()}
     if not 1 <= parts_per_variant <= len(units):
         raise UserError(f"--parts_per_variant must be in 1..{len(units)}, got {parts_per_variant}")
-    template = Template(**{**template.given_dict(), "prior": editor.resolve_prior(template.prior)})
+    template = Template(**{**template.given, "prior": editor.resolve_prior(template.prior)})
     takes_prior = any("prior" in REGISTRY[op].setting_names() for op in ops)
     if takes_prior and template.prior == "data" and not editor.has_data_prior:
         raise UserError("--prior data: this checkpoint holds no data prior; use 'normal' or fit one")

@@ -416,7 +416,7 @@ def evaluate_edits(
     masks = load_eval_masks(editor, data, count)
     if len(masks) < 2:
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
-    template = Template(**{**template.given_dict(), "prior": editor.resolve_prior(prior)})
+    template = Template(**{**template.given, "prior": editor.resolve_prior(prior)})
     settings = EditMetricSettings(seeds=seeds, distance=distance)
     protocols = {REGISTRY[op].measured_by for op in ops}
     edits = tuple(op for op in ops if REGISTRY[op].measured_by == "edits")

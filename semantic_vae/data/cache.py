@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.console import Progress
+from semantic_vae.data import synthetic  # the module: its GENERATOR_VERSION is read when a cache is named
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
-from semantic_vae.data.synthetic import GENERATOR_VERSION, generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
@@ -113,7 +113,7 @@ def _identity(spec: CacheSpec, found: MaskFolder | None) -> dict:
         identity |= {"layout": found.kind, "fingerprint": found.fingerprint, "skip_bad": spec.skip_bad}
     else:
         identity |= {
-            "generator_version": GENERATOR_VERSION,
+            "generator_version": synthetic.GENERATOR_VERSION,
             "seed": spec.seed,
             "count": spec.synthetic_count,
             "test": spec.synthetic_test,
@@ -157,7 +157,7 @@ def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
     with Progress(n, "generating masks", enabled=progress) as bar:
         for start in range(0, n, SYNTHETIC_CHUNK):
             stop = min(n, start + SYNTHETIC_CHUNK)
-            chunk = generate_masks(spec.seed, start, stop - start, size, spec.workers)
+            chunk = synthetic.generate_masks(spec.seed, start, stop - start, size, spec.workers)
             masks[start:stop] = chunk if lut is None else lut[chunk]
             counts[start:stop] = [np.bincount(m.ravel(), minlength=counts.shape[1]) for m in masks[start:stop]]
             bar.update(stop - start)

@@ -1,15 +1,13 @@
-"""`Edit`: one part edit as a value. Each operation is a class of its own (`semantic_vae.edit.operations`) that
-declares exactly its settings, with their defaults and checks, and computes its latents; `Edit` is their base and
-builds the operation named:
+"""`Edit`: one edit as a value, the base of the operations (`semantic_vae.edit.operations`, one class each, declaring
+exactly its settings with their defaults and checks); `Edit(name, ...)` builds the operation named:
 
     edit = Edit("generate", parts="nose", seed=3, keep="input")   # = Generate("nose", seed=3, keep="input")
     edited = edit.apply(editor, masks)                            # = editor.apply(edit, masks)
     Edit.from_dict(edit.to_dict()) == edit                        # what recipes, manifests and the web page store
 
-Every surface builds one: the `edit` commands (their options are the class's fields), `augment` (a variant is an Edit
-and a source), `evaluate-edits`, the web editor and recipes (a list of Edits). The value checks itself when it is
-made, so a bad setting, or a setting the operation does not take, is refused in one line wherever it comes from; part
-names are checked against the model's label set when the edit is applied.
+The commands' options, augment's variants, evaluate-edits, the web editor and recipes all build one. A value checks
+itself when it is made, so a bad setting, or one the operation does not take, is refused in one line wherever it
+comes from; part names are checked against the model's label set when the edit is applied.
 """
 
 from __future__ import annotations
@@ -18,12 +16,11 @@ import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
 from semantic_vae.checks import MAX_SEED as MAX_SEED  # re-exported: the range of every `seed` setting
-from semantic_vae.checks import check_seed
 from semantic_vae.errors import UserError
 
 DEFAULT_PARTS = "nose,lips,eyes,brows,hair"  # the parts the metrics, the demo and augment measure one at a time
@@ -67,10 +64,17 @@ def number(value: Any, what: str, low: float, high: float = math.inf) -> float:
     return value
 
 
-def choice(value: Any, what: str, allowed: Sequence[str]) -> Any:
-    if value not in allowed:
-        raise UserError(f"{what}: unknown '{value}'; choose from {', '.join(allowed)}")
-    return value
+def check_number(what: str, low: float, high: float = math.inf) -> Any:
+    return lambda value: number(value, what, low, high)
+
+
+def check_choice(what: str, allowed: Sequence[str], optional: bool = False, words: str = "unknown") -> Any:
+    def check(value: Any) -> Any:
+        if (value is None and optional) or value in allowed:
+            return value
+        raise UserError(f"{what}: {words} '{value}'; choose from {', '.join(allowed)}")
+
+    return check
 
 
 def setting(default: Any, check: Any = None, **options: Any) -> Any:
@@ -85,18 +89,14 @@ class _Made(type):
 
     def __call__(cls, *args: Any, **settings: Any) -> Any:
         if cls is Edit:
-            if args:
-                name, args = args[0], args[1:]
-            else:
-                name = settings.pop("operation", "reconstruct")
+            name, args = (args[0], args[1:]) if args else (settings.pop("operation", "reconstruct"), args)
             return operation_class(name)(*args, **settings)
-        names = cls.setting_names()
-        if len(args) > len(cls.positional()):
-            raise UserError(f"{cls.name}: takes at most {len(cls.positional())} settings by position, got {len(args)}")
+        names, positional = cls.setting_names(), [f for f in fields(cls) if not f.kw_only]
+        if len(args) > len(positional):
+            raise UserError(f"{cls.name}: takes at most {len(positional)} settings by position, got {len(args)}")
         unknown = [k for k in settings if k not in names]
         if unknown:
-            known = ", ".join(names) or "none"
-            raise UserError(f"{cls.name}: takes no setting '{unknown[0]}' (its settings: {known})")
+            raise UserError(f"{cls.name}: takes no setting '{unknown[0]}' (its settings: {', '.join(names) or 'none'})")
         return super().__call__(*args, **settings)
 
 
@@ -114,14 +114,20 @@ def operation_class(name: Any) -> type[Edit]:
 class Edit(metaclass=_Made):
     """An edit of label maps; the operations are its subclasses (`semantic_vae.edit.operations`).
 
-    A subclass names itself (`name`), declares its settings as dataclass fields made with `setting` and may
-    override the hooks below; nothing outside the subclasses asks which operation an edit is.
+    A subclass names itself (`name`), declares its settings as dataclass fields made with `setting`, and overrides
+    the hooks the editor's one pipeline (`MaskEditor.apply_jobs`) calls: `latents` (the latents after the edit),
+    `check_masks` (refuse masks it cannot apply to), `left_out` (classes the decode may not draw: ids, or (B, C) bool
+    per mask; `reconstruction()` is the unedited decode), `unedited_left_out` (those the unedited decode that
+    keep="changes" compares with leaves out) and `compose` (the result from the decode); `prepared` gives the edit
+    as the commands and the web editor apply it (defaults resolved, what the model cannot do well refused first).
+    Nothing outside the subclasses asks which operation an edit is.
     """
 
     name: ClassVar[str] = ""
     target: ClassVar[bool] = False  # takes a second mask (interpolate, swap)
     measured_by: ClassVar[str] = ""  # which `evaluate-edits` protocol measures it: "edits", "steering", "presence"
     uses_steering: ClassVar[bool] = False  # needs the checkpoint's fitted directions or presence priors
+    goal: ClassVar[str] = ""  # what `outcome` checks: "kept" (the part stays), "present", "absent"; "": nothing
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -130,22 +136,16 @@ class Edit(metaclass=_Made):
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            check = f.metadata.get("check")
-            if check is not None:
-                object.__setattr__(self, f.name, check(getattr(self, f.name)))
+            if f.metadata.get("check") is not None:
+                object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
         self.validate()
 
     def validate(self) -> None:
         """Checks across settings (after each setting's own)."""
 
-    # -- what the class declares ----------------------------------------------------------
     @property
     def operation(self) -> str:
         return self.name
-
-    @classmethod
-    def settings(cls) -> tuple[Field, ...]:
-        return fields(cls)
 
     @classmethod
     def setting_names(cls) -> tuple[str, ...]:
@@ -158,48 +158,38 @@ class Edit(metaclass=_Made):
         return tuple(n for n in cls.setting_names() if n not in shared)
 
     @classmethod
-    def positional(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls) if not f.kw_only)
-
-    @classmethod
     def pick(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         """The values of the settings this operation takes, from values meant for several (a template's, the web
         page's controls)."""
         return {k: v for k, v in values.items() if k in cls.setting_names()}
 
     @property
-    def noise_seed(self) -> int:
-        """The seed of the decode (a model whose initial LSTM state is random draws it from this): the edit's noise
-        seed where it has one."""
-        return 0
+    def draws_noise(self) -> bool:
+        return "seed" in self.setting_names()
 
-    # -- the editor's hooks (`MaskEditor.apply_jobs`); the operations override what they need -----
+    @property
+    def noise_seed(self) -> int:
+        """The edit's noise seed, 0 where it has none: also the decode's (a model with a random initial LSTM state)."""
+        return getattr(self, "seed", 0)
+
+    # -- the hooks (the class docstring) ------------------------------------------------------
     def latents(self, editor: Any, z: Any, z_target: Any = None, seeds: Any = None) -> Any:
-        """The latents (B, C, D) after this edit of `z` (the encoder means); `seeds`: one noise seed per mask."""
         raise NotImplementedError
 
     def prepared(self, editor: Any) -> Edit:
-        """The edit as the commands and the web editor apply it: defaults resolved, what the model cannot do well
-        refused before anything is written."""
         return self
 
     def check_masks(self, editor: Any, labels: Any) -> None:
-        """Refuse masks the edit cannot apply to (one line naming them)."""
+        return None
 
     def left_out(self, editor: Any, labels: Any, reconstruction: Any) -> Any:
-        """The classes the edited decode's argmax may not draw: ids for every mask, or (B, C) bool per mask;
-        `reconstruction()` is the masks' unedited decode."""
         return ()
 
     def unedited_left_out(self, left_out: Any) -> Any:
-        """What the unedited decode that keep="changes" compares with leaves out."""
         return ()
 
     def compose(self, editor: Any, edited: Any, labels: Any, z: Any, unedited: Any) -> np.ndarray:
-        """The result from the edited decode (B, H, W): here the decode itself."""
         return edited.cpu().numpy()
-
-    goal: ClassVar[str] = ""  # what `outcome` checks: "kept" (the part stays), "present", "absent"; "": nothing
 
     def direction(self, editor: Any) -> Any:
         """The steering direction the edit moves along (its held-out R^2 is reported), if any."""
@@ -209,16 +199,8 @@ class Edit(metaclass=_Made):
         """The attribute and amount the edit asks to move (its outcome measures whether it did)."""
         return None
 
-    @property
-    def draws_noise(self) -> bool:
-        return "seed" in self.setting_names()
-
-    def manifest_values(self) -> dict[str, Any]:
-        """The settings as a manifest row holds them."""
-        return self.values()
-
     # -- use --------------------------------------------------------------------------------
-    def apply(self, editor: Editor, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray:
+    def apply(self, editor: Any, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray:
         """This edit of (H, W) or (B, H, W) label maps: `editor.apply(self, masks, target, seeds)`."""
         if not callable(getattr(editor, "apply", None)):
             raise UserError(
@@ -236,6 +218,10 @@ class Edit(metaclass=_Made):
     # -- as data ----------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def manifest_values(self) -> dict[str, Any]:
+        """The settings as a manifest row holds them."""
+        return self.values()
 
     def to_dict(self) -> dict[str, Any]:
         """The operation and its settings, in plain JSON types; `Edit.from_dict` gives back an equal value."""
@@ -274,18 +260,14 @@ def all_settings() -> dict[str, Field]:
     """Every operation's settings by name, first declared first (the manifest's columns, a template's fields)."""
     found: dict[str, Field] = {}
     for kind in REGISTRY.values():
-        for f in fields(kind):
-            found.setdefault(f.name, f)
+        found.update({f.name: f for f in fields(kind) if f.name not in found})
     return found
 
 
-@dataclass(frozen=True)
 class Template:
     """Settings of edits whose operation and parts are chosen later (augment's variants, evaluate-edits'
     operations): `template.edit("perturb", parts)` takes the settings perturb declares. A setting no operation
-    declares is refused, a bad value is refused by its operation's check, both when the template is made."""
-
-    given: tuple[tuple[str, Any], ...] = ()
+    declares, or a bad value (by its operation's check), is refused when the template is made."""
 
     def __init__(self, **settings: Any) -> None:
         known = all_settings()
@@ -294,46 +276,21 @@ class Template:
                 raise UserError(f"a template takes no setting '{key}'")
             check = known[key].metadata.get("check")
             settings[key] = check(value) if check is not None else value
-        object.__setattr__(self, "given", tuple(settings.items()))
+        self.given = settings
 
     def __getattr__(self, key: str) -> Any:
-        if key == "given":  # not set yet (a copy being made)
-            raise AttributeError(key)
-        values = self.to_dict()
+        values = self.to_dict() if key != "given" else {}
         if key in values:
             return values[key]
         raise AttributeError(key)
 
-    def given_dict(self) -> dict[str, Any]:
-        return dict(self.given)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Template) and self.to_dict() == other.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting of every operation other than parts and seed: the given ones, else their defaults."""
-        defaults = {k: f.default for k, f in all_settings().items() if k not in ("parts", "seed")}
-        return {**defaults, **dict(self.given)}
+        return {k: f.default for k, f in all_settings().items() if k not in ("parts", "seed")} | self.given
 
     def edit(self, operation: str, parts: PartSpec, **more: Any) -> Edit:
         kind = operation_class(operation)
         return kind(parts, **kind.pick({**self.to_dict(), **more}))
-
-
-class Editor(Protocol):
-    """What applies an `Edit`: `semantic_vae.edit.MaskEditor` (named here by shape, so this module needs no model)."""
-
-    def apply(self, edit: Edit, masks: Any, target: Any = None, seeds: Sequence[int] | None = None) -> np.ndarray: ...
-
-
-def check_parts(value: Any) -> tuple[str, ...]:
-    return parse_parts(value)
-
-
-def check_number(what: str, low: float, high: float = math.inf) -> Any:
-    return lambda value: number(value, what, low, high)
-
-
-def check_choice(what: str, allowed: Sequence[str], optional: bool = False) -> Any:
-    return lambda value: value if optional and value is None else choice(value, what, allowed)
-
-
-def check_seed_setting(value: Any) -> int:
-    return check_seed(value)

@@ -1,17 +1,8 @@
-"""The operations of paper §4 and this project's, one class each: its settings (with their defaults and checks), its
-latent step, and what the editor, augment, the outcome report and the web editor ask of it. Adding an operation is a
-class here (and its tests): the commands' options, the manifest's columns, recipes, augment and the web page read
-the classes.
-
-    Reconstruct()                           encode (mu), mix, decode
-    Generate(parts, seed, prior)            the parts' latents drawn from the prior
-    Perturb(parts, seed, scale)             the parts' latents plus scale * N(0, I)
-    Swap(parts)                             the parts' latents taken from a target mask (Eq. 4 at alpha 1)
-    Interpolate(parts, alpha)               Eq. 4 towards a target mask
-    Steer(parts, attribute, amount, hold)   every latent moved along a fitted direction of the part's attribute
-    Add(parts, seed), Remove(parts)         the part drawn from / set to where masks with / without it have it
-
-Every part edit also takes `keep` and `radius` (`PartEdit`): what stays as it was outside the parts' neighbourhood.
+"""The operations of paper §4 and this project's, one class each (reconstruct, generate, perturb, swap, interpolate,
+steer, add, remove): its settings with their defaults and checks, its latent step, and what the editor, augment, the
+outcome report and the web editor ask of it. Every part edit takes `parts`, `keep` and `radius` (`PartEdit`).
+Adding an operation is a class here (and its tests): the commands' options, the manifest's columns, recipes, augment
+and the web page read the classes.
 """
 
 from __future__ import annotations
@@ -56,12 +47,6 @@ def _radius(value: Any) -> int:
     return int(value)
 
 
-def _keep(value: Any) -> Any:
-    if value not in KEEP_MODES:
-        raise UserError(f"keep: unknown mode '{value}'; choose from {', '.join(KEEP_MODES)}")
-    return value
-
-
 def _hold(value: Any) -> bool:
     if not isinstance(value, bool):
         raise UserError(f"hold must be true or false, got {value!r}")
@@ -103,7 +88,7 @@ class PartEdit(Edit):
 
     parts: PartSpec = setting((), parse_parts)
     _: KW_ONLY
-    keep: Keep = setting("input", _keep)
+    keep: Keep = setting("input", check_choice("keep", KEEP_MODES, words="unknown mode"))
     radius: int = setting(KEEP_RADIUS, _radius)
 
     def validate(self) -> None:
@@ -168,10 +153,6 @@ class Generate(PartEdit):
     seed: int = setting(0, check_seed)
     prior: Prior | None = setting(None, check_choice("prior", PRIORS, optional=True))
 
-    @property
-    def noise_seed(self) -> int:
-        return self.seed
-
     def details(self) -> str:
         return f"seed {self.seed}, {self.prior or 'default'} prior"
 
@@ -199,10 +180,6 @@ class Perturb(PartEdit):
     goal: ClassVar[str] = "kept"
     seed: int = setting(0, check_seed)
     scale: float = setting(1.0, check_number("scale", 0.0))
-
-    @property
-    def noise_seed(self) -> int:
-        return self.seed
 
     def details(self) -> str:
         return f"seed {self.seed}, scale {self.scale:g}"
@@ -415,10 +392,6 @@ class Add(PresenceEdit):
     goal: ClassVar[str] = "present"
     unmet: ClassVar[tuple[str, str]] = ("already has", "already have")
     seed: int = setting(0, check_seed)
-
-    @property
-    def noise_seed(self) -> int:
-        return self.seed
 
     def details(self) -> str:
         return f"seed {self.seed}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,7 @@ def _read_step_v1(raw: Any, where: str) -> RecipeStep:
         kind = operation_class(raw["operation"])
     except UserError as err:
         raise UserError(f"{where}: {err}") from None
-    needed = [f.name for f in kind.settings() if f.name in kind.own_setting_names() and f.default is not None]
+    needed = [f.name for f in fields(kind) if f.name in kind.own_setting_names() and f.default is not None]
     absent = [name for name in needed if raw.get(name) is None]
     if absent:
         raise UserError(f"{where}: {kind.name} has no '{absent[0]}'")
