@@ -63,14 +63,12 @@ from semantic_vae.edit.metrics import (
     format_table,
 )
 from semantic_vae.edit.operations import (
-    Add,
     Generate,
     Interpolate,
     Perturb,
     PresenceEdit,
     Prior,
     Reconstruct,
-    Remove,
     Steer,
     Swap,
 )
@@ -116,17 +114,27 @@ def check_seed_range(edit: Edit, count: int) -> None:
         raise UserError(f"--seed {edit.noise_seed}: file i uses seed + i, and {count} files run past {MAX_SEED}")
 
 
+def edit_each(out: Path, editor: MaskEditor, edit: Edit, paths: list[Path], masks: list[np.ndarray],
+              numbers: list[int] | None = None, targets: list | None = None, target_paths: list | None = None):  # fmt: skip
+    """Each mask edited (file i with seed + i where the edit draws noise; `numbers`: the files' indices) and written
+    with its colour copy; returns the results and their manifest rows."""
+    seeds = [edit.noise_seed + i for i in (range(len(masks)) if numbers is None else numbers)]
+    edited = run_grouped(masks, lambda b, idx: editor.apply(
+        edit, b, None if targets is None else np.stack([targets[i] for i in idx]), seeds=[seeds[i] for i in idx]))  # fmt: skip
+    rows = []
+    for k, (path, labels) in enumerate(zip(paths, edited)):
+        write_pair(out, path.name, labels, editor.label_set)
+        rows.append(manifest_row(path.name, True, path, edit, seeds[k], target_paths[k] if target_paths else None))
+    return edited, rows
+
+
 # -- the commands -----------------------------------------------------------------------
 def reconstruct(model: ModelOptions, files: Files, figure: Figure) -> None:
     """Reconstruct label maps (encode with mu, mix, decode)."""
     editor, paths, masks = load_inputs(model, files)
     edit = Reconstruct()
     with OutputFolder(files.out) as out:
-        recon = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
-        rows = []
-        for path, labels in zip(paths, recon):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit))
+        _, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
             grid = figures.reconstruct_grid(editor, masks, [p.name for p in paths])
             figures.save(out.path / "fig_reconstruct.png", grid, editor)
@@ -143,11 +151,7 @@ def random_edit(
     check_seed_range(edit, len(paths))
     edit = edit.prepared(editor)  # the manifest names the prior used
     with OutputFolder(files.out) as out:
-        edited = run_grouped(masks, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + i for i in idx]))
-        rows = []
-        for i, (path, labels) in enumerate(zip(paths, edited)):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, edit.seed + i))
+        edited, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
             grid = figures.fig3_grid(editor, masks, [p.name for p in paths], edit, scale)
             figures.save(out.path / f"fig3_{slug}.png", grid, editor)
@@ -213,11 +217,7 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
     editor, paths, target_paths, masks, targets = load_pairs(model, files, target)
     slug = parts_slug(editor, edit)
     with OutputFolder(files.out) as out:
-        swapped = run_grouped(masks, lambda b, idx: editor.apply(edit, b, np.stack([targets[i] for i in idx])))
-        rows = []
-        for path, target_path, labels in zip(paths, target_paths, swapped):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, None, target_path))
+        _, rows = edit_each(out.path, editor, edit, paths, masks, None, targets, target_paths)
         if figure.figure:
             grid = figures.swap_grid(editor, masks, targets, [p.name for p in paths], [p.name for p in target_paths],
                                      edit)  # fmt: skip
@@ -243,11 +243,7 @@ def steer(
     edit.prepared(editor)  # an unknown part or attribute, or a direction that predicts little, named
     direction = edit.direction(editor)
     with OutputFolder(files.out) as out:
-        steered = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
-        rows = []
-        for path, labels in zip(paths, steered):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit))
+        steered, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
             grid = figures.steer_grid(editor, masks, [p.name for p in paths], edit, rows_at, edit.amount)
             figures.save(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor)
@@ -283,7 +279,7 @@ def said(found: Outcome | None, problems_only: bool = False) -> str:
 
 
 def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: PresenceEdit) -> None:
-    """add or remove a part on the inputs that lack (add) or have (remove) it; the others are listed and left."""
+    """The inputs that already have the part (add) or lack it (remove) are listed and left out."""
     editor, paths, masks = load_inputs(model, files)
     applies = [bool(edit.applies(editor, editor.as_batch(m)[0])[0]) for m in masks]
     todo = [i for i, a in enumerate(applies) if a]
@@ -291,13 +287,8 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Prese
     check_seed_range(edit, len(paths))
     edit.prepared(editor)  # a part without a presence prior is refused before anything is written
     with OutputFolder(files.out) as out:
-        chosen = [masks[i] for i in todo]
-        seeds = [edit.noise_seed + i for i in todo]
-        edited = run_grouped(chosen, lambda b, idx: editor.apply(edit, b, seeds=[seeds[i] for i in idx]))
-        rows = []
-        for i, labels in zip(todo, edited):
-            write_pair(out.path, paths[i].name, labels, editor.label_set)
-            rows.append(manifest_row(paths[i].name, True, paths[i], edit, edit.noise_seed + i))
+        chosen, seeds = [masks[i] for i in todo], [edit.noise_seed + i for i in todo]
+        edited, rows = edit_each(out.path, editor, edit, [paths[i] for i in todo], chosen, todo)
         if figure.figure and todo:
             slug = "-".join(editor.class_names[c] for c in editor.part_ids(edit.parts))
             grid = figures.presence_grid(editor, chosen, [paths[i].name for i in todo], edit, seeds)
@@ -308,18 +299,6 @@ def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Prese
             if left else "")  # fmt: skip
     outcome = said(editor.outcome(edit, chosen, edited))
     print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {parts} -> {out.path}{outcome}{note}")
-
-
-def add(model: ModelOptions, files: Files, figure: Figure, edit: Add) -> None:
-    """Add a part (eyeglasses, a hat, earrings, a necklace, an open mouth, an ear) to the inputs that lack it, drawn
-    from the latents of training masks that have it; inputs that already have it are listed and left out."""
-    presence_edit(model, files, figure, edit)
-
-
-def remove(model: ModelOptions, files: Files, figure: Figure, edit: Remove) -> None:
-    """Remove a part from the inputs that have it: its latent set where masks without it have theirs, and the
-    model's next class drawn where it was (hair, skin, eyes); inputs without it are listed and left out."""
-    presence_edit(model, files, figure, edit)
 
 
 def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = True) -> None:
@@ -445,11 +424,7 @@ def edit_files(model: ModelOptions, files: Files, edit: Edit) -> None:
     check_seed_range(edit, len(paths))
     edit = edit.prepared(editor)
     with OutputFolder(files.out) as out:
-        edited = run_grouped(masks, lambda b, idx: editor.apply(edit, b, seeds=[edit.noise_seed + i for i in idx]))
-        rows = []
-        for i, (path, labels) in enumerate(zip(paths, edited)):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, edit.noise_seed + i))
+        edited, rows = edit_each(out.path, editor, edit, paths, masks)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"{edit.describe()}: {len(paths)} masks -> {out.path}{said(editor.outcome(edit, masks, edited))}")
 
@@ -462,14 +437,15 @@ OPERATION_COMMANDS: dict[str, Callable[..., None]] = {
     "interpolate": interpolate,
     "swap": swap,
     "steer": steer,
-    "add": add,
-    "remove": remove,
+    "add": presence_edit,
+    "remove": presence_edit,
 }
 EDIT_COMMANDS: dict[str, Callable[..., None]] = {
     **{name: OPERATION_COMMANDS.get(name, edit_files) for name in REGISTRY},
     "augment": augment,
     "replay": replay,
 }
+SHARED = (presence_edit, edit_files)  # commands of several operations: their help starts with the operation's
 SET_BY_COMMAND = {interpolate: ("alpha",)}  # settings a command sets itself (interpolate: its --steps alphas)
 OPTION_GROUPS = (ModelOptions, Files, Figure, Target)  # parameters of these types are flattened into --ckpt, ...
 
@@ -478,21 +454,22 @@ def _operation_param(name: str, function: Callable[..., None]) -> tuple[str, typ
     """The parameter that takes the command's edit, and the operation's class (an `edit_files` command: `name`'s)."""
     for param, kind in get_type_hints(function).items():
         if isinstance(kind, type) and issubclass(kind, Edit):
-            return param, REGISTRY[name] if kind is Edit else kind
+            return param, REGISTRY.get(name, kind)
     return None
 
 
 def command_parser(name: str, function: Callable[..., None]) -> ArgumentParser:
     """One command's parser: its option groups and its operation's settings flattened (--ckpt, --parts), then its
     own options; a command of an operation that takes a target mask also takes --target."""
-    doc = inspect.getdoc(function) or ""
-    parser = ArgumentParser(description=doc.split("\n\n")[0], exit_on_error=False, allow_abbrev=False)
+    found = _operation_param(name, function)
+    docs = [inspect.getdoc(found[1]) if found and function in SHARED else "", inspect.getdoc(function) or ""]
+    description = " ".join(doc.split("\n\n")[0] for doc in docs if doc)
+    parser = ArgumentParser(description=description, exit_on_error=False, allow_abbrev=False)
     grouped = set()
     for param, kind in get_type_hints(function).items():
         if kind in OPTION_GROUPS:
             parser.add_class_arguments(kind, nested_key=None)
             grouped.add(param)
-    found = _operation_param(name, function)
     if found is not None:
         param, kind = found
         parser.add_class_arguments(kind, nested_key=None, skip=set(SET_BY_COMMAND.get(function, ())))
