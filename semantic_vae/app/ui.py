@@ -145,11 +145,13 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         session.set_target(examples[name])
         return session, f"Target for interpolate and swap: {name}.", None
 
-    def apply(operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession):
+    def apply(
+        operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession, what="at least one part"
+    ):
         if not session.loaded:
             raise UserError(LOAD_FIRST)
         if not parts:
-            raise UserError("choose at least one part: click on the mask or tick it in the list")
+            raise UserError(f"choose {what}: click on the mask or tick it in the list")
         edit = operation_edit(operation, parts, seed=int(seed), prior=prior, scale=float(scale), alpha=float(alpha),
                               keep=keep, radius=int(radius))  # fmt: skip
         session.apply(session.step(edit))
@@ -160,25 +162,20 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
             None,
         )
 
-    def presence(operation: str, parts, seed, keep, radius, session: EditSession):
-        if not session.loaded:
-            raise UserError(LOAD_FIRST)
-        if not parts:
-            raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
-        edit = operation_edit(operation, parts, seed=int(seed), keep=keep, radius=int(radius))
-        session.apply(session.step(edit))
-        changed = int((session.previous != session.current).sum())
-        return (
-            session,
-            f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).{session.note(edit)}",
+    def presence(operation: str):
+        """add / remove of the ticked part (with the seed of *Generate · perturb*; the other controls do not apply)."""
+        return lambda parts, seed, keep, radius, session: apply(
+            operation,
+            parts,
+            seed,
             None,
+            DEFAULTS.scale,
+            DEFAULTS.alpha,
+            keep,
+            radius,
+            session,
+            f"the part to {operation}",
         )
-
-    def add(parts, seed, keep, radius, session: EditSession):
-        return presence("add", parts, seed, keep, radius, session)
-
-    def remove(parts, seed, keep, radius, session: EditSession):
-        return presence("remove", parts, seed, keep, radius, session)
 
     def steer(parts, hold, keep, radius, *amounts_and_session):
         *amounts, session = amounts_and_session
@@ -301,8 +298,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         settings = [parts, seed, prior, scale, alpha, keep, radius, state]
         apply_button.click(_guard(apply), [operation, *settings], outputs, api_name="apply")
         apply_pair_button.click(_guard(apply), [pair_operation, *settings], outputs, api_name="apply_pair")
-        add_button.click(_guard(add), [parts, seed, keep, radius, state], outputs, api_name="add")
-        remove_button.click(_guard(remove), [parts, seed, keep, radius, state], outputs, api_name="remove")
+        add_button.click(_guard(presence("add")), [parts, seed, keep, radius, state], outputs, api_name="add")
+        remove_button.click(_guard(presence("remove")), [parts, seed, keep, radius, state], outputs, api_name="remove")
         steer_button.click(_guard(steer), [parts, hold, keep, radius, *sliders, state], outputs, api_name="steer")
         parts.change(sliders_for, [parts], sliders, api_name=False)
         undo_button.click(_guard(undo), [state], outputs, api_name="undo")

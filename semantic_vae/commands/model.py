@@ -5,10 +5,9 @@
     semantic-vae fit-prior --ckpt reference.ckpt --data /data/CelebAMask-HQ
     semantic-vae fit-directions --ckpt reference.ckpt --data /data/CelebAMask-HQ
 
-The work itself is the library's: reading and mapping the released weights exactly (`semantic_vae.model.convert`,
-`semantic_vae.model.reference`), the data prior (`semantic_vae.model.prior`, fitted on the latents' moments) and the
-steering directions (`semantic_vae.edit.calibration`); this module reads the training masks and the command line,
-shows progress and prints the result.
+The work itself is the library's: mapping the released weights exactly (`semantic_vae.model.reference`), the data
+prior (`semantic_vae.model.prior`, fitted on the latents' moments) and the steering directions
+(`semantic_vae.edit.calibration`); this module reads the files and the command line, shows progress and prints.
 """
 
 from __future__ import annotations
@@ -32,12 +31,35 @@ from semantic_vae.errors import UserError
 from semantic_vae.files import check_new_file, write_output_file
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet
 from semantic_vae.metrics import LatentMoments
-from semantic_vae.model.convert import read_released, reference_hyper_parameters
-from semantic_vae.model.loading import load_vae, replace_network_state, write_checkpoint
-from semantic_vae.model.reference import REFERENCE_CLASS_WEIGHTS, from_released, reference_config, to_released
+from semantic_vae.model.loading import load_vae, load_weights_only, replace_network_state, write_checkpoint
+from semantic_vae.model.reference import (
+    REFERENCE_CLASS_WEIGHTS,
+    REFERENCE_KL_WEIGHT,
+    from_released,
+    reference_config,
+    to_released,
+)
 from semantic_vae.model.vae import SemanticVAE
 
 FIT_BATCH = 64  # masks per forward pass while fitting
+
+
+def read_released(path: str | Path) -> dict[str, torch.Tensor]:
+    """The released `latest_net_G.pth` (a plain state_dict, saved on CUDA) read on the CPU with weights_only=True."""
+    state = load_weights_only(path, f"--weights {path}", "file")
+    if not isinstance(state, dict):
+        raise UserError(f"--weights {path}: not a state_dict (it holds a {type(state).__name__})")
+    return state
+
+
+def reference_hyper_parameters() -> dict:
+    """The init arguments of the released network's training, as this project's LightningModule takes them."""
+    return {
+        "class_names": list(CELEBAMASK_HQ.names),
+        "weighted_ce": True,
+        "class_weights": list(REFERENCE_CLASS_WEIGHTS),
+        "kl_weight": REFERENCE_KL_WEIGHT,
+    }
 
 
 def convert(
