@@ -33,9 +33,10 @@ install: $(STAMP)  ## create .venv and install the package (editable, with test 
 
 install-app: $(APP_STAMP)  ## add the web editor's extra (Gradio) to .venv
 
-test: install-app  ## lint and format check (ruff), then the test suite
+test: install-app  ## lint and format check (ruff), the import layers (lint-imports), then the test suite
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, one thread each (tests/conftest.py)
 
 demo: install  ## train, test and edit on the synthetic default; writes outputs/demo/

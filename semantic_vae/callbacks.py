@@ -25,9 +25,16 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
-from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
+from semantic_vae.console import format_seconds
+from semantic_vae.data.io import write_label_png
+from semantic_vae.edit.calibration import fit_for
+from semantic_vae.edit.edit import DEFAULT_PARTS, Template
+from semantic_vae.edit.editor import MaskEditor
+from semantic_vae.edit.latent_use import evaluate_latent_use
+from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor
 from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
+from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint, replace_network_state
 from semantic_vae.model.vae import class_map
 
 
@@ -73,7 +80,6 @@ class MaskPredictionWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any, batch_indices: Any,
         batch: Any, batch_idx: int, dataloader_idx: int,
     ) -> None:  # fmt: skip
-        from semantic_vae.data.io import write_label_png
 
         for mask, item in zip(prediction, batch.items):
             write_label_png(Path(self.output_dir) / item.name, mask)
@@ -170,9 +176,6 @@ class EditMetrics(L.Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None:
             return
-        from semantic_vae.edit.editor import MaskEditor
-        from semantic_vae.edit.latent_use import evaluate_latent_use
-        from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor
 
         editor = MaskEditor(pl_module.vae, trainer.datamodule.label_set, device=pl_module.device)
         masks = trainer.datamodule.split_masks("test", self.count)
@@ -180,7 +183,7 @@ class EditMetrics(L.Callback):
         settings = EditMetricSettings(seeds=self.seeds)
         results = {}
         for keep in self.keeps:
-            template = Edit(keep=keep, prior="normal")  # the paper's N(0, I), as every sweep row measured it
+            template = Template(keep=keep, prior="normal")  # the paper's N(0, I), as every sweep row measured it
             results[keep] = evaluate_editor(editor, masks, units, ("generate",), template, settings)["operations"][
                 "generate"
             ]
@@ -217,11 +220,6 @@ class FitSteering(L.Callback):
             return
         import copy
 
-        from semantic_vae.edit.calibration import fit_for
-        from semantic_vae.edit.editor import MaskEditor
-        from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint
-        from semantic_vae.model.statistics import replace_network_state
-
         masks = trainer.datamodule.split_masks("train", self.masks)
         paths = {Path(c.best_model_path) for c in trainer.checkpoint_callbacks if c.best_model_path}
         paths |= {Path(c.last_model_path) for c in trainer.checkpoint_callbacks if getattr(c, "last_model_path", "")}
@@ -245,7 +243,8 @@ class FitSteering(L.Callback):
 class EpochLog(L.Callback):
     """Prints one line per training epoch: its metrics, its time, and an estimate of what is left.
 
-    For runs whose output goes to a log file (`make ablation`), where a progress bar would be noise.
+    For runs whose output goes to a log file (`make ablation`), where a progress bar would be noise: what such a
+    run shows instead of Lightning's bar (`console.Progress` is off there too).
     """
 
     KEYS = ("train/loss", "val/loss", "val/mIoU", "val/acc")
@@ -260,8 +259,6 @@ class EpochLog(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
             return
-        from semantic_vae.runtime import format_seconds
-
         now = time.monotonic()
         done = trainer.current_epoch + 1 - self._first_epoch
         left = (trainer.max_epochs - trainer.current_epoch - 1) * (now - self._start) / max(1, done)

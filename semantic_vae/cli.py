@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING
 
 from semantic_vae import __version__
 from semantic_vae.entry import run_entry_point
+from semantic_vae.machine import code_version
 
 if TYPE_CHECKING:
     from semantic_vae.lit_cli import SemanticVAECLI
 
 # Tools other than the LightningCLI: subcommand -> "module:function" taking the remaining arguments.
 TOOLS: dict[str, str] = {
-    "data": "semantic_vae.data.commands:main",
-    "edit": "semantic_vae.edit.commands:main",
-    "evaluate-edits": "semantic_vae.edit.commands:evaluate_edits_main",
-    "convert": "semantic_vae.model_commands:convert_main",
-    "fit-prior": "semantic_vae.model_commands:fit_prior_main",
-    "fit-directions": "semantic_vae.edit.calibration:main",
+    "data": "semantic_vae.commands.data:main",
+    "edit": "semantic_vae.commands.edit:main",
+    "evaluate-edits": "semantic_vae.commands.edit:evaluate_edits_main",
+    "convert": "semantic_vae.commands.model:convert_main",
+    "fit-prior": "semantic_vae.commands.model:fit_prior_main",
+    "fit-directions": "semantic_vae.commands.model:fit_directions_main",
     "app": "semantic_vae.app.ui:main",
 }
 # Every command with one line, for `semantic-vae --help`.
@@ -49,7 +50,7 @@ PROG = "semantic-vae"
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> SemanticVAECLI:
     """The LightningCLI (`semantic_vae.lit_cli`); `args=None` reads the command line."""
-    from semantic_vae.lit_cli import cli_main as lightning_cli_main
+    from semantic_vae.lit_cli import cli_main as lightning_cli_main  # deferred: Lightning is a heavy import
 
     return lightning_cli_main(args, run)
 
@@ -72,8 +73,6 @@ def dispatch(argv: list[str] | None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(overview())
     elif args[0] in ("-V", "--version"):
-        from semantic_vae.runtime import code_version
-
         print(f"{PROG} {code_version()}")
     elif args[0] in TOOLS:
         run_tool(args[0], args[1:])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from semantic_vae.console import quiet_library_notices
 from semantic_vae.errors import UserError
 
 
@@ -20,8 +21,6 @@ def one_line(err: BaseException) -> str:
 
 def run_entry_point(prog: str, body: Callable[[], Any]) -> int:
     """Run `body`; its int result (or 0) is the exit status. `prog` starts the error line."""
-    from semantic_vae.runtime import quiet_library_notices
-
     quiet_library_notices()
     try:
         result = body()

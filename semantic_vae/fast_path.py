@@ -5,7 +5,8 @@ is long enough to repay the compile.
   units (AMX or AVX512-BF16), `32-true` elsewhere: bf16 autocast on a CPU without them is emulated and slower
   (PITFALLS.md). An explicit precision always wins.
 - `model.compile: auto` compiles the network in place when a training has at least COMPILE_MIN_STEPS optimiser
-  steps to go (compiling costs 20-60 s on 2 CPU cores) and a C++ compiler is found; true compiles whenever a
+  steps to go (compiling takes a while before the first step, which a short run does not win back) and a C++
+  compiler is found; true compiles whenever a
   compiler is found. Without one both run eager and say so.
 The figures behind both: BENCHMARKS.md, "The fast path by default".
 """

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import filelock
+
 from semantic_vae.errors import UserError
 
 MANIFEST = "manifest.csv"  # written last into an output folder: its presence says the folder is complete
@@ -166,58 +168,45 @@ def remove_dead_work_folders(parent: Path, prefix: str, suffix: str = "", older_
 
 
 class FolderLock:
-    """An exclusive lock on a folder (`flock` on `<folder>/.lock`), so two processes never write one run.
+    """An exclusive lock on a folder (`filelock` on `<folder>/.lock`, the kernel's flock), so two processes never
+    write one run.
 
-    The kernel drops the lock when the holder dies, so a killed run never leaves the folder locked. A clean release
-    removes the file (while still holding the lock), so a finished folder holds only its outputs; a process that
-    locked a file which was removed meanwhile sees another inode at the path and tries again.
+    The kernel drops the lock when the holder dies, so a killed run never leaves the folder locked. The holder writes
+    its process id into the file, so the one refused can name it; a clean release removes the file (while still
+    holding the lock), so a finished folder holds only its outputs (filelock re-opens a lock file removed meanwhile).
     """
 
     def __init__(self, folder: str | Path, what: str = "folder") -> None:
         self.path = Path(folder) / ".lock"
         self.what = what
-        self._file = None
+        self._lock: filelock.FileLock | None = None
 
     def acquire(self) -> FolderLock:
-        import fcntl
-
         folder = ensure_dir(self.path.parent, self.what)
-        for _ in range(10):
+        lock = filelock.FileLock(self.path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
             try:
-                handle = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
-            except OSError as err:  # a read-only folder, a `.lock` that is a folder: the user's folder is named
-                raise UserError(f"{folder}: cannot write into this {self.what} ({_reason(err)})") from None
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                handle.close()
-                raise UserError(
-                    f"{folder}: {holder} is using this {self.what}; wait for it to end or choose another one"
-                ) from None
-            except OSError as err:  # a file system without locks
-                handle.close()
-                raise UserError(f"{folder}: cannot lock this {self.what} ({_reason(err)})") from None
-            try:
-                if os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino:
-                    break  # the lock is on the file at the path
-            except FileNotFoundError:
-                pass
-            handle.close()  # the holder removed it as we locked it: lock the new one
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        self._file = handle
+                holder = self.path.read_text().strip()
+            except OSError:
+                holder = ""
+            raise UserError(
+                f"{folder}: {holder or 'another process'} is using this {self.what}; wait for it to end or choose "
+                "another one"
+            ) from None
+        except OSError as err:  # a read-only folder, a `.lock` that is a folder, a file system without locks
+            raise UserError(f"{folder}: cannot write into this {self.what} ({_reason(err)})") from None
+        self.path.write_text(f"process {os.getpid()}")
+        self._lock = lock
         return self
 
     def release(self) -> None:
-        if self._file is not None:
+        if self._lock is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()  # while holding the lock
-            self._file.close()  # closing the descriptor drops the flock
-            self._file = None
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> FolderLock:
         return self.acquire()

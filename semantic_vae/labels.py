@@ -262,3 +262,13 @@ def resolve_label_set(label_set: str | None, merge_map: str | None) -> tuple[Lab
         merge = load_merge_map(merge_map)
         return merge.target, merge
     return (load_label_set(label_set) if label_set else CELEBAMASK_HQ), None
+
+
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """floor(i * src / dst) for each destination pixel i: nearest-neighbour in exact integer arithmetic.
+
+    The one definition of nearest-neighbour resizing in the project (the data cache, the editor
+    on any device, the figures). OpenCV's INTER_NEAREST computes it in floating point and can
+    differ by one pixel for odd ratios.
+    """
+    return np.arange(dst, dtype=np.int64) * src // dst

@@ -191,7 +191,7 @@ class SemanticVAEModule(L.LightningModule):
         z, counted = sample, None
         if self.training and self.hparams.context_dropout > 0:
             z, counted = self.drop_context(sample)
-        out = VAEOutput(vae.generate(z), mu, logvar)
+        out = VAEOutput(vae.decode_latents(z), mu, logvar)
         weight = self.class_weights if self.hparams.weighted_ce else None
         losses = vae_loss(out.logits, labels, mu, logvar, weight, self.kl_weight_now(), self.hparams.free_bits, counted)
         if self.hparams.dice_weight > 0 and self.training:

@@ -27,16 +27,18 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
+from semantic_vae.callbacks import EpochLog, MaskPredictionWriter, MetricsFile, RNGStateCheckpoint, RunFolderLock
+from semantic_vae.checks import MAX_SEED
 from semantic_vae.compat import PRECISION_INPUT
 from semantic_vae.data.datamodule import FaceMaskDataModule
-from semantic_vae.edit.edit import MAX_SEED
 from semantic_vae.errors import UserError
 from semantic_vae.fast_path import AUTO, auto_precision
 from semantic_vae.files import FolderLock, ensure_dir
 from semantic_vae.labels import resolve_label_set
 from semantic_vae.lit import SemanticVAEModule
+from semantic_vae.loggers import run_loggers
+from semantic_vae.machine import code_version
 from semantic_vae.model.loading import NETWORK_PREFIX, load_state, read_checkpoint
-from semantic_vae.runtime import code_version
 
 SWEEP_ID_VARIABLES = ("WANDB_SWEEP_ID", "SEMANTIC_VAE_SWEEP_ID")  # a W&B agent's, or `make ablation`'s local one
 # Each refresh of the progress bar reads its metrics with `.item()`: a host-device sync on CUDA.
@@ -202,8 +204,6 @@ class SemanticVAECLI(LightningCLI):
     _start_weights: tuple[str, dict] | None = None  # (path, checkpoint) of a weights file given to `fit --ckpt_path`
 
     def add_arguments_to_parser(self, parser) -> None:
-        from semantic_vae.callbacks import MaskPredictionWriter, MetricsFile
-
         parser.add_argument(
             "--overwrite",
             type=bool,
@@ -259,15 +259,18 @@ class SemanticVAECLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar, TQDMProgressBar
 
-        from semantic_vae.callbacks import EpochLog, RNGStateCheckpoint, RunFolderLock
-        from semantic_vae.loggers import run_loggers
-
         section = self.config_init.get(str(self.subcommand), self.config_init)
         config = dict(section.get("trainer") or {})
         root = run_root(config)
         ensure_dir(root, "run folder (trainer.default_root_dir)")
         configured = config.get("callbacks") or []
         callbacks = list(configured if isinstance(configured, list) else [configured])
+        # The callbacks below stay in code (`fit --print_config` lists the others: trainer.callbacks, metrics_file,
+        # prediction_writer): the folder lock holds the lock taken while parsing, before anything is built; the RNG
+        # states make every resume exact, whatever a config's callbacks list; the progress display follows
+        # trainer.enable_progress_bar (Lightning refuses a bar where it is false, and a log file gets a line per
+        # epoch instead); the learning-rate monitor needs a logger and a fit; the loggers follow W&B's own rules
+        # (`semantic_vae.loggers`).
         if self._run_lock is not None:
             callbacks.append(RunFolderLock(self._run_lock))
 
@@ -279,7 +282,7 @@ class SemanticVAECLI(LightningCLI):
         elif missing(ProgressBar):
             callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_STEPS))
         if missing(RNGStateCheckpoint):
-            callbacks.append(RNGStateCheckpoint())  # exact resume, whatever the config's callbacks
+            callbacks.append(RNGStateCheckpoint())
         logger = config.get("logger")
         if logger in (None, True):
             logger = run_loggers(root, self.subcommand)

@@ -13,6 +13,8 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from semantic_vae.losses import kl_per_class
+
 
 class SegmentationScores(MulticlassConfusionMatrix):
     """A confusion matrix (summed across batches and DDP ranks) that computes IoU scores."""
@@ -79,8 +81,6 @@ class LatentStats(Metric):
 
     def update(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None) -> None:  # type: ignore[override]
         """mu, logvar: (B, L, D) posterior parameters of a batch; labels: its (B, H, W) masks."""
-        from semantic_vae.losses import kl_per_class
-
         mu64, logvar64 = mu.detach().double(), logvar.detach().double()
         if labels is not None:
             classes = self.class_ids.to(labels.device).view(1, -1, 1)
@@ -116,8 +116,8 @@ class LatentMoments(Metric):
         self.add_state("outer_sum", torch.zeros(c, d, d, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, mu: torch.Tensor) -> None:  # type: ignore[override]
-        """mu (B, C, D). A batch's outer products are summed in its own precision (one batched matmul, 2.7x faster
-        than a float64 einsum on CPU) and added to the float64 state, so long sums keep their digits."""
+        """mu (B, C, D). A batch's outer products are summed in its own precision (one batched matmul, where a
+        float64 einsum would be a slow path on CPU) and added to the float64 state, so long sums keep their digits."""
         mu = mu.detach()
         self.count += mu.shape[0]
         self.mu_sum += mu.sum(0).double()

@@ -16,7 +16,7 @@ from semantic_vae.edit.attributes import (
 )
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, default_palette
-from semantic_vae.shapes import geometric_features
+from semantic_vae.mask_geometry import geometric_features
 from tests.conftest import ID, assert_one_line_user_error
 
 L = CELEBAMASK_HQ

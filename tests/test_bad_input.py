@@ -667,7 +667,7 @@ def test_folders_without_permission_are_one_line_and_exit_2(world, tmp_path, cap
 
 def test_compare_says_that_a_part_was_not_drawn_instead_of_nan(world, tmp_path, monkeypatch, capsys):
     """`data compare --ckpt` of a model that never draws a nose: no nan/nan ratio, the words."""
-    from semantic_vae.data.compare import compare
+    from semantic_vae.commands.data import compare
     from semantic_vae.labels import CELEBAMASK_HQ
 
     class NoNose:  # reconstructs perfectly; a regenerated nose is skin

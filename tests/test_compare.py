@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from jsonargparse import CLI
 
-from semantic_vae import shapes
+from semantic_vae import mask_geometry
 from semantic_vae.cli import main
-from semantic_vae.data.commands import COMMANDS
-from semantic_vae.data.compare import EDITED_PARTS, compare, measure, reconstruction_miou, summarise, turning_step
-from semantic_vae.data.io import write_label_png
+from semantic_vae.commands.data import COMMANDS, EDITED_PARTS, compare, reconstruction_miou
+from semantic_vae.data.compare import measure, summarise, turning_step
+from semantic_vae.data.io import read_label_png, write_label_png
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ
@@ -59,9 +59,9 @@ def test_shares_presence_fragments_positions_by_hand() -> None:
 def test_measures_agree_with_the_shapes_module() -> None:
     masks = generate_masks(2, 0, 6, 64)
     stats = measure(masks)
-    counts = np.stack([shapes.fragments_per_class(m, 19) for m in masks])
+    counts = np.stack([mask_geometry.fragments_per_class(m, 19) for m in masks])
     assert np.array_equal(stats.fragments, counts)
-    features = shapes.geometric_features(masks, 19).reshape(6, 19, 5)
+    features = mask_geometry.geometric_features(masks, 19).reshape(6, 19, 5)
     present = stats.pixels > 0
     assert np.allclose(features[..., 0][present], stats.pixels[present] / 64**2)
     assert np.allclose(features[..., 1:3][present], stats.centroid[present])
@@ -103,7 +103,10 @@ def test_the_command_writes_its_json_and_figures(tmp_path, real_folder, capsys) 
     for side in ("synthetic", "real"):
         assert list(report[side]["classes"]) == list(CELEBAMASK_HQ.names)
         assert all(set(v) == STAT_KEYS for v in report[side]["classes"].values())
-    assert np.isfinite(report["frechet_distance"]) and report["frechet_distance"] >= 0
+    real = np.stack([read_label_png(p, CELEBAMASK_HQ, size=32) for p in sorted(real_folder.glob("*.png"))])
+    synthetic = generate_masks(0, 10_000_000, 4, 32)  # the held-out masks it compares
+    features = [mask_geometry.geometric_features(m, CELEBAMASK_HQ.num_classes) for m in (synthetic, real)]
+    assert report["frechet_distance"] == pytest.approx(mask_geometry.frechet_distance(*features))
     real_classes = report["real"]["classes"]
     assert set(report["share_ratios"]) == {n for n, v in real_classes.items() if v["pixel_share"] >= 0.005}
     skin = report["synthetic"]["classes"]["skin"]["pixel_share"] / real_classes["skin"]["pixel_share"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from semantic_vae.runtime import quiet_library_notices
+from semantic_vae.console import quiet_library_notices
 
 MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
 OTHER = "a warning nobody filters"

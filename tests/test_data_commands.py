@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from jsonargparse import CLI
 
+from semantic_vae.commands.data import COMMANDS, merge, prepare, preview
 from semantic_vae.data.celebamask import make_raw_layout
-from semantic_vae.data.commands import COMMANDS, merge, prepare, preview
 from semantic_vae.data.synthetic import generate_masks
 from semantic_vae.errors import UserError
 from semantic_vae.labels import CELEBAMASK_HQ

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from semantic_vae.edit import Edit
+from semantic_vae.edit import Template
 from semantic_vae.edit.metrics import (
     EditMetricSettings,
     diversity,
@@ -16,7 +17,7 @@ from semantic_vae.edit.metrics import (
     pairwise_part_iou,
     part_change,
 )
-from semantic_vae.shapes import (
+from semantic_vae.mask_geometry import (
     ABSENT_FILL,
     fragments_per_class,
     frechet_distance,
@@ -156,7 +157,11 @@ def test_evaluate_editor_protocol_on_a_fake_editor():
     masks[:, 5:8, 5:8] = 2  # a nose far from pixel (0, 0)
     masks[1, 6, 6] = 1
     results = evaluate_editor(
-        ShiftEditor(), masks, {"nose": [2]}, edit=Edit(keep="none"), settings=EditMetricSettings(seeds=2, distance=2)
+        ShiftEditor(),
+        masks,
+        {"nose": [2]},
+        edit=Template(keep="none"),
+        settings=EditMetricSettings(seeds=2, distance=2),
     )
     assert results["edit"]["keep"] == "none" and results["distance"] == 2 and results["seeds"] == 2
     assert results["reconstruct"]["pixel_accuracy"] == 1.0
@@ -227,3 +232,26 @@ def test_compose_changes_takes_only_what_the_edit_changed_by_hand():
     removed[removed == 2] = 1
     out = compose_changes(removed, unedited, base, [2], radius=1, gone=[2])
     assert not (out == 2).any() and np.array_equal(out[:, :4], base[:, :4])
+
+
+@pytest.mark.parametrize(
+    "x, y",
+    [
+        (np.arange(12.0), np.random.default_rng(0).normal(size=12)),
+        (np.array([1.0, 1, 2, 2, 3]), np.array([1.0, 2, 2, 3, 3])),  # ties on both sides: their mean ranks
+        (np.array([3.0, 1, 2, 2]), np.array([-1.0, 5, 0, 0])),
+    ],
+)
+def test_spearman_agrees_with_torchmetrics_ties_included(x, y):
+    from torchmetrics.functional import spearman_corrcoef
+
+    from semantic_vae.edit.metrics import spearman
+
+    assert spearman(x, y) == pytest.approx(float(spearman_corrcoef(torch.from_numpy(x), torch.from_numpy(y))), abs=1e-5)
+
+
+def test_spearman_is_nan_where_nothing_is_ranked():
+    from semantic_vae.edit.metrics import spearman
+
+    assert np.isnan(spearman(np.ones(5), np.arange(5.0))) and np.isnan(spearman(np.arange(5.0), np.full(5, 2.0)))
+    assert np.isnan(spearman(np.array([1.0]), np.array([2.0])))

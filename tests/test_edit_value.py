@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from semantic_vae.data.synthetic import heldout_masks
-from semantic_vae.edit import Edit, MaskEditor
-from semantic_vae.edit.edit import MAX_SEED, parse_parts
+from semantic_vae.edit import Edit, MaskEditor, Template, operations
+from semantic_vae.edit.edit import MAX_SEED, REGISTRY, all_settings, parse_parts
 from semantic_vae.edit.recipe import Recipe, RecipeStep, png_base64
 from semantic_vae.edit.region import KEEP_RADIUS
 from semantic_vae.errors import UserError
@@ -29,17 +29,49 @@ def editor() -> MaskEditor:
     return MaskEditor(vae, CELEBAMASK_HQ, device="cpu")
 
 
-def test_defaults_live_in_the_value():
-    edit = Edit("generate", "nose")
-    assert (edit.seed, edit.scale, edit.alpha, edit.prior, edit.keep, edit.radius) == (
-        0,
-        1.0,
-        0.5,
-        None,
-        "input",
-        KEEP_RADIUS,
-    )
-    assert edit.parts == ("nose",) and Edit().operation == "reconstruct"
+def test_defaults_live_in_each_operations_class():
+    generate, perturb = Edit("generate", "nose"), Edit("perturb", "nose")
+    assert (generate.seed, generate.prior, generate.keep, generate.radius) == (0, None, "input", KEEP_RADIUS)
+    assert (perturb.seed, perturb.scale) == (0, 1.0) and Edit("interpolate", "nose").alpha == 0.5
+    assert generate.parts == ("nose",) and Edit().operation == "reconstruct"
+    assert isinstance(generate, operations.Generate) and isinstance(generate, Edit)
+    assert Edit("generate", "nose", 3) == operations.Generate("nose", seed=3)  # the seed second, as before
+
+
+@pytest.mark.parametrize(
+    "operation, settings, name",
+    [
+        ("swap", {"parts": "nose", "amount": 2}, "amount"),
+        ("generate", {"parts": "nose", "scale": 2.0}, "scale"),
+        ("perturb", {"parts": "nose", "prior": "data"}, "prior"),
+        ("remove", {"parts": "hat", "seed": 1}, "seed"),
+        ("reconstruct", {"keep": "none"}, "keep"),
+        ("steer", {"parts": "nose", "attribute": "x", "alpha": 0.5}, "alpha"),
+    ],
+)
+def test_a_setting_the_operation_does_not_take_is_refused_in_one_line(operation, settings, name):
+    with pytest.raises(UserError) as err:
+        Edit(operation, **settings)
+    assert f"{operation}: takes no setting '{name}'" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(UserError, match=f"unknown setting '{name}' of {operation}"):
+        Edit.from_dict({"operation": operation, **settings})
+
+
+def test_every_surface_reads_the_settings_from_the_operation_classes():
+    from semantic_vae.commands.edit import EDIT_COMMANDS, command_parser
+    from semantic_vae.commands.files import MANIFEST_FIELDS
+
+    declared = {name: kind.setting_names() for name, kind in REGISTRY.items()}
+    assert set(MANIFEST_FIELDS) == {"output", "color_output", "source", "operation", "target"} | {
+        s for names in declared.values() for s in names
+    }
+    for name in declared:
+        options = {a.dest for a in command_parser(name, EDIT_COMMANDS[name])._actions}
+        assert set(declared[name]) - {"alpha"} <= options  # interpolate's alphas come from --steps
+        assert not (set(all_settings()) - set(declared[name]) - {"scale"}) & options  # generate's figure: --scale
+    assert Template(keep="none").edit("swap", "nose") == Edit("swap", "nose", keep="none")
+    with pytest.raises(UserError, match="scale must be a finite number"):
+        Template(scale=-1.0)
 
 
 @pytest.mark.parametrize(

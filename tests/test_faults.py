@@ -118,25 +118,27 @@ def test_sigkill_during_edit_augment_then_rerun(tmp_path, trained_ckpt):
     assert augmented.keys() == reference.keys() and all(np.array_equal(augmented[k], reference[k]) for k in augmented)
 
 
-@pytest.mark.slow
-def test_two_augments_into_one_folder_the_second_is_refused(tmp_path, trained_ckpt):
+def test_an_augment_into_a_folder_another_process_holds_is_refused(tmp_path, trained_ckpt):
+    """The other writer is this test, holding the folder's lock while the augment starts (no race on timing)."""
+    from semantic_vae.files import FolderLock
+
     inputs = tmp_path / "in"
-    # enough work (about 15 s with one thread) that the first is still writing when the second, seconds later, starts
-    for i, mask in enumerate(heldout_masks(48, 512)):
+    for i, mask in enumerate(heldout_masks(4, 64)):
         write_label_png(inputs / f"{i}.png", mask)
-    argv = cli("edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "8", "--out", tmp_path / "aug",
-               "--batch_size", "2")  # fmt: skip
-    first = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    argv = cli(
+        "edit", "augment", "--ckpt", trained_ckpt, "--input", inputs, "--variants", "2", "--out", tmp_path / "aug"
+    )
     lock = tmp_path / "aug" / ".lock"
-    while not lock.exists() or "process" not in lock.read_text():
-        assert time.monotonic() < deadline and first.poll() is None, "the first augment never took the lock"
-        time.sleep(0.05)
-    second = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    with FolderLock(tmp_path / "aug", "--out folder"):
+        second = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+        assert lock.read_text() == f"process {os.getpid()}"  # the refused one took nothing over
     lines = [line for line in second.stderr.splitlines() if line.strip()]
-    assert second.returncode == 2 and len(lines) == 1 and "is using this --out folder" in lines[0], second.stderr
-    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
-    assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 48 * 8  # the first one's, whole
+    assert second.returncode == 2 and len(lines) == 1, second.stderr
+    assert f"process {os.getpid()} is using this --out folder" in lines[0]
+    assert not (tmp_path / "aug" / "manifest.csv").exists()
+    first = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert len((tmp_path / "aug" / "manifest.csv").read_text().splitlines()) == 1 + 4 * 2
     assert not lock.exists()  # a finished folder holds only its outputs
 
 

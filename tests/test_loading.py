@@ -25,7 +25,7 @@ def test_importing_the_editor_and_loading_a_checkpoint_leaves_lightning_out(trai
     code = (
         "import sys\n"
         "from semantic_vae.edit import MaskEditor\n"
-        "import semantic_vae.app.session, semantic_vae.edit.commands, semantic_vae.edit.recipe\n"
+        "import semantic_vae.app.session, semantic_vae.commands.edit, semantic_vae.edit.recipe\n"
         f"editor = MaskEditor.from_checkpoint({str(trained_ckpt)!r}, device='cpu')\n"
         "import numpy as np\n"
         "editor.generate(np.zeros((64, 64), np.uint8), 'nose')\n"

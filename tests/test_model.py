@@ -40,7 +40,7 @@ def test_output_shapes(size, width, layers, bidir):
     logits, mu, logvar = model(one_hot(labels, 19))
     assert logits.shape == (2, 19, size, size)
     assert mu.shape == logvar.shape == (2, 19, 256)
-    assert model.generate(mu).shape == (2, 19, size, size)
+    assert model.decode_latents(mu).shape == (2, 19, size, size)
 
 
 def test_full_size_parameter_count_is_about_25M():
@@ -94,7 +94,7 @@ def test_eval_mode_is_deterministic_and_uses_the_mean():
     a, mu, _ = model(x)
     b, _, _ = model(x)
     assert torch.equal(a, b)
-    assert torch.equal(a, model.generate(mu))
+    assert torch.equal(a, model.decode_latents(mu))
 
 
 def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():

@@ -197,9 +197,9 @@ def test_presence_reached_says_whether_an_add_or_a_remove_happened():
     with_hair, bald = face(), face()
     bald[bald == ID["hair"]] = 0
     batch = np.stack([with_hair, bald])
-    assert presence_reached(batch, [ID["hair"]], "add").tolist() == [True, False]
-    assert presence_reached(batch, [ID["hair"]], "remove").tolist() == [False, True]
+    assert presence_reached(batch, [ID["hair"]], "present").tolist() == [True, False]
+    assert presence_reached(batch, [ID["hair"]], "absent").tolist() == [False, True]
     # every part of a group must be there for an add, none of them for a remove
-    assert presence_reached(with_hair, [ID["hair"], ID["eye_g"]], "add").tolist() == [False]
-    assert presence_reached(with_hair, [ID["l_eye"], ID["r_eye"]], "add").tolist() == [True]
-    assert presence_reached(with_hair, [ID["hat"], ID["eye_g"]], "remove").tolist() == [True]
+    assert presence_reached(with_hair, [ID["hair"], ID["eye_g"]], "present").tolist() == [False]
+    assert presence_reached(with_hair, [ID["l_eye"], ID["r_eye"]], "present").tolist() == [True]
+    assert presence_reached(with_hair, [ID["hat"], ID["eye_g"]], "absent").tolist() == [True]

@@ -14,10 +14,10 @@ import termios
 import pytest
 
 from semantic_vae.cli import main
+from semantic_vae.console import Progress
 from semantic_vae.data.io import write_label_png
 from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.errors import UserError
-from semantic_vae.runtime import Progress
 
 LONG_COMMANDS = (
     "evaluate-edits",

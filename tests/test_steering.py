@@ -471,3 +471,54 @@ def test_augment_redraws_or_drops_variants_identical_to_their_input_or_another(t
         image = read_label_png(tmp_path / policy / row["output"])
         same = np.array_equal(image, masks[int(Path(row["source"]).stem)])
         assert not same or row["duplicate_of"] == "input", row  # still identical after every redraw: marked
+
+
+def test_every_row_of_an_augment_over_every_operation_replays_through_the_python_api(trained_ckpt, tmp_path):
+    """augment's variants go through the editor's own pipeline: each manifest row, given to the named method of its
+    operation with the row's settings, gives the same pixels (steer, add and remove included)."""
+    import csv
+    import warnings
+
+    from semantic_vae.cli import main
+    from semantic_vae.data.io import read_label_png
+    from semantic_vae.edit.outcome import EditWarning
+
+    augment_inputs(tmp_path / "in")
+    operations = ("generate", "perturb", "swap", "interpolate", "steer", "add", "remove")
+    main(["edit", "augment", "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--operations",
+          ",".join(operations), "--parts", "hair,eye_g,nose", "--variants", "12", "--seed", "5", "--keep", "changes",
+          "--out", str(tmp_path / "aug")])  # fmt: skip
+    rows = list(csv.DictReader((tmp_path / "aug" / "manifest.csv").open()))
+    assert {r["operation"] for r in rows} == set(operations)  # every operation made at least once
+    editor = MaskEditor.from_checkpoint(trained_ckpt, device="cpu")
+    replay = {
+        "generate": lambda s, t, r, kept: editor.generate(s, r["parts"], int(r["seed"]), r["prior"], **kept),
+        "perturb": lambda s, t, r, kept: editor.perturb(s, r["parts"], float(r["scale"]), int(r["seed"]), **kept),
+        "swap": lambda s, t, r, kept: editor.swap(s, t, r["parts"], **kept),
+        "interpolate": lambda s, t, r, kept: editor.interpolate(s, t, r["parts"], float(r["alpha"]), **kept),
+        "steer": lambda s, t, r, kept: editor.steer(
+            s, r["parts"], r["attribute"], float(r["amount"]), r["hold"] == "True", **kept
+        ),
+        "add": lambda s, t, r, kept: editor.add(s, r["parts"], int(r["seed"]), **kept),
+        "remove": lambda s, t, r, kept: editor.remove(s, r["parts"], **kept),
+    }
+    for row in rows:
+        source = read_label_png(row["source"])
+        target = read_label_png(row["target"]) if row["target"] else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EditWarning)  # where the model fell short: the same pixels either way
+            expected = replay[row["operation"]](
+                source, target, row, {"keep": row["keep"], "radius": int(row["radius"])}
+            )
+        assert np.array_equal(read_label_png(tmp_path / "aug" / row["output"]), expected), row
+
+
+def test_r2_agrees_with_torchmetrics_and_is_nan_for_a_constant():
+    from torchmetrics.functional import r2_score
+
+    from semantic_vae.edit.steering import _r2
+
+    y, predicted = np.random.default_rng(1).normal(size=(2, 30))
+    assert _r2(y, predicted) == pytest.approx(float(r2_score(torch.from_numpy(predicted), torch.from_numpy(y))))
+    assert _r2(y, y * 0.5) == pytest.approx(float(r2_score(torch.from_numpy(y * 0.5), torch.from_numpy(y))))
+    assert np.isnan(_r2(np.full(6, 2.0), np.arange(6.0)))

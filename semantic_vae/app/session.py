@@ -21,6 +21,7 @@ EXAMPLE_SIZE = 512  # the bundled examples and sampled faces: CelebAMask-HQ's la
 EXAMPLE_SEEDS = (3, 11, 42, 77)  # held-out synthetic faces (index HELDOUT_START + seed)
 CHANGE_COLOUR = np.array([255, 0, 255], np.uint8)  # changed pixels in the overlay
 LOAD_FIRST = "load a mask first: upload a label PNG, pick an example, or sample a face"
+MISSED = {"present": "draw", "absent": "take away"}  # an edit's goal -> what the model did not do, in the status
 
 
 def example_masks() -> dict[str, np.ndarray]:
@@ -79,24 +80,20 @@ class EditSession:
         return self.history[max(0, self.position - 1)][0]
 
     def step(self, edit: Edit) -> RecipeStep:
-        """The recipe step of an edit of the current mask: the prior resolved (the recipe names it) and, for
-        interpolate and swap, the target brought to the current mask's size (nearest-neighbour)."""
+        """The recipe step of an edit of the current mask: the edit as the commands apply it (`Edit.prepared`: a
+        generate's prior resolved, so the recipe names it; a steer along a direction that predicts little refused)
+        and, for an edit towards a target, the target brought to the current mask's size (nearest-neighbour)."""
         if not self.loaded:
             raise UserError(LOAD_FIRST)
         if not edit.parts:
             raise UserError("choose at least one part: click on the mask or tick it in the list")
         self.editor.part_ids(edit.parts)  # unknown parts refused before anything changes
         target = None
-        if edit.needs_target:
+        if edit.target:
             if self.target is None:
                 raise UserError(f"{edit.operation} needs a second mask: upload one or pick an example as the target")
             target = png_base64(resize_labels(self.target, self.current.shape))
-        if edit.operation == "generate":
-            edit = edit.with_(prior=self.editor.resolve_prior(edit.prior))
-        if edit.operation == "steer":  # only directions that predict their attribute: the page shows no other slider
-            self.editor.steer_direction(edit.parts[0], edit.attribute)
-            self.editor.require_steering("steer").steerable(self.editor.part_name(edit.parts[0]), edit.attribute)
-        return RecipeStep(edit, target)
+        return RecipeStep(edit.prepared(self.editor), target)
 
     def apply(self, step: RecipeStep) -> np.ndarray:
         """Apply an edit to the current mask; it becomes the current one (later redo entries are dropped)."""
@@ -111,8 +108,8 @@ class EditSession:
         found = self.editor.outcome(edit, self.previous, self.current)
         if found is None or not found.problem():
             return ""
-        if edit.operation in ("add", "remove"):
-            return f" The model did not {'draw' if edit.operation == 'add' else 'take away'} {found.part} here."
+        if edit.goal in MISSED:
+            return f" The model did not {MISSED[edit.goal]} {found.part} here."
         return f" Note: {found.problem()}."
 
     def undo(self) -> np.ndarray:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from semantic_vae.app.session import LOAD_FIRST, EditSession, example_masks
+from semantic_vae.checks import MAX_SEED
 from semantic_vae.edit.attributes import ALL_ATTRIBUTES as STEER_ATTRIBUTES
-from semantic_vae.edit.edit import MAX_AMOUNT, MAX_SEED, Edit
+from semantic_vae.edit.edit import REGISTRY, Edit, Template, operation_class
 from semantic_vae.edit.editor import MaskEditor
+from semantic_vae.edit.operations import MAX_AMOUNT
 from semantic_vae.edit.region import KEEP_MODES
 from semantic_vae.entry import function_cli
 from semantic_vae.errors import UserError
@@ -28,7 +30,26 @@ try:
 except ImportError:  # the optional extra
     raise UserError("the web editor needs Gradio: pip install -e '.[app]' (or make app)") from None
 
-DEFAULTS = Edit()  # the sliders start at the Edit value's defaults
+DEFAULTS = Template()  # the sliders start at the operations' defaults
+
+
+def taking(setting: str) -> str:
+    """The operations that take a setting, for its control's label ("scale (perturb)")."""
+    return ", ".join(name for name, kind in REGISTRY.items() if setting in kind.own_setting_names())
+
+
+def operation_edit(operation: str, parts: list[str], **controls: Any) -> Edit:
+    """The edit of `operation` from the page's controls: the settings it declares, the other controls left aside."""
+    kind = operation_class(operation)
+    return kind(list(parts), **kind.pick(controls))
+
+
+# The tabs' operations: those drawn from noise, and those towards a second mask (each tab's controls are the settings
+# its operations declare).
+RANDOM_TAB = [n for n, k in REGISTRY.items() if k.measured_by == "edits" and not k.target]
+PAIR_TAB = sorted(  # the one with a slider (alpha) first
+    (n for n, k in REGISTRY.items() if k.target), key=lambda n: -len(operation_class(n).own_setting_names())
+)
 VIEW_HEIGHT = 300  # px of each mask view: three side by side and the controls fit a 1400x900 window
 # The mask views stay in view while the controls beside them scroll (a long list of steer sliders, say); Gradio's
 # container hides its overflow, which would hold a sticky element in place: clipping it does not.
@@ -124,12 +145,15 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         session.set_target(examples[name])
         return session, f"Target for interpolate and swap: {name}.", None
 
-    def apply(operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession):
+    def apply(
+        operation, parts, seed, prior, scale, alpha, keep, radius, session: EditSession, what="at least one part"
+    ):
         if not session.loaded:
             raise UserError(LOAD_FIRST)
         if not parts:
-            raise UserError("choose at least one part: click on the mask or tick it in the list")
-        edit = Edit(operation, list(parts), int(seed), float(scale), float(alpha), prior, keep, int(radius))
+            raise UserError(f"choose {what}: click on the mask or tick it in the list")
+        edit = operation_edit(operation, parts, seed=int(seed), prior=prior, scale=float(scale), alpha=float(alpha),
+                              keep=keep, radius=int(radius))  # fmt: skip
         session.apply(session.step(edit))
         changed = int((session.previous != session.current).sum())
         return (
@@ -138,25 +162,20 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
             None,
         )
 
-    def presence(operation: str, parts, seed, keep, radius, session: EditSession):
-        if not session.loaded:
-            raise UserError(LOAD_FIRST)
-        if not parts:
-            raise UserError(f"choose the part to {operation}: click on the mask or tick it in the list")
-        edit = Edit(operation, list(parts), int(seed), keep=keep, radius=int(radius))
-        session.apply(session.step(edit))
-        changed = int((session.previous != session.current).sum())
-        return (
-            session,
-            f"{operation} {', '.join(parts)}: {changed} pixels changed (keep={keep}).{session.note(edit)}",
+    def presence(operation: str):
+        """add / remove of the ticked part (with the seed of *Generate · perturb*; the other controls do not apply)."""
+        return lambda parts, seed, keep, radius, session: apply(
+            operation,
+            parts,
+            seed,
             None,
+            DEFAULTS.scale,
+            DEFAULTS.alpha,
+            keep,
+            radius,
+            session,
+            f"the part to {operation}",
         )
-
-    def add(parts, seed, keep, radius, session: EditSession):
-        return presence("add", parts, seed, keep, radius, session)
-
-    def remove(parts, seed, keep, radius, session: EditSession):
-        return presence("remove", parts, seed, keep, radius, session)
 
     def steer(parts, hold, keep, radius, *amounts_and_session):
         *amounts, session = amounts_and_session
@@ -235,19 +254,19 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
                                          elem_id="parts")  # fmt: skip
                 with gr.Tabs():
                     with gr.Tab("Generate · perturb", elem_id="tab-random"):
-                        operation = gr.Radio(["generate", "perturb"], value="generate", show_label=False,
-                                             elem_id="operation")  # fmt: skip
+                        operation = gr.Radio(RANDOM_TAB, value=RANDOM_TAB[0], show_label=False, elem_id="operation")
                         with gr.Row():
                             seed = gr.Number(0, label="seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed")
                             new_seed = gr.Button("New seed", elem_id="new-seed")
                         prior = gr.Radio(["data", "normal"], value=editor.resolve_prior(None),
-                                         label="prior (generate; also a sampled face)")  # fmt: skip
-                        scale = gr.Slider(0.0, 5.0, value=DEFAULTS.scale, step=0.1, label="scale (perturb)")
+                                         label=f"prior ({taking('prior')}; also a sampled face)")  # fmt: skip
+                        scale = gr.Slider(0.0, 5.0, value=DEFAULTS.scale, step=0.1, label=f"scale ({taking('scale')})")
                         apply_button = gr.Button("Apply", variant="primary", elem_id="apply")
                     with gr.Tab("Interpolate · swap", elem_id="tab-pair"):
-                        pair_operation = gr.Radio(["interpolate", "swap"], value="interpolate", show_label=False,
-                                                  elem_id="pair-operation")  # fmt: skip
-                        alpha = gr.Slider(0.0, 1.0, value=DEFAULTS.alpha, step=0.05, label="alpha (interpolate)")
+                        pair_operation = gr.Radio(
+                            PAIR_TAB, value=PAIR_TAB[0], show_label=False, elem_id="pair-operation"
+                        )
+                        alpha = gr.Slider(0.0, 1.0, value=DEFAULTS.alpha, step=0.05, label=f"alpha ({taking('alpha')})")
                         with gr.Row():
                             target_upload = gr.UploadButton("Upload a target mask", file_types=["image"],
                                                             type="filepath", elem_id="target-upload")  # fmt: skip
@@ -279,8 +298,8 @@ def build(editor: MaskEditor, checkpoint: str | Path) -> gr.Blocks:
         settings = [parts, seed, prior, scale, alpha, keep, radius, state]
         apply_button.click(_guard(apply), [operation, *settings], outputs, api_name="apply")
         apply_pair_button.click(_guard(apply), [pair_operation, *settings], outputs, api_name="apply_pair")
-        add_button.click(_guard(add), [parts, seed, keep, radius, state], outputs, api_name="add")
-        remove_button.click(_guard(remove), [parts, seed, keep, radius, state], outputs, api_name="remove")
+        add_button.click(_guard(presence("add")), [parts, seed, keep, radius, state], outputs, api_name="add")
+        remove_button.click(_guard(presence("remove")), [parts, seed, keep, radius, state], outputs, api_name="remove")
         steer_button.click(_guard(steer), [parts, hold, keep, radius, *sliders, state], outputs, api_name="steer")
         parts.change(sliders_for, [parts], sliders, api_name=False)
         undo_button.click(_guard(undo), [state], outputs, api_name="undo")

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from semantic_vae.lit import SemanticVAEModule
+from semantic_vae.machine import cpu_count
 from semantic_vae.model import SemanticVAE, VAEConfig
-from semantic_vae.runtime import cpu_count
 
 SCHEMA_VERSION = 2
 

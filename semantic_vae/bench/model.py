@@ -531,7 +531,7 @@ def measure_edit(ctx: Context, part: str = "nose") -> dict[str, Any]:
     def model_edit(seed: int) -> np.ndarray:
         mu, _ = vae.encode(one_hot(labels, net.num_classes))  # (1, C, D)
         z = latent.generate_parts(mu, ids, latent.part_noise(1, len(ids), net.latent_dim, seed))
-        return class_map(vae.generate(z)).to(torch.uint8).cpu().numpy()  # (1, S, S)
+        return class_map(vae.decode_latents(z)).to(torch.uint8).cpu().numpy()  # (1, S, S)
 
     return {
         "part": part,

@@ -68,7 +68,7 @@ from semantic_vae.bench.model import (
 )
 from semantic_vae.bench.versus import measure_demo_steps, measure_versus_reference
 from semantic_vae.files import write_json_atomic
-from semantic_vae.runtime import cpu_count, resolve_device
+from semantic_vae.machine import cpu_count, resolve_device
 
 # ----------------------------------------------------------------------------- summary
 

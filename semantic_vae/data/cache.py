@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from semantic_vae.console import Progress
+from semantic_vae.data import synthetic  # the module: its GENERATOR_VERSION is read when a cache is named
 from semantic_vae.data.celebamask import MaskFolder, ReadSummary, open_root, paper_test_mask, read_masks
 from semantic_vae.errors import UserError
 from semantic_vae.files import ensure_dir, remove_dead_work_folders, work_folder, write_json_atomic
 from semantic_vae.labels import CELEBAMASK_HQ, LabelSet, MergeMap
-from semantic_vae.runtime import Progress
 
 CACHE_FORMAT = 1  # bump when the layout or the preprocessing changes
 SYNTHETIC_CHUNK = 512  # masks generated per call
@@ -111,10 +112,8 @@ def _identity(spec: CacheSpec, found: MaskFolder | None) -> dict:
     if found is not None:
         identity |= {"layout": found.kind, "fingerprint": found.fingerprint, "skip_bad": spec.skip_bad}
     else:
-        from semantic_vae.data.synthetic import GENERATOR_VERSION
-
         identity |= {
-            "generator_version": GENERATOR_VERSION,
+            "generator_version": synthetic.GENERATOR_VERSION,
             "seed": spec.seed,
             "count": spec.synthetic_count,
             "test": spec.synthetic_test,
@@ -152,15 +151,13 @@ def _load(directory: Path, key: str) -> MaskCache | None:
 
 
 def _build_synthetic(spec: CacheSpec, tmp: Path, progress: bool) -> dict:
-    from semantic_vae.data.synthetic import generate_masks
-
     n, size, lut = spec.synthetic_count, spec.image_size, None if spec.merge_map is None else spec.merge_map.lut
     masks = allocate_npy(tmp / "masks.npy", (n, size, size))
     counts = np.zeros((n, spec.label_set.num_classes), dtype=np.int64)
     with Progress(n, "generating masks", enabled=progress) as bar:
         for start in range(0, n, SYNTHETIC_CHUNK):
             stop = min(n, start + SYNTHETIC_CHUNK)
-            chunk = generate_masks(spec.seed, start, stop - start, size, spec.workers)
+            chunk = synthetic.generate_masks(spec.seed, start, stop - start, size, spec.workers)
             masks[start:stop] = chunk if lut is None else lut[chunk]
             counts[start:stop] = [np.bincount(m.ravel(), minlength=counts.shape[1]) for m in masks[start:stop]]
             bar.update(stop - start)

@@ -31,6 +31,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from semantic_vae.console import Progress
 from semantic_vae.data.io import (
     encode_png,
     png_shape,
@@ -42,7 +43,6 @@ from semantic_vae.data.io import (
 from semantic_vae.errors import UserError
 from semantic_vae.files import FolderLock, ensure_dir, remove_dead_work_folders, work_folder
 from semantic_vae.labels import CELEBAMASK_HQ, CELEBAMASK_HQ_NAMES, LabelSet
-from semantic_vae.runtime import Progress
 
 RAW_DIR = "CelebAMask-HQ-mask-anno"
 MERGED_DIR = "CelebAMask-HQ-mask"

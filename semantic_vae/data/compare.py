@@ -1,9 +1,8 @@
-"""`semantic-vae data compare`: how far the synthetic masks are from real ones, in numbers and figures.
+"""Statistics of a mask set that tell two sets apart (`semantic-vae data compare`: synthetic against real masks).
 
 Both sets are measured at one size with the same functions: per class the pixel share, the
 presence, the pieces, the position and extent, and two contour measures of smoothness; overall
-the realism Fréchet distance of `semantic_vae.shapes` (the edit metrics' measure). With a
-checkpoint, the model's reconstruction mIoU on each set shows what the gap costs a model.
+the realism Fréchet distance of `semantic_vae.mask_geometry` (the edit metrics' measure).
 
 Contour measures, per class region of one mask (`cv2.findContours`, outer contours, every pixel):
 
@@ -20,21 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from semantic_vae.checks import check_seed
-from semantic_vae.errors import UserError
+from semantic_vae.console import Progress
 from semantic_vae.labels import CELEBAMASK_HQ
-from semantic_vae.runtime import Progress
-
-HELDOUT_START = 10_000_000  # as semantic_vae.edit.commands: synthetic masks from here on are never trained on
-SHARE_RATIO_MIN_SHARE = 0.005  # share ratios are reported for classes with at least 0.5% of the real pixels
-FIGURE_COLUMNS = 8
-FIGURE_ROWS = 2  # per set
-SYNTHETIC_CHUNK = 64  # masks generated at a time
 
 
 def turning_step(size: int) -> int:
@@ -48,7 +38,7 @@ class MaskStatistics:
 
     size: int
     pixels: np.ndarray  # (N, C) pixel counts
-    fragments: np.ndarray  # (N, C) connected pieces (8-connectivity, as shapes.fragments_per_class)
+    fragments: np.ndarray  # (N, C) connected pieces (8-connectivity, as mask_geometry.fragments_per_class)
     centroid: np.ndarray  # (N, C, 2) (y, x) of the pixel centres, fraction of the side; NaN when absent
     extent: np.ndarray  # (N, C, 2) bounding-box (height, width), fraction of the side; NaN when absent
     perimeter: np.ndarray  # (N, C) summed outer contour length, pixels
@@ -156,238 +146,3 @@ def summarise(stats: MaskStatistics, names: tuple[str, ...] = CELEBAMASK_HQ.name
             "turning_angle_deg": float(stats.turn_sum[here, c].sum() / turns) if turns else math.nan,
         }
     return out
-
-
-def reconstruction_miou(editor, masks: np.ndarray, progress: Progress | None = None) -> float:
-    """mIoU of the editor's reconstructions of `masks`: per-class IoU over the whole set, mean over
-    the classes present in the ground truth (`semantic_vae.metrics.scores_from_confusion`)."""
-    import torch
-
-    from semantic_vae.metrics import scores_from_confusion
-
-    c = editor.num_classes
-    confusion = np.zeros(c * c, np.int64)
-    for start in range(0, len(masks), editor.batch_size):
-        batch = masks[start : start + editor.batch_size]
-        recon = np.asarray(editor.reconstruct(batch))
-        confusion += np.bincount((batch.astype(np.int64) * c + recon).ravel(), minlength=c * c)
-        if progress is not None:
-            progress.update(len(batch))
-    return float(scores_from_confusion(torch.from_numpy(confusion.reshape(c, c)))["miou"])
-
-
-EDITED_PARTS = ("nose", "l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "hair")
-
-
-def edited_smoothness(
-    editor, masks: np.ndarray, reference: dict[str, dict[str, float]], progress: Progress | None = None
-) -> dict[str, dict]:
-    """Contour smoothness of parts the editor regenerated in `masks` (each part of EDITED_PARTS alone: `generate`,
-    seed 0, keep="input", at the masks' size), with the model's logits brought to that size bilinearly (this
-    project's default) and as a nearest-neighbour resized label map (the staircases), against the same class in
-    `reference` (`summarise` of real masks): per part, perimeter² / area and the mean turning angle, each with its
-    ratio to the real one. Perimeter² / area also grows with elongation; the turning angle sees staircases. "drawn" is
-    the share of the edited masks that have the part: where it is 0 the model did not draw it and there is no ratio."""
-    out: dict[str, dict] = {}
-    before = editor.upsample
-    try:
-        for mode in ("nearest", "bilinear"):
-            editor.upsample = mode
-            per_part = {}
-            for part in EDITED_PARTS:
-                edited = np.asarray(editor.generate(masks, parts=part, seed=0, keep="input"))
-                stats, real = summarise(measure(edited))[part], reference[part]
-                per_part[part] = {
-                    "drawn": stats["presence"],  # share of the edited masks that have the part (0: never drawn)
-                    "perimeter2_per_area": stats["perimeter2_per_area"],
-                    "ratio_to_real": stats["perimeter2_per_area"] / real["perimeter2_per_area"],
-                    "turning_angle_deg": stats["turning_angle_deg"],
-                    "turning_ratio_to_real": stats["turning_angle_deg"] / real["turning_angle_deg"],
-                }
-                if progress is not None:
-                    progress.update(len(masks))
-            out[mode] = per_part
-    finally:
-        editor.upsample = before
-    return out
-
-
-def _real_files(real: str) -> list[Path]:
-    folder = Path(real)
-    if not folder.is_dir():
-        raise UserError(f"real: {folder} is not a folder of label PNGs")
-    try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
-    except OSError as err:
-        raise UserError(f"real: cannot read the folder {folder} ({err.strerror or type(err).__name__})") from None
-    if len(files) < 2:
-        found = "no PNG files" if not files else "only one PNG file"
-        raise UserError(f"real: {found} in {folder}; the comparison needs at least 2 label PNGs")
-    return files
-
-
-def _synthetic(seed: int, n: int, size: int, progress: Progress) -> np.ndarray:
-    """n held-out synthetic masks, generated in chunks (a mask depends on its index alone) to count progress."""
-    from semantic_vae.data.synthetic import generate_masks
-
-    chunks = []
-    for start in range(0, n, SYNTHETIC_CHUNK):
-        chunks.append(generate_masks(seed, HELDOUT_START + start, min(SYNTHETIC_CHUNK, n - start), size))
-        progress.update(len(chunks[-1]))
-    return np.concatenate(chunks)
-
-
-def _mask_figure(synthetic: np.ndarray, real: np.ndarray, path: Path) -> None:
-    """Up to FIGURE_ROWS rows of each set, synthetic above real; the footer says how many are left out."""
-    from semantic_vae.viz import GridRow, MaskGrid, save_grid, subset_note
-
-    shown = FIGURE_COLUMNS * FIGURE_ROWS
-    rows = []
-    for name, masks in (("synthetic", synthetic[:shown]), ("real", real[:shown])):
-        for start in range(0, len(masks), FIGURE_COLUMNS):
-            stop = min(len(masks), start + FIGURE_COLUMNS)
-            rows.append(GridRow(f"{name} {start + 1}–{stop}", list(masks[start:stop])))
-    notes = (subset_note(min(shown, len(synthetic)), len(synthetic), "synthetic masks"),
-             subset_note(min(shown, len(real)), len(real), "real masks"))  # fmt: skip
-    save_grid(path, MaskGrid(rows, footer="; ".join(n for n in notes if n)), CELEBAMASK_HQ)
-
-
-def _print_table(report: dict) -> None:
-    names = list(report["real"]["classes"])
-    syn, real = report["synthetic"]["classes"], report["real"]["classes"]
-    width = max(len(n) for n in names)
-    print(f"{'class':<{width}}  {'share syn/real':>17}  {'presence syn/real':>17}  {'P²/A syn/real':>13}")
-    for name in names:
-        s, r = syn[name], real[name]
-        roundness = (_shown(v["perimeter2_per_area"], ">5.1f", "  n/a") for v in (s, r))  # n/a: no mask has the class
-        print(
-            f"{name:<{width}}  {s['pixel_share']:>7.2%} / {r['pixel_share']:>7.2%}  "
-            f"{s['presence']:>7.1%} / {r['presence']:>7.1%}  {' / '.join(roundness)}"
-        )
-    ratios = report["share_ratios"]
-    worst = max(ratios, key=lambda n: abs(math.log(ratios[n])) if ratios[n] > 0 else math.inf) if ratios else None
-    print(f"realism Fréchet distance: {report['frechet_distance']:.4f}")
-    if worst:
-        print(f"share ratios (classes with >= 0.5% of real pixels): furthest {worst} ×{ratios[worst]:.2f}")
-    if "reconstruction_miou" in report:
-        miou = report["reconstruction_miou"]
-        print(f"reconstruction mIoU: real {miou['real']:.2%}, synthetic {miou['synthetic']:.2%}")
-    if "edited_smoothness" in report:
-        for mode, parts in report["edited_smoothness"].items():
-            ratios = ", ".join(f"{p} {_smoothness_text(v)}" for p, v in parts.items())
-            print(f"edited parts over real parts, P²/A / turning angle ({mode} upsampling): {ratios}")
-
-
-def _shown(value: float, spec: str, missing: str) -> str:
-    return format(value, spec) if math.isfinite(value) else missing
-
-
-def _smoothness_text(values: dict[str, float]) -> str:
-    """'1.02/1.10', or why there is no ratio: the model did not draw the part, or no real mask has it."""
-    ratios = (values["ratio_to_real"], values["turning_ratio_to_real"])
-    if all(math.isfinite(r) for r in ratios):
-        return f"{ratios[0]:.2f}/{ratios[1]:.2f}"
-    if not values["drawn"]:
-        return "not drawn by the model"
-    if not math.isfinite(values["perimeter2_per_area"]):
-        return "drawn too thin to measure"
-    return "absent from the real masks"
-
-
-def compare(
-    real: str,
-    n: int = 2000,
-    size: int = 256,
-    seed: int = 0,
-    out: str = "outputs/compare",
-    ckpt: str | None = None,
-    quiet: bool = False,
-) -> None:
-    """Compare held-out synthetic masks with real label maps: class statistics, shapes, realism.
-
-    Writes `<out>/compare.json`, `<out>/masks.png` (synthetic rows above real rows) and
-    `<out>/classes.png` (pixel share and presence per class), and prints a short table.
-
-    Args:
-        real: a folder of real label PNGs with CelebAMask-HQ's 19 ids (grayscale or colourised).
-        n: synthetic masks to generate (held out: indices from 10,000,000 on).
-        size: side in pixels at which both sets are measured (real masks resized with nearest-neighbour).
-        seed: seed of the synthetic masks.
-        out: folder for the JSON and the figures (created if missing; files are overwritten).
-        ckpt: a Semantic-VAE checkpoint of CelebAMask-HQ's 19 classes: also its reconstruction mIoU on both sets, and
-            the contour smoothness of parts it regenerates in the real masks (`edited_smoothness`).
-        quiet: no progress bar (it shows only on a terminal).
-    """
-    from semantic_vae import shapes
-    from semantic_vae.data.io import read_label_png
-    from semantic_vae.data.synthetic import GENERATOR_VERSION
-    from semantic_vae.files import ensure_dir, write_json_atomic
-    from semantic_vae.viz import class_chart
-
-    if n < 2:
-        raise UserError(f"n must be at least 2 (the Fréchet distance needs two masks per set), got {n}")
-    if size < 1:
-        raise UserError(f"size must be positive, got {size}")
-    check_seed(seed, "--seed")
-    editor = None
-    if ckpt is not None:
-        from semantic_vae.edit import MaskEditor
-
-        editor = MaskEditor.from_checkpoint(ckpt)
-        if tuple(editor.class_names) != CELEBAMASK_HQ.names:
-            raise UserError(f"ckpt: {ckpt} has {editor.num_classes} classes, not CelebAMask-HQ's 19")
-    files = _real_files(real)
-    count = len(files)
-    work = 2 * (n + count) + (n + count + 2 * len(EDITED_PARTS) * count if editor is not None else 0)  # masks
-    with Progress(work, "data compare", enabled=not quiet) as bar:
-        bar.describe("data compare: reading the real masks")
-        real_masks = []
-        for path in files:
-            real_masks.append(read_label_png(path, CELEBAMASK_HQ, size=size))
-            bar.update()
-        real_masks = np.stack(real_masks)
-        target = ensure_dir(out, "output folder")
-        bar.describe("data compare: generating synthetic masks")
-        synthetic_masks = _synthetic(seed, n, size, bar)
-
-        bar.describe("data compare: measuring")
-        num_classes = CELEBAMASK_HQ.num_classes
-        summaries = {
-            "synthetic": summarise(measure(synthetic_masks, progress=bar)),
-            "real": summarise(measure(real_masks, progress=bar)),
-        }
-        fd = shapes.frechet_distance(
-            shapes.geometric_features(synthetic_masks, num_classes), shapes.geometric_features(real_masks, num_classes)
-        )
-        ratios = {
-            name: summaries["synthetic"][name]["pixel_share"] / stats["pixel_share"]
-            for name, stats in summaries["real"].items()
-            if stats["pixel_share"] >= SHARE_RATIO_MIN_SHARE
-        }
-        report = {
-            "size": size,
-            "synthetic": {
-                "generator_version": GENERATOR_VERSION,
-                "seed": seed,
-                "start": HELDOUT_START,
-                "count": n,
-                "classes": summaries["synthetic"],
-            },
-            "real": {"folder": str(real), "count": count, "classes": summaries["real"]},
-            "frechet_distance": fd,
-            "share_ratios": ratios,
-        }
-        if editor is not None:
-            bar.describe("data compare: reconstructing")
-            report["reconstruction_miou"] = {
-                "checkpoint": str(ckpt),
-                "real": reconstruction_miou(editor, real_masks, bar),
-                "synthetic": reconstruction_miou(editor, synthetic_masks, bar),
-            }
-            bar.describe("data compare: regenerating parts")
-            report["edited_smoothness"] = edited_smoothness(editor, real_masks, summaries["real"], bar)
-    write_json_atomic(target / "compare.json", report)
-    _mask_figure(synthetic_masks, real_masks, target / "masks.png")
-    class_chart(summaries["synthetic"], summaries["real"], target / "classes.png")
-    _print_table(report)
-    print(f"wrote {target / 'compare.json'}, masks.png, classes.png ({n} synthetic, {count} real, {size}x{size})")

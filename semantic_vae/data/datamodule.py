@@ -10,9 +10,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from semantic_vae.data.augment import MaskAugment
+from semantic_vae.data.cache import CacheSpec, load_or_build_cache
+from semantic_vae.data.predict import PredictDataset, collate_predict, predict_files
 from semantic_vae.data.samplers import ShuffledShardSampler, UnpaddedShardSampler
 from semantic_vae.errors import UserError
 from semantic_vae.labels import resolve_label_set
+from semantic_vae.losses import class_weights
 
 
 class MaskDataset(Dataset):
@@ -113,8 +116,6 @@ class FaceMaskDataModule(L.LightningDataModule):
         return list(self.label_set.names)
 
     def _cache_spec(self):
-        from semantic_vae.data.cache import CacheSpec
-
         hp = self.hparams
         return CacheSpec(
             source=hp.source,
@@ -126,18 +127,14 @@ class FaceMaskDataModule(L.LightningDataModule):
             synthetic_count=hp.synthetic_count,
             synthetic_test=hp.synthetic_test,
             skip_bad=hp.skip_bad,
-            # processes pay off for decoding PNGs; synthetic masks (~1800/s at 256) are faster in-process
+            # processes pay off for decoding PNGs; drawing synthetic masks costs less than starting processes
             workers=max(1, hp.num_workers) if hp.source == "celebamask" else 1,
         )
 
     def prepare_data(self) -> None:
-        from semantic_vae.data.cache import load_or_build_cache
-
         load_or_build_cache(self._cache_spec(), self.hparams.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
-        from semantic_vae.data.cache import load_or_build_cache
-
         if self._cache is None:
             self._cache = load_or_build_cache(self._cache_spec(), self.hparams.cache_dir, progress=False)
             train_all = np.flatnonzero(~self._cache.test)
@@ -158,8 +155,6 @@ class FaceMaskDataModule(L.LightningDataModule):
 
     def train_class_weights(self) -> torch.Tensor:
         """Eq. 1 weights from the training split's exact integer pixel counts (equal on every rank)."""
-        from semantic_vae.losses import class_weights
-
         self.setup()
         return torch.from_numpy(class_weights(self._cache.class_counts[self.splits["train"]])).float()
 
@@ -202,8 +197,6 @@ class FaceMaskDataModule(L.LightningDataModule):
         return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        from semantic_vae.data.predict import PredictDataset, collate_predict, predict_files
-
         files = predict_files(self.hparams.predict_root)
         dataset = PredictDataset(files, self.label_set, self.merge, self.hparams.image_size)
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=False, collate_fn=collate_predict)

@@ -2,8 +2,8 @@
 
 `calibrate` measures the change each direction achieves at +-1 (at twice the model's resolution) and divides the
 direction by that gain; `calibrate_presence` finds the push along a presence direction that makes a part appear;
-`fit_for` does all of it for an editor (when `fit` ends: `callbacks.FitSteering`), and `fit_directions` is the
-`semantic-vae fit-directions` command for an existing checkpoint (also a converted one).
+`fit_for` does all of it for an editor (when `fit` ends: `callbacks.FitSteering`; `semantic-vae fit-directions` for an
+existing checkpoint, also a converted one: `semantic_vae.commands.model`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from semantic_vae.console import Progress
 from semantic_vae.edit.attributes import measure
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.latent import steer
-from semantic_vae.edit.steering import MIN_SAMPLES, R2_STEERABLE, Direction, Presence, Steering, fit_steering
-from semantic_vae.errors import UserError
-from semantic_vae.runtime import Progress
+from semantic_vae.edit.steering import Direction, Presence, Steering, fit_steering
 
 CALIBRATION_MASKS = 16  # training masks a direction's gain is measured on
 GAIN_RANGE = (0.05, 10.0)  # a measured gain outside this is not applied (the decoder does not follow, or noise)
@@ -115,59 +114,3 @@ def fit_for(
     calibration = train_masks[:CALIBRATION_MASKS] if calibration_masks is None else calibration_masks
     editor.steering = calibrate(editor, calibration, progress)
     return editor.steering
-
-
-# -- the command --------------------------------------------------------------------------
-def fit_directions(
-    ckpt: str,
-    data: str | None = None,
-    count: int = 1000,
-    out: str | None = None,
-    overwrite: bool = False,
-    quiet: bool = False,
-) -> None:
-    """Fit a checkpoint's steering directions and presence priors on training masks (a training run fits them when
-    it ends; a converted model has none until it has seen data).
-
-    Args:
-        ckpt: a Semantic-VAE checkpoint (from `semantic-vae fit` or `semantic-vae convert`).
-        data: a CelebAMask-HQ folder (raw release or merged label PNGs) at the model's label set; its masks outside
-            the paper's test split are used. Default: the synthetic default's training masks.
-        count: masks to fit on (at most).
-        out: where to write the checkpoint; default: replace `ckpt` (atomically).
-        overwrite: replace an existing --out file (other than --ckpt).
-        quiet: no progress bars (they show only on a terminal).
-    """
-    from semantic_vae.model import load_vae
-    from semantic_vae.model.statistics import output_checkpoint, replace_network_state, training_masks
-
-    if isinstance(count, bool) or count < MIN_SAMPLES:
-        raise UserError(f"--count must be at least {MIN_SAMPLES}, got {count}")
-    target = output_checkpoint(ckpt, out, overwrite)
-    loaded = load_vae(ckpt)
-    editor = MaskEditor(loaded.vae, loaded.label_set, device="cpu")
-    with Progress(count, "reading training masks", enabled=not quiet) as bar:
-        masks = np.concatenate(list(bar.each(training_masks(data, loaded.label_set, loaded.config.image_size, count))))
-    source = f"--data {data}" if data else "the synthetic masks"
-    if len(masks) < MIN_SAMPLES:
-        raise UserError(f"{source}: {len(masks)} training masks found; fit-directions needs at least {MIN_SAMPLES}")
-    steering = fit_for(editor, masks, progress=not quiet)
-    if not steering.directions and not steering.presence:
-        raise UserError(
-            f"{source}: no direction or presence prior could be fitted from {len(masks)} masks (each needs "
-            f"{MIN_SAMPLES} masks with the part's attribute, or {MIN_SAMPLES // 2} with and without a class); "
-            f"{ckpt} is left as it was"
-        )
-    written = replace_network_state(ckpt, target, loaded.vae, {"steering": steering.to_dict()})
-    steerable = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values())
-    print(
-        f"fit-directions: {steerable} attribute directions with R^2 >= {R2_STEERABLE} and "
-        f"{len(steering.presence)} presence priors from {len(masks)} masks ({data or 'synthetic'}) -> {written}"
-    )
-
-
-def main(args: list[str] | None = None) -> None:
-    """`semantic-vae fit-directions ...`."""
-    from semantic_vae.entry import function_cli
-
-    function_cli(fit_directions, args, "semantic-vae fit-directions")

@@ -17,33 +17,36 @@ mask its own, so `generate(masks, p, seed=[s0, s1])[1]` equals `generate(masks[1
 Beyond the paper: `keep` (see `semantic_vae.edit.region`) leaves everything outside the edited
 parts' neighbourhood as it was in the input (the default) or in the reconstruction, and
 `generate(prior="data")` draws a part from the Gaussian fitted on the training split's latents: the
-default where the checkpoint holds one (it measured more diverse and as realistic; RESULTS.md), else
-`"normal"`, the paper's N(0, I).
+default where the checkpoint holds one (its draws stay where the training latents are, so the parts look like
+trained ones; RESULTS.md compares the two), else `"normal"`, the paper's N(0, I).
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from semantic_vae.checks import check_seed
 from semantic_vae.edit import latent
-from semantic_vae.edit.edit import PRIORS, Edit, PartSpec, Prior, check_seed, parse_parts
+from semantic_vae.edit.edit import Edit, PartSpec, parse_parts
+from semantic_vae.edit.operations import PRIORS, Add, Prior, Remove
 from semantic_vae.edit.outcome import EditWarning, Outcome, outcome
-from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, compose_changes, scaled_radius
+from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
 from semantic_vae.edit.steering import Direction, Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
+from semantic_vae.machine import resolve_device
 from semantic_vae.model import SemanticVAE, load_vae
 from semantic_vae.model.vae import UPSAMPLE_MODES, labels_at, resize_nearest
-from semantic_vae.runtime import resolve_device
 
 MaskInput = np.ndarray | torch.Tensor
 SeedSpec = latent.SeedSpec
+Job = tuple[Edit, torch.Tensor, torch.Tensor, torch.Tensor | None, SeedSpec | None]  # edit, labels, z, z_target, seeds
 COLOUR_CHANNELS = (3, 4)  # a last axis of this length is read as RGB(A) in the label set's palette
 
 
@@ -262,24 +265,10 @@ class MaskEditor:
         per_mask = isinstance(exclude, torch.Tensor)
         out = []
         for i, chunk in enumerate(z.split(self.batch_size)):
-            logits = self.vae.generate(chunk, generator)  # (n, C, S, S)
+            logits = self.vae.decode_latents(chunk, generator)  # (n, C, S, S)
             left_out = exclude[i * self.batch_size : i * self.batch_size + len(chunk)] if per_mask else exclude
             out.append(labels_at(logits, size, left_out, self.upsample))
         return torch.cat(out)
-
-    def _left_out(self, edit: Edit, labels: torch.Tensor, z: torch.Tensor) -> Sequence[int] | torch.Tensor:
-        """What an edit's argmax may not draw: a removed part; for a steer, every class that neither the mask nor
-        its reconstruction has, other than the steered part's. A steer reshapes a part and adds none (without
-        this, longer hair drew a hat on the demo model); steering by 0 is still the reconstruction."""
-        if edit.operation == "remove":
-            return self.part_ids(edit.parts)
-        if edit.operation != "steer":
-            return ()
-        classes = range(self.label_set.num_classes)
-        reconstruction = self.decode(z, tuple(labels.shape[1:]), edit.seed).to(labels.device)
-        present = _classes_present(labels, classes) | _classes_present(reconstruction, classes)  # (B, C)
-        present[:, self.part_ids(edit.parts)] = True
-        return ~present
 
     def keep_outside(
         self, edited: torch.Tensor, labels: torch.Tensor, z_base: torch.Tensor, ids: list[int], keep: Keep, radius: int
@@ -314,43 +303,11 @@ class MaskEditor:
             noise = self.vae.prior.transform(noise, rows)
         return noise
 
-    # -- the one dispatcher ---------------------------------------------------------------
     def edit_latents(
         self, edit: Edit, z: torch.Tensor, z_target: torch.Tensor | None = None, seeds: SeedSpec | None = None
     ) -> torch.Tensor:
-        """The embeddings (B, C, D) after `edit`: every operation's latent step in one place (paper §4)."""
-        if edit.operation == "reconstruct":
-            return z
-        ids = self.part_ids(edit.parts)
-        rows = self.vae.latent_rows(ids)
-        if edit.operation in ("generate", "perturb"):
-            seed = edit.seed if seeds is None else seeds
-            prior = edit.prior if edit.operation == "generate" else "normal"
-            noise = self.part_noise(z.shape[0], ids, seed, prior)  # (B, P, D)
-            if edit.operation == "generate":
-                return latent.generate_parts(z, rows, noise)
-            return latent.perturb_parts(z, rows, noise, edit.scale)
-        if edit.operation == "steer":  # along a direction in every latent: the mixer draws a part from all of them
-            direction = self.steer_direction(edit.parts[0], edit.attribute)
-            change = direction.held if edit.hold else direction.free
-            return latent.steer(z, change.view(z.shape[1:]), edit.amount)
-        if edit.operation in ("add", "remove"):
-            steering = self.require_steering(edit.operation)
-            priors = [steering.presence_of(c, self.class_names, edit.operation) for c in ids]
-            if edit.operation == "remove":
-                values = torch.stack([p.absent_mean for p in priors]).to(z.device, z.dtype)  # (P, D)
-                return latent.generate_parts(z, rows, values.expand(z.shape[0], -1, -1))
-            seed = edit.seed if seeds is None else seeds
-            noise = latent.part_noise(z.shape[0], len(rows), self.latent_dim, seed).to(z.device, z.dtype)  # (B, P, D)
-            mean = torch.stack([p.present_mean for p in priors]).to(z.device, z.dtype)
-            tril = torch.stack([p.present_tril for p in priors]).to(z.device, z.dtype)
-            for p in priors:  # towards faces that have the part: the mixer draws it from every latent
-                if p.direction is not None and p.push:
-                    z = latent.steer(z, p.direction.view(z.shape[1:]), p.push)
-            return latent.generate_parts(z, rows, mean + torch.einsum("pde,bpe->bpd", tril, noise))
-        if z_target is None:
-            raise UserError(f"{edit.operation}: needs a target mask")
-        return latent.interpolate_parts(z, z_target, rows, edit.weight)
+        """The embeddings (B, C, D) after `edit` (each operation computes its own: `semantic_vae.edit.operations`)."""
+        return edit.latents(self, z, z_target, seeds)
 
     def steer_direction(self, part: str | int, attribute: str) -> Direction:
         """The fitted direction of a part's attribute: an unknown part is named with the known ones, a part or
@@ -367,10 +324,10 @@ class MaskEditor:
         else:
             before = list(self.as_batch(masks)[0].cpu().numpy())
             after = list(np.asarray(edited).reshape(-1, *np.shape(edited)[-2:]))
-        steer = edit.operation == "steer"
-        r2 = self.steer_direction(edit.parts[0], edit.attribute).r2 if steer else None
-        part = self.part_name(edit.parts[0]) if steer else ""
-        return outcome(edit, before, after, self.label_set, self.part_ids(edit.parts), part, r2)
+        direction = edit.direction(self)
+        part = self.part_name(edit.parts[0]) if direction is not None else ""
+        ids = self.part_ids(edit.parts) if edit.goal else []
+        return outcome(edit, before, after, self.label_set, ids, part, direction.r2 if direction is not None else None)
 
     def _report(
         self, edit: Edit, masks: MaskInput | list[np.ndarray], edited: np.ndarray, what: str = "", stacklevel: int = 3
@@ -389,17 +346,6 @@ class MaskEditor:
                 "semantic-vae fit-directions --ckpt ..."
             )
         return self.steering
-
-    def _check_presence(self, edit: Edit, labels: torch.Tensor) -> None:
-        """add needs the part absent from every mask, remove present: one line names the masks that are not."""
-        if edit.operation not in ("add", "remove"):
-            return
-        has = _classes_present(labels, self.part_ids(edit.parts)).all(1).cpu().numpy()  # (B,) every class of the part
-        wrong = np.flatnonzero(has) if edit.operation == "add" else np.flatnonzero(~has)
-        if len(wrong):
-            state = "already has" if edit.operation == "add" else "has no"
-            shown = ", ".join(str(int(i)) for i in wrong[:8]) + (", ..." if len(wrong) > 8 else "")
-            raise UserError(f"{edit.operation}: mask {shown} {state} {'+'.join(edit.parts)}; nothing was changed")
 
     @torch.inference_mode()
     def apply(
@@ -423,30 +369,67 @@ class MaskEditor:
         seeds = self._seeds(seeds, labels.shape[0])
         z = self.encode(labels)  # (B, C, D)
         z_target = None
-        if any(e.needs_target for e in edits):
-            z_target = self.encode(self._target(target, labels, next(e for e in edits if e.needs_target)))
-        size = tuple(labels.shape[1:])
-        for edit in edits:
-            self._check_presence(edit, labels)
-        results = []
-        left_out = functools.cache(lambda e: self._left_out(e, labels, z))  # one reconstruction for many steers
-        # The unedited decode an edit with keep="changes" is compared with (the same classes left out as a steer's).
-        unedited = functools.cache(lambda e: self.decode(z, size, e.seed, left_out(e)).cpu().numpy())
-        for edit in edits:
-            key = edit.with_(amount=0.0) if edit.operation == "steer" else edit
-            edited = self.decode(self.edit_latents(edit, z, z_target, seeds), size, edit.seed, left_out(key))
-            if edit.operation == "reconstruct":
-                out = edited.cpu().numpy()
-            elif edit.keep == "changes":
-                base = unedited(key if edit.operation == "steer" else Edit("reconstruct", seed=edit.seed))
-                gone = self.part_ids(edit.parts) if edit.operation == "remove" else ()
-                out = compose_changes(edited.cpu().numpy(), base, labels.cpu().numpy(),
-                                      self.part_ids(edit.parts), scaled_radius(edit.radius, size, self.image_size),
-                                      gone)  # fmt: skip
+        if any(e.target for e in edits):
+            z_target = self.encode(self._target(target, labels, next(e for e in edits if e.target)))
+        results = self.apply_jobs([(edit, labels, z, z_target, seeds) for edit in edits])
+        return [out[0] if single else out for out in results]
+
+    @torch.inference_mode()
+    def apply_each(
+        self, edits: Sequence[Edit], masks: Sequence[np.ndarray], targets: Sequence[np.ndarray | None] | None = None
+    ) -> list[np.ndarray]:
+        """Edit i of mask i ((H, W) label maps of one size; `targets[i]`: mask i's target, or None), each with its
+        own settings and seed: augment's variants. One encode for the masks and one for the targets; the edits that
+        decode alike are decoded together. Each result equals `edits[i].apply(editor, masks[i], targets[i])`."""
+        if not edits:
+            return []
+        targets = list(targets) if targets is not None else [None] * len(edits)
+        labels, _ = self.as_batch(np.stack(masks))
+        z = self.encode(labels)
+        given = [i for i, t in enumerate(targets) if t is not None]
+        z_targets = torch.zeros_like(z)
+        if given:
+            z_targets[given] = self.encode(self.as_batch(np.stack([targets[i] for i in given]), "target")[0])
+        jobs = [(e, labels[i : i + 1], z[i : i + 1], z_targets[i : i + 1] if targets[i] is not None else None, None)
+                for i, e in enumerate(edits)]  # fmt: skip
+        return [out[0] for out in self.apply_jobs(jobs, together=True)]
+
+    @torch.inference_mode()
+    def apply_jobs(self, jobs: Sequence[Job], together: bool = False) -> list[np.ndarray]:
+        """The editor's one pipeline: each job (edit, labels (b, H, W), their latents z, the target's or None, seeds)
+        -> its results (b, H, W) uint8: the edit's checks, its latents, the decode (without the classes it leaves
+        out), then what its `keep` keeps. `together`: jobs that decode alike (nothing left out, one decode seed where
+        the model draws its initial state from it) share one decode of every size, else each is decoded alone."""
+        for edit, labels, *_ in jobs:
+            edit.check_masks(self, labels)
+        decoded: dict[int, torch.Tensor] = {}
+        shared: dict[tuple, list[int]] = {}
+        plans = []
+        for k, (edit, labels, z, z_target, seeds) in enumerate(jobs):
+            size = tuple(labels.shape[1:])
+            reconstruction = functools.cache(lambda z=z, size=size: self.decode(z, size))
+            left_out = edit.left_out(self, labels, reconstruction)
+            latents = edit.latents(self, z, z_target, seeds)
+            plans.append((size, left_out))
+            seed = edit.noise_seed if self.vae.config.lstm_init == "random" else 0
+            if together and len(left_out) == 0:
+                shared.setdefault((size, seed), []).append(k)
+                decoded[k] = latents
             else:
-                out = self.keep_outside(edited, labels, z, self.part_ids(edit.parts), edit.keep, edit.radius)
-            results.append(out[0] if single else out)
+                decoded[k] = self.decode(latents, size, edit.noise_seed, left_out)
+        for (size, seed), ks in shared.items():
+            out = self.decode(torch.cat([decoded[k] for k in ks]), size, seed)
+            for k, part in zip(ks, out.split([len(decoded[k]) for k in ks])):
+                decoded[k] = part
+        results = []
+        for k, (edit, labels, z, _, _) in enumerate(jobs):
+            size, left_out = plans[k]
+            unedited = self._unedited(z, size, edit.noise_seed, edit.unedited_left_out(left_out))
+            results.append(edit.compose(self, decoded[k], labels, z, unedited))
         return results
+
+    def _unedited(self, z: torch.Tensor, size: tuple, seed: int, left_out) -> Callable[[], np.ndarray]:
+        return lambda: self.decode(z, size, seed, left_out).cpu().numpy()
 
     # -- the operations of paper §4, by name ----------------------------------------------
     def reconstruct(self, masks: MaskInput) -> np.ndarray:
@@ -572,15 +555,37 @@ class MaskEditor:
             for c in ids:  # each asked class needs its presence prior
                 self.require_steering(what).presence_of(c, self.class_names, what)
         if wanted:
-            z = self.edit_latents(Edit("add", [str(c) for c in wanted], seed), z)
+            z = Add([str(c) for c in wanted], seed).latents(self, z)
         if unwanted:
-            z = self.edit_latents(Edit("remove", [str(c) for c in unwanted]), z)
+            z = Remove([str(c) for c in unwanted]).latents(self, z)
         side = int(size or self.image_size)
         faces = self.decode(z, (side, side), seed, unwanted).cpu().numpy()
         if wanted:
-            asked = Edit("add", [self.class_names[c] for c in wanted], seed)
+            asked = Add([self.class_names[c] for c in wanted], seed)
             self._report(asked, list(faces), faces, f"sample(present={'+'.join(asked.parts)})", stacklevel=4)
         return faces
+
+
+def by_shape(masks: Sequence[np.ndarray]) -> dict[tuple[int, ...], list[int]]:
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, m in enumerate(masks):
+        groups.setdefault(m.shape, []).append(i)
+    return groups
+
+
+def run_grouped(
+    masks: Sequence[np.ndarray], fn: Callable[[np.ndarray, list[int]], np.ndarray], axis: int = 0
+) -> list[np.ndarray]:
+    """fn(batch (b, H, W), indices) per group of equal-size masks; results back in input order.
+
+    `axis` is the batch axis of fn's result (1 for interpolate's (A, b, H, W)).
+    """
+    out: list[np.ndarray | None] = [None] * len(masks)
+    for idx in by_shape(masks).values():
+        result = fn(np.stack([masks[i] for i in idx]), idx)
+        for j, i in enumerate(idx):
+            out[i] = np.take(result, j, axis=axis)
+    return out  # type: ignore[return-value]
 
 
 def _as_array(masks: MaskInput, what: str) -> np.ndarray:
@@ -594,12 +599,6 @@ def _as_array(masks: MaskInput, what: str) -> np.ndarray:
     if masks.dtype == np.bool_ or not np.issubdtype(masks.dtype, np.integer):
         raise UserError(f"{what}: expected integer label maps, got dtype {masks.dtype}")
     return masks
-
-
-def _classes_present(maps: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
-    """(B, H, W) label maps -> (B, len(classes)) bool: whether each map has each class."""
-    wanted = torch.as_tensor(list(classes), device=maps.device, dtype=maps.dtype)
-    return (maps.flatten(1)[:, :, None] == wanted).any(1)
 
 
 def _split_seed(seed: SeedSpec) -> tuple[int, Sequence[int] | None]:

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from semantic_vae.edit.edit import Edit
-from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.io import run_grouped
+from semantic_vae.edit.editor import MaskEditor, run_grouped
 from semantic_vae.viz import MIN_TILE, GridRow, MaskGrid, save_grid, subset_note
 
 FIGURE_COLUMNS = 8  # masks per figure row
@@ -55,21 +54,25 @@ def reconstruct_grid(editor: MaskEditor, masks: Sequence[np.ndarray], names: Seq
     )
 
 
-def fig3_grid(editor: MaskEditor, masks: Sequence[np.ndarray], names: Sequence[str], edit: Edit) -> MaskGrid:
+def fig3_grid(
+    editor: MaskEditor, masks: Sequence[np.ndarray], names: Sequence[str], edit: Edit, scale: float | None = None
+) -> MaskGrid:
     """Paper Fig. 3: rows input / reconstruction / generation / perturbation; column i is file i with seed + i.
 
-    Both edited rows use `edit`'s parts, seed, keep and radius; generation its prior, perturbation its scale.
+    Both edited rows use `edit`'s parts, seed, keep and radius; generation its prior (where it has one), perturbation
+    `scale` (default: the edit's, where it has one).
     """
     shown, labels, note = first(masks, names)
     seeds = [edit.seed + i for i in range(len(shown))]
     parts = "+".join(edit.parts)
-    prior = editor.resolve_prior(edit.prior)
-    generate, perturb = edit.with_(operation="generate", prior=prior), edit.with_(operation="perturb")
+    generate = edit.with_(operation="generate")
+    generate = generate.with_(prior=editor.resolve_prior(generate.prior))
+    perturb = edit.with_(operation="perturb", **({} if scale is None else {"scale": scale}))
     rows = [
         GridRow("input", shown),
         reconstruction_row(editor, shown),
-        seeded_row(editor, f"generate {parts} ({prior} prior)", generate, shown, seeds),
-        seeded_row(editor, f"perturb {parts} (scale {edit.scale:g})", perturb, shown, seeds),
+        seeded_row(editor, f"generate {parts} ({generate.prior} prior)", generate, shown, seeds),
+        seeded_row(editor, f"perturb {parts} (scale {perturb.scale:g})", perturb, shown, seeds),
     ]
     columns = [f"{name} · seed {s}" for name, s in zip(labels, seeds)]
     return MaskGrid(rows, columns, caption(f"keep={edit.keep}, radius {edit.radius}", note), figure_side(editor, shown))
@@ -147,7 +150,7 @@ def presence_grid(
     shown, labels, note = first(masks, names, "masks it applies to")
     seeds = list(seeds[: len(shown)])
     result = seeded_row(editor, f"{edit.operation} {'+'.join(edit.parts)}", edit, shown, seeds)
-    columns = [f"{name} · seed {s}" for name, s in zip(labels, seeds)] if edit.operation == "add" else labels
+    columns = [f"{name} · seed {s}" for name, s in zip(labels, seeds)] if edit.draws_noise else labels
     return MaskGrid([GridRow("input", shown), reconstruction_row(editor, shown), result], columns,
                     caption(f"keep={edit.keep}", note), figure_side(editor, shown))  # fmt: skip
 

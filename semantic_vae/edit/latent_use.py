@@ -28,7 +28,7 @@ import numpy as np
 
 from semantic_vae.data.io import resize_labels
 from semantic_vae.edit.edit import Edit
-from semantic_vae.shapes import as_batch, iou
+from semantic_vae.mask_geometry import as_batch, iou
 
 if TYPE_CHECKING:
     from semantic_vae.edit.editor import MaskEditor

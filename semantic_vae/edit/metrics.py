@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semantic_vae.edit.edit import Edit
-from semantic_vae.edit.region import part_region
-from semantic_vae.runtime import Progress
-from semantic_vae.shapes import (
+from semantic_vae.console import Progress
+from semantic_vae.edit import placement
+from semantic_vae.edit.attributes import measure_all
+from semantic_vae.edit.edit import REGISTRY, Edit, Template
+from semantic_vae.edit.region import part_region, scaled_radius
+from semantic_vae.mask_geometry import (
     as_batch,
     frechet_distance,
     geometric_features,
@@ -106,7 +108,7 @@ def diversity(variants: np.ndarray, part: Part) -> float:
 
 
 # -- the evaluation protocol of `semantic-vae evaluate-edits` ---------------------------
-OPERATIONS: tuple[str, ...] = ("generate", "perturb", "swap", "interpolate")
+EDIT_OPERATIONS: tuple[str, ...] = tuple(n for n, kind in REGISTRY.items() if kind.measured_by == "edits")
 
 
 def _nan_to_none(value: float) -> float | None:
@@ -125,13 +127,13 @@ class EditMetricSettings:
 def _edit_set(
     editor: MaskEditor, edit: Edit, masks: np.ndarray, targets: np.ndarray, settings: EditMetricSettings
 ) -> np.ndarray:
-    """(K, N, H, W) edits of the N masks: K = `settings.seeds` for the random operations, 1 otherwise.
+    """(K, N, H, W) edits of the N masks: K = `settings.seeds` for the operations that draw noise, 1 otherwise.
 
     The K copies go through the model as one batch (few large forward passes are much faster
     than many small ones, the LSTM above all); copy k of mask i has its own seed, seed + k*N + i.
     """
     n, k = len(masks), settings.seeds
-    if edit.operation in ("generate", "perturb"):
+    if edit.draws_noise:
         copies = np.concatenate([masks] * k)  # (K*N, H, W)
         edits = editor.apply(edit, copies, seeds=[settings.seed + i for i in range(k * n)])
         return edits.reshape(k, *masks.shape)
@@ -142,8 +144,8 @@ def evaluate_editor(
     editor: MaskEditor,
     masks: np.ndarray,
     parts: dict[str, list[int]],
-    operations: tuple[str, ...] = OPERATIONS,
-    edit: Edit = Edit(),
+    operations: tuple[str, ...] = EDIT_OPERATIONS,
+    edit: Template = Template(),
     settings: EditMetricSettings = EditMetricSettings(),
     progress: bool = False,
 ) -> dict:
@@ -170,7 +172,7 @@ def evaluate_editor(
     results: dict = {
         "count": n,
         "size": [h, w],
-        "edit": {k: v for k, v in edit.to_dict().items() if k not in ("operation", "parts", "seed")},
+        "edit": edit.to_dict(),
         **asdict(settings),
         "real": {k: real_validity[k] for k in ("fragments", "stray_islands_per_mask")},
         "reconstruct": {
@@ -187,7 +189,7 @@ def evaluate_editor(
             per_part: dict = {}
             for name, part in parts.items():
                 bar.describe(f"edit metrics: {op} {name}")
-                step = edit.with_(operation=op, parts=[str(i) for i in part])
+                step = edit.edit(op, [str(i) for i in part])
                 edits = _edit_set(editor, step, masks, targets, settings)  # (K, N, H, W)
                 flat = edits.reshape(-1, h, w)
                 before = np.broadcast_to(baseline, edits.shape).reshape(-1, h, w)
@@ -248,14 +250,20 @@ def format_table(results: dict) -> str:
 
 
 # -- steer, add, remove ------------------------------------------------------------------
-STEERING_OPERATIONS: tuple[str, ...] = ("steer", "add", "remove")
+STEERING_OPERATIONS: tuple[str, ...] = tuple(
+    n for n, k in REGISTRY.items() if k.measured_by in ("steering", "presence")
+)
 STEER_AMOUNTS: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
 PRESENCE_PARTS: tuple[str, ...] = ("eye_g", "hat", "ear_r", "neck_l", "mouth", "l_ear", "r_ear")  # what add/remove try
-FREQUENT = 0.3  # steering is measured on parts in at least this share of the masks
+FREQUENT = 0.3  # a part in at least this share of the masks is frequent: steering is measured (and the ablation reports KL and active units) on those
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (ties get their mean rank); NaN when either side is constant."""
+    """Spearman's rank correlation (ties get their mean rank); NaN when either side is constant.
+
+    Not torchmetrics' `spearman_corrcoef`: it adds an epsilon to the denominator (about 1e-6 off in float64) and
+    gives 0 for a constant side, where nothing is correlated or not; tests/test_edit_metrics.py holds the two side by
+    side, ties included."""
 
     def ranks(v: np.ndarray) -> np.ndarray:
         order = np.argsort(v, kind="stable")
@@ -305,9 +313,6 @@ def evaluate_steering(
     achieved change of an amount is against the same edit at amount 0 (the part as the model draws it unsteered),
     on the masks that have it.
     """
-    from semantic_vae.edit.attributes import measure_all
-    from semantic_vae.edit.edit import Edit
-
     steering = editor.require_steering("steer metrics")
     masks = as_batch(masks)
     label_set = editor.label_set
@@ -379,10 +384,6 @@ def evaluate_presence(
     where nothing changed outside the part's neighbourhood), plausible_fill (share where only classes that bordered
     the part fill its place).
     """
-    from semantic_vae.edit import placement
-    from semantic_vae.edit.edit import Edit
-    from semantic_vae.edit.region import scaled_radius
-
     steering = editor.require_steering("presence metrics")
     masks = as_batch(masks)
     label_set = editor.label_set
@@ -406,7 +407,7 @@ def evaluate_presence(
             if has.any():
                 before = masks[has]
                 after = editor.apply(Edit("remove", part, keep=keep), before)
-                radius = scaled_radius(Edit().radius, before.shape, editor.image_size)
+                radius = scaled_radius(Template().radius, before.shape, editor.image_size)
                 entry["remove"] = {
                     "masks": len(before),
                     "absent": float(1.0 - (after == c).reshape(len(after), -1).any(1).mean()),

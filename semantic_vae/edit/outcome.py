@@ -1,7 +1,7 @@
 """What an edit did, checked on its results: the one report that the edit commands print in their summary line, the
 web editor shows in its status and `MaskEditor.steer`, `add`, `remove` and `sample` give as an `EditWarning`.
 
-An operation is checked where its goal can be read off the result:
+An operation is checked where its goal (`Edit.goal`) can be read off the result:
 
 - add: the part is present in the result; remove: it is absent (a 64x64 model may not draw a part of a pixel or two);
 - generate, perturb, steer: the part, present in the input, is still there (a model that does not draw a part loses
@@ -10,7 +10,7 @@ An operation is checked where its goal can be read off the result:
   results where the part is there before and after); a direction whose held-out R^2 is below `R2_STEERABLE` is
   named, since it predicts little of the attribute.
 
-Other operations (reconstruct, interpolate, swap: the target decides what the part becomes) report nothing.
+Operations without a goal (reconstruct, interpolate, swap: the target decides what the part becomes) report nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from semantic_vae.edit.placement import presence_reached
 from semantic_vae.edit.steering import R2_STEERABLE
 from semantic_vae.labels import LabelSet
 
-KEEPS_PART = ("generate", "perturb", "steer")  # operations whose result should still have the part the input had
-REPORTED = (*KEEPS_PART, "add", "remove")
+PRESENCE = {"present": "this model did not draw it", "absent": "the model drew it again"}  # goal -> a miss in words
 
 
 class EditWarning(UserWarning):
@@ -55,16 +54,14 @@ class Outcome:
 
     def summary(self) -> str:
         """What happened, in one clause: 'eye_g present in 3 of 4 results (...)'; '' for an operation not checked."""
-        op, n = self.edit.operation, self.results
-        if op == "add":
-            missed = " (this model did not draw it in the others)" if self.reached < n else ""
-            return f"{self.part} present in {self.reached} of {n} results{missed}"
-        if op == "remove":
-            missed = " (the model drew it again in the others)" if self.reached < n else ""
-            return f"{self.part} absent in {self.reached} of {n} results{missed}"
+        goal, n = self.edit.goal, self.results
+        if goal in PRESENCE:
+            missed = f" ({PRESENCE[goal]} in the others)" if self.reached < n else ""
+            return f"{self.part} {goal} in {self.reached} of {n} results{missed}"
         said = []
-        if op == "steer" and self.edit.amount != 0 and self.measured:
-            said.append(f"{self.part}.{self.edit.attribute} moved the asked way in {self.moved} of {self.measured} "
+        asked = self.edit.asked()
+        if asked is not None and asked[1] != 0 and self.measured:
+            said.append(f"{self.part}.{asked[0]} moved the asked way in {self.moved} of {self.measured} "
                         "results that kept the part")  # fmt: skip
         if self.kept < self.had:
             said.append(f"{self.part} vanished in {self.had - self.kept} of {self.had} results that had it "
@@ -77,7 +74,7 @@ class Outcome:
         """The summary when the edit fell short on some results (or its direction is weak), else ''."""
         short = (
             self.reached < self.results
-            if self.edit.operation in ("add", "remove")
+            if self.edit.goal in PRESENCE
             else self.kept < self.had or self.moved < self.measured or self.weak
         )
         return self.summary() if short else ""
@@ -95,21 +92,23 @@ def outcome(
     """The outcome of `edit` from its inputs and results ((H, W) maps, one per result; sizes may differ between
     pairs). `ids`: the edited classes; `part`: the steered part's name (a class or group name); `r2`: the steer
     direction's held-out R^2. None for an operation that is not checked."""
-    if edit.operation not in REPORTED:
+    if not edit.goal:
         return None
     name = "+".join(edit.parts)
     has_before = [bool(np.isin(m, ids).any()) for m in before]
     has_after = [bool(np.isin(m, ids).any()) for m in after]
-    if edit.operation in ("add", "remove"):
-        reached = sum(bool(presence_reached(m, ids, edit.operation)[0]) for m in after)
+    if edit.goal in PRESENCE:
+        reached = sum(bool(presence_reached(m, ids, edit.goal)[0]) for m in after)
         return Outcome(edit, name, len(after), reached=reached)
     had = sum(has_before)
     kept = sum(b and a for b, a in zip(has_before, has_after))
     measured = moved = 0
-    if edit.operation == "steer" and edit.amount != 0:
+    asked = edit.asked()
+    if asked is not None and asked[1] != 0:
+        attribute, amount = asked
         for b, a in zip(before, after):
-            old, new = (float(measure(m, label_set, part, [edit.attribute])[edit.attribute][0]) for m in (b, a))
+            old, new = (float(measure(m, label_set, part, [attribute])[attribute][0]) for m in (b, a))
             if math.isfinite(old) and math.isfinite(new):
                 measured += 1
-                moved += bool(np.sign(new - old) == np.sign(edit.amount))
+                moved += bool(np.sign(new - old) == np.sign(amount))
     return Outcome(edit, name, len(after), had=had, kept=kept, measured=measured, moved=moved, r2=r2)

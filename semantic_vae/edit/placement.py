@@ -35,20 +35,21 @@ import numpy as np
 from semantic_vae.edit.region import dilate, part_region
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
-from semantic_vae.shapes import stray_islands
+from semantic_vae.mask_geometry import stray_islands
 
 EYE_RADIUS_FRACTION = 0.05  # eyeglasses reach this far (a share of the image side) around the eyes
 TOUCH_FRACTION = 0.015  # "touches": within this share of the image side, and at least TOUCH_MIN pixels
 TOUCH_MIN = 2
 
 
-def presence_reached(after: np.ndarray, ids: Sequence[int], operation: str) -> np.ndarray:
-    """Per mask of `after` (H, W) or (N, H, W): whether an `add` left every part of `ids` present, or a `remove`
-    left none of them. An edit reports the masks where the model did not do it (it can fail to draw a tiny part)."""
+def presence_reached(after: np.ndarray, ids: Sequence[int], goal: str) -> np.ndarray:
+    """Per mask of `after` (H, W) or (N, H, W): whether every part of `ids` is there (goal "present", an add's), or
+    none of them ("absent", a remove's). An edit reports the masks where the model did not do it (it can fail to
+    draw a tiny part)."""
     after = np.asarray(after)
     batch = after.reshape(-1, *after.shape[-2:])
     present = np.stack([(batch == c).any(axis=(1, 2)) for c in ids], axis=1)
-    return present.all(axis=1) if operation == "add" else ~present.any(axis=1)
+    return present.all(axis=1) if goal == "present" else ~present.any(axis=1)
 
 
 def radius_for(fraction: float, shape: tuple[int, ...], minimum: int = 0) -> int:

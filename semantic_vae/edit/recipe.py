@@ -1,8 +1,8 @@
 """Edit recipes: a sequence of part edits as JSON that replays to the identical label map.
 
 A recipe holds the input label map and any target (as embedded label PNGs), the checkpoint's
-SHA-256 and every step (an `Edit` with all its settings, and its target), so nothing outside the
-file and the checkpoint is needed:
+SHA-256 and every step (an `Edit`: its operation and every setting its class declares, and its target), so nothing
+outside the file and the checkpoint is needed:
 
     semantic-vae edit replay --recipe recipe.json --ckpt model.ckpt --out replayed/
 
@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from semantic_vae.edit.edit import Edit
+from semantic_vae.edit.edit import Edit, all_settings, operation_class
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.errors import UserError
 
@@ -73,7 +73,7 @@ class RecipeStep:
     def apply(self, editor: MaskEditor, labels: np.ndarray) -> np.ndarray:
         """This edit of one (H, W) label map, exactly as `MaskEditor.apply` computes it."""
         target = None
-        if self.edit.needs_target:
+        if self.edit.target:
             if self.target_png is None:
                 raise UserError(f"{self.edit.operation}: the step has no target mask")
             target = labels_from_base64(self.target_png, f"{self.edit.operation} target")
@@ -140,29 +140,47 @@ class Recipe:
 
 
 def _read_step(raw: Any, where: str) -> RecipeStep:
-    """A step of format 2: {"edit": every Edit field, "target_png": ...}."""
+    """A step of format 2: {"edit": the operation and every setting it declares, "target_png": ...}. Recipes written
+    before each operation had a class of its own hold every operation's settings in each step: those of other
+    operations are dropped."""
     if not isinstance(raw, dict) or not isinstance(raw.get("edit"), dict) or set(raw) - {"edit", "target_png"}:
         raise UserError(f"{where}: not an edit step")
-    missing = [f.name for f in fields(Edit) if f.name not in raw["edit"]]
+    settings = raw["edit"]
+    if "operation" not in settings:
+        raise UserError(f"{where}: the edit names no operation")
+    try:
+        kind = operation_class(settings["operation"])
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+    missing = [name for name in kind.setting_names() if name not in settings]
     if missing:
         raise UserError(f"{where}: the edit has no '{missing[0]}'")
+    others = set(all_settings()) - set(kind.setting_names())
     target = raw.get("target_png")
     if target is not None and not isinstance(target, str):
         raise UserError(f"{where}: target_png must be an embedded PNG")
-    return RecipeStep(Edit.from_dict(raw["edit"], where), target)
+    return RecipeStep(Edit.from_dict({k: v for k, v in settings.items() if k not in others}, where), target)
+
+
+FORMAT_1 = ("operation", "parts", "seed", "prior", "scale", "alpha", "keep", "radius", "target")  # a step's keys
 
 
 def _read_step_v1(raw: Any, where: str) -> RecipeStep:
-    """A step of format 1 (recipes written before the Edit value): flat fields, None where one did not apply."""
-    names = {"operation", "parts", "seed", "prior", "scale", "alpha", "keep", "radius", "target"}
-    if not isinstance(raw, dict) or not set(raw) <= names or "operation" not in raw:
+    """A step of format 1 (recipes written before the Edit value): flat fields, None where one did not apply. An
+    operation's own settings (not the shared parts, keep, radius) written None are missing, except those whose
+    default is None (a generate's prior: the checkpoint's default)."""
+    if not isinstance(raw, dict) or not set(raw) <= set(FORMAT_1) or "operation" not in raw:
         raise UserError(f"{where}: not an edit step")
-    needed = {"generate": ("seed",), "perturb": ("seed", "scale"), "interpolate": ("alpha",)}.get(raw["operation"], ())
+    try:
+        kind = operation_class(raw["operation"])
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+    needed = [f.name for f in fields(kind) if f.name in kind.own_setting_names() and f.default is not None]
     absent = [name for name in needed if raw.get(name) is None]
     if absent:
-        raise UserError(f"{where}: {raw['operation']} has no '{absent[0]}'")
-    settings = {k: v for k, v in raw.items() if k != "target" and v is not None}
-    return RecipeStep(Edit.from_dict(settings, where), raw.get("target"))
+        raise UserError(f"{where}: {kind.name} has no '{absent[0]}'")
+    settings = {k: v for k, v in kind.pick(raw).items() if v is not None}
+    return RecipeStep(Edit.from_dict({"operation": kind.name, **settings}, where), raw.get("target"))
 
 
 READERS = {2: _read_step, 1: _read_step_v1}

@@ -27,8 +27,8 @@ import numpy as np
 
 Keep = Literal["changes", "input", "reconstruction", "none"]
 KEEP_MODES: tuple[str, ...] = ("changes", "input", "reconstruction", "none")
-# Model pixels around the edited parts (before and after) where the model may also redraw their neighbours.
-# 1 measured best (RESULTS.md, "Part edits that work"): wider lets neighbours adapt but adds seams.
+# Model pixels around the edited parts (before and after) where the model may also redraw their neighbours: wider
+# lets the neighbours adapt to the edit but adds seams where the model's pixels meet the input's (RESULTS.md).
 KEEP_RADIUS = 1
 
 

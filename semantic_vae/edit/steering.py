@@ -3,9 +3,8 @@
 Fitted on a training split (the posterior means mu of its masks and the masks' attributes), stored in the
 checkpoint beside the weights (`checkpoint["steering"]`), used by `MaskEditor.apply` for steer, add and remove.
 
-Directions. The mixer draws each part from all the part latents, not from its own alone: on the demo model,
-swapping the nose's latent between two faces moves 0.2% of the pixels (RESULTS.md, "Steerable edits"), since
-the nose follows from the face around it. So a part's attribute (`semantic_vae.edit.attributes`, in standard
+Directions. The mixer draws each part from all the part latents, not from its own alone: a part follows from the
+face around it, so its own latent moves it little (RESULTS.md, "Steerable edits"). So a part's attribute (`semantic_vae.edit.attributes`, in standard
 deviations over the split) is steered in the space of every latent, and `keep` keeps the edit to the part's
 neighbourhood. In that space (the split's mu, flattened, reduced to its principal components) a ridge probe w
 predicts the attribute; its R^2 on a held-out fifth says how well the latents encode it. Steering by an amount
@@ -207,6 +206,8 @@ class _Ridge:
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
+    """The coefficient of determination; NaN for a constant `y`, where torchmetrics' `r2_score` gives 0 (it agrees
+    elsewhere: tests/test_steering.py), since a probe of a constant predicts nothing."""
     total = float(((y - y.mean()) ** 2).sum())
     return 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
 

@@ -199,6 +199,18 @@ def write_checkpoint(
     return write_output_file(path, buffer.getvalue())
 
 
+def replace_network_state(path: str | Path, out: str | Path, vae: SemanticVAE, extras: dict | None = None) -> Path:
+    """The checkpoint at `path` with the network's tensors replaced by `vae`'s and `extras` set (everything else kept:
+    optimiser state, loops, hyperparameters), written atomically to `out`."""
+    checkpoint = read_checkpoint(path)
+    for key, value in vae.state_dict().items():
+        checkpoint["state_dict"][f"{NETWORK_PREFIX}{key}"] = value.detach().cpu().clone()
+    checkpoint.update(extras or {})
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return write_output_file(out, buffer.getvalue())
+
+
 def _lightning_version() -> str:
     """The installed Lightning's version, read from its metadata (importing Lightning costs seconds)."""
     try:

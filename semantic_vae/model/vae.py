@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semantic_vae.data.io import nearest_indices
 from semantic_vae.errors import UserError
+from semantic_vae.labels import nearest_indices
 from semantic_vae.model.config import VAEConfig
 from semantic_vae.model.decoder import MaskDecoder
 from semantic_vae.model.encoder import ClassEncoder
@@ -80,7 +80,7 @@ class SemanticVAE(nn.Module):
         background = (logits.sum(1, keepdim=True) <= 0).to(logits.dtype)  # (B, 1, H, W)
         return torch.cat([background, logits], dim=1)
 
-    def generate(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def decode_latents(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-class latents (B, L, D) -> logits (B, C, H, W): the mixer adapts neighbours to an edited part.
 
         `generator` seeds a random initial LSTM state (`lstm_init="random"`); unused otherwise.
@@ -104,17 +104,17 @@ class SemanticVAE(nn.Module):
         """(B, H, W) integer label maps at the model's size -> logits, mu, logvar (`forward` of their one-hot)."""
         mu, logvar = self.encode_labels(labels)
         z = self.reparameterize(mu, logvar) if self.training else mu
-        return self.generate(z), mu, logvar
+        return self.decode_latents(z), mu, logvar
 
     def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training: a reparameterised sample; evaluation: the mean. Returns logits, mu, logvar."""
         mu, logvar = self.encode(onehot)
         z = self.reparameterize(mu, logvar) if self.training else mu
-        return self.generate(z), mu, logvar
+        return self.decode_latents(z), mu, logvar
 
 
 def resize_nearest(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(B, h, w) labels -> (B, height, width) on their device, with `data.io.nearest_indices`."""
+    """(B, h, w) labels -> (B, height, width) on their device, with `labels.nearest_indices`."""
     b, h, w = labels.shape
     if (h, w) == (height, width):
         return labels

@@ -36,11 +36,13 @@ from typing import Any
 
 import yaml
 
+from semantic_vae.console import format_seconds
+from semantic_vae.edit.metrics import FREQUENT
 from semantic_vae.errors import UserError
 from semantic_vae.files import write_json_atomic, write_text_atomic
+from semantic_vae.machine import cpu_count
 from semantic_vae.runs import checkout_root
 from semantic_vae.runs.sweep import agent_command, sweep_runs
-from semantic_vae.runtime import cpu_count, format_seconds
 
 # The sweep command's setting files, swapped for PAPER_SETTING by --data.
 SMALL_SETTING = ("experiments/small.yaml", "experiments/ablation_small.yaml")
@@ -184,8 +186,8 @@ def child_env(group: str, sweep: str, threads: int | None = None) -> dict[str, s
     """The agent's environment: this interpreter's bin first on PATH (`${interpreter}` is `python`).
 
     `threads` caps each run's OpenMP threads when runs share the CPU: the small networks scale poorly
-    over threads, and threads of concurrent runs spin at each other's barriers (measured here: one
-    thread per run is ~2x faster than two when the cores are shared). A user's OMP_NUM_THREADS wins.
+    over threads, and threads of concurrent runs spin at each other's barriers (PITFALLS.md: several processes
+    with torch's default thread count on shared cores slow each other down). A user's OMP_NUM_THREADS wins.
     WANDB_SERVICE is dropped: a run attached to a W&B service of this process (if it started one)
     would leave its records to that service, so its offline files could be incomplete when it exits.
     """
@@ -235,9 +237,6 @@ def collect(runs: Sequence[Run]) -> list[Row]:
             if edits.is_file():
                 row.edits.append(json.loads(edits.read_text()))
     return list(rows.values())
-
-
-FREQUENT = 0.3  # a class present in at least this share of test masks counts as frequent
 
 
 def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
@@ -477,7 +476,8 @@ def run_all(runs: Sequence[Run], env: Mapping[str, str], jobs: int) -> list[str]
             print(line, flush=True)
 
     def progress() -> str:
-        """The sweep as a whole: runs finished, time so far, and a guess at what is left."""
+        """The sweep as a whole: runs finished, time so far, and a guess at what is left. A clause of the lines `say`
+        prints, not a `console.Progress` bar: the parallel runs' lines go to one log, where a bar would be noise."""
         done = sum(run.finished for run in runs)
         left = len(todo) - len(durations)
         guess = format_seconds(statistics.fmean(durations) * math.ceil(left / max(1, jobs))) if durations else "?"
@@ -569,7 +569,7 @@ def ablation(
     print(Path(paths["md"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if wandb_summary:
-        from semantic_vae.runtime import code_version
+        from semantic_vae.machine import code_version
 
         config = {"sweep": str(sweep), "sweep_id": identity, "setting": setting, "data": data or "synthetic", "gpus": gpus,
                   "code_version": code_version(), "runs": [r.name for r in runs]}  # fmt: skip

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from semantic_vae.cli import cli_main
+from semantic_vae.console import format_seconds
 from semantic_vae.edit import figures
-from semantic_vae.edit.edit import DEFAULT_PARTS, Edit
+from semantic_vae.edit.edit import DEFAULT_PARTS, Edit, Template
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.figures import FIGURE_COLUMNS
 from semantic_vae.edit.latent_use import evaluate_latent_use, format_latent_use
@@ -24,7 +25,6 @@ from semantic_vae.entry import function_cli, run_entry_point
 from semantic_vae.files import write_json_atomic, write_text_atomic
 from semantic_vae.model.vae import class_map
 from semantic_vae.runs import checkout_root
-from semantic_vae.runtime import format_seconds
 
 CONFIGS = ["base.yaml", "small.yaml", "recommended.yaml", "demo.yaml"]
 
@@ -164,7 +164,7 @@ def demo_edits(
     write_text_atomic(dest / "latent_use.txt", format_latent_use(latent_use) + "\n")
     summary["latent_use"] = {part: m["transfer"] for part, m in latent_use["parts"].items()}
     for keep in ("none", "input", "changes"):
-        template = Edit(keep=keep, prior=editor.resolve_prior(None))
+        template = Template(keep=keep, prior=editor.resolve_prior(None))
         results = evaluate_editor(
             editor, masks, units, ("generate", "perturb", "swap"), template, EditMetricSettings(seeds=4)
         )
@@ -198,10 +198,10 @@ def steering_figures_and_metrics(editor: MaskEditor, masks: np.ndarray, dest: Pa
             written.append(figures.save(dest / f"fig_steer_{part}_{attribute}.png", grid, editor))
     for operation, part in PRESENCE_FIGURES:
         c = editor.class_names.index(part)
-        has = (masks == c).reshape(len(masks), -1).any(1)
-        chosen = np.flatnonzero(~has if operation == "add" else has)
+        edit = Edit(operation, part)
+        chosen = np.flatnonzero(edit.applies(editor, editor.as_batch(masks)[0]))  # the masks that lack / have it
         if len(chosen) and c in editor.steering.presence:
-            grid = figures.presence_grid(editor, list(masks[chosen]), [names[i] for i in chosen], Edit(operation, part),
+            grid = figures.presence_grid(editor, list(masks[chosen]), [names[i] for i in chosen], edit,
                                          list(range(len(chosen))))  # fmt: skip
             written.append(figures.save(dest / f"fig_{operation}_{part}.png", grid, editor))
     results = {"steering": evaluate_steering(editor, masks), "presence": evaluate_presence(editor, masks)}

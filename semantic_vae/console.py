@@ -1,48 +1,18 @@
-"""What the machine offers: usable cores, the compute device, and progress reporting."""
+"""What a command shows on the console: a progress bar for long work, durations in words, and no library notices a
+user cannot act on."""
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sized
-from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
 
-import torch
-
-from semantic_vae import __version__
-from semantic_vae.errors import UserError
+from tqdm import tqdm
 
 T = TypeVar("T", bound=Sized)
-
-
-def cpu_count() -> int:
-    """Cores this process may use (the container's share, not the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device ("cpu", "cuda", "cuda:1", "auto"/None: CUDA when available); a UserError for one this machine lacks."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
-        raise UserError(f"device: expected a name such as 'cpu', 'cuda' or 'cuda:1', got {device!r}")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise UserError(f"device '{device}': {str(err).strip().splitlines()[0]}") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device '{device}': CUDA is not available on this machine")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise UserError(f"device '{device}': this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return resolved
 
 
 class Progress:
@@ -52,8 +22,6 @@ class Progress:
     """
 
     def __init__(self, total: int, what: str, enabled: bool = True, unit: str = "mask", file: IO[str] | None = None):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, desc=what, unit=unit, disable=None if enabled else True, leave=False,
                         dynamic_ncols=True, file=file or sys.stderr)  # fmt: skip
 
@@ -120,18 +88,3 @@ def quiet_library_notices() -> None:
     )
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.$")
     warnings.filterwarnings("ignore", message=r"Precision \S+-mixed is not supported by the model summary\.")
-
-
-def code_version() -> str:
-    """Package version plus the git commit when run from a checkout."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{__version__}+{commit}" if commit else __version__

@@ -1,15 +1,15 @@
-"""Files in and out of the edit commands: input PNGs, output folders, label + colour PNG pairs, the manifest,
-and running the editor over masks of mixed sizes."""
+"""Files in and out of the edit commands: input PNGs, label + colour PNG pairs, the manifest."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from semantic_vae.data.io import read_label_png, write_color_png, write_label_png
+from semantic_vae.edit.edit import Edit, all_settings
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
 
@@ -64,28 +64,6 @@ def check_sizes(sources: list[Path], targets: list[Path], src: list[np.ndarray],
             )
 
 
-def by_shape(masks: Sequence[np.ndarray]) -> dict[tuple[int, ...], list[int]]:
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, m in enumerate(masks):
-        groups.setdefault(m.shape, []).append(i)
-    return groups
-
-
-def run_grouped(
-    masks: Sequence[np.ndarray], fn: Callable[[np.ndarray, list[int]], np.ndarray], axis: int = 0
-) -> list[np.ndarray]:
-    """fn(batch (b, H, W), indices) per group of equal-size masks; results back in input order.
-
-    `axis` is the batch axis of fn's result (1 for interpolate's (A, b, H, W)).
-    """
-    out: list[np.ndarray | None] = [None] * len(masks)
-    for idx in by_shape(masks).values():
-        result = fn(np.stack([masks[i] for i in idx]), idx)
-        for j, i in enumerate(idx):
-            out[i] = np.take(result, j, axis=axis)
-    return out  # type: ignore[return-value]
-
-
 def choices(value: str | list[str], allowed: Sequence[str], flag: str) -> list[str]:
     """A comma list (or a list) of names, each one of `allowed`; a UserError naming the flag otherwise."""
     chosen = split_list(value)
@@ -100,32 +78,19 @@ def split_list(value: str | list[str]) -> list[str]:
     return [s.strip() for s in items if s.strip()]
 
 
-# The columns of every edit command's manifest.csv: one row per output, enough to reproduce it through the API.
-MANIFEST_FIELDS = (
-    "output", "color_output", "source", "operation", "parts", "seed", "prior", "scale", "alpha", "target", "keep",
-    "radius", "attribute", "amount", "hold",
-)  # fmt: skip
+# The columns of every edit command's manifest.csv: one row per output, enough to reproduce it through the API: every
+# operation's settings (`Edit.manifest_values`), blank where the row's operation takes none.
+MANIFEST_FIELDS = ("output", "color_output", "source", "operation", *all_settings(), "target")
 
 
 def manifest_row(
-    output: str, color: bool, source: Path, edit, parts: str, seed: int | None, target: Path | None
+    output: str, color: bool, source: Path, edit: Edit, seed: int | None = None, target: Path | None = None
 ) -> dict:
-    """One output's row: the settings that applied to it, blank where the operation takes none."""
-    op = edit.operation
-    return {
-        "output": output,
-        "color_output": f"color/{output}" if color else "",
-        "source": str(source),
-        "operation": op,
-        "parts": parts,
-        "seed": seed if op in ("generate", "perturb", "add") and seed is not None else "",
-        "prior": edit.prior if op == "generate" else "",
-        "scale": edit.scale if op == "perturb" else "",
-        "alpha": edit.alpha if op == "interpolate" else "",
-        "target": str(target) if target is not None else "",
-        "keep": edit.keep if op != "reconstruct" else "",
-        "radius": edit.radius if op != "reconstruct" and edit.keep != "none" else "",
-        "attribute": edit.attribute if op == "steer" else "",
-        "amount": edit.amount if op == "steer" else "",
-        "hold": edit.hold if op == "steer" else "",
-    }
+    """One output's row: the settings of its edit (`seed`: the file's own seed, where the edit draws noise)."""
+    row = dict.fromkeys(MANIFEST_FIELDS, "")
+    row.update(output=output, color_output=f"color/{output}" if color else "", source=str(source))
+    row.update(operation=edit.operation, **edit.manifest_values())
+    if seed is not None and edit.draws_noise:
+        row["seed"] = seed
+    row["target"] = str(target) if target is not None else ""
+    return row

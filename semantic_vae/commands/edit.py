@@ -16,8 +16,9 @@ Output layout of every edit command (`--out DIR`):
 Inputs are a label PNG or a folder of them (grayscale ids or colourised); files are taken in
 sorted order, and file i is edited with seed `seed + i`, so a file's result does not depend on
 how the folder is batched. Each command's options are declared once: the model's (`ModelOptions`),
-the files' (`Files`, `Target`) and the edit's (the fields of `Edit`), and jsonargparse builds every
-command's parser and help from those declarations.
+the files' (`Files`, `Target`) and the edit's (the fields of its operation's class, `semantic_vae.edit.operations`),
+and jsonargparse builds every command's parser and help from those declarations. An operation without a command of
+its own here is applied by `edit_files` (labels and manifest, no figure).
 """
 
 from __future__ import annotations
@@ -29,13 +30,11 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 import numpy as np
+from jsonargparse import ArgumentParser
 
-from semantic_vae.data.io import resize_labels
-from semantic_vae.edit import figures
-from semantic_vae.edit.augment import augment
-from semantic_vae.edit.edit import DEFAULT_PARTS, MAX_SEED, PART_OPERATIONS, Edit
-from semantic_vae.edit.editor import MaskEditor
-from semantic_vae.edit.io import (
+from semantic_vae.checks import MAX_SEED
+from semantic_vae.commands.augment import augment
+from semantic_vae.commands.files import (
     MANIFEST_FIELDS,
     check_sizes,
     choices,
@@ -43,13 +42,18 @@ from semantic_vae.edit.io import (
     manifest_row,
     pair_targets,
     read_masks,
-    run_grouped,
     write_pair,
 )
+from semantic_vae.commands.options import Figure, Files, ModelOptions, Target
+from semantic_vae.data.io import resize_labels
+from semantic_vae.data.synthetic import heldout_masks
+from semantic_vae.edit import figures
+from semantic_vae.edit.edit import DEFAULT_PARTS, REGISTRY, Edit, Template
+from semantic_vae.edit.editor import MaskEditor, run_grouped
 from semantic_vae.edit.latent_use import evaluate_latent_use, format_latent_use
 from semantic_vae.edit.metrics import (
+    EDIT_OPERATIONS,
     METRIC_DISTANCE,
-    OPERATIONS,
     STEERING_OPERATIONS,
     EditMetricSettings,
     evaluate_editor,
@@ -58,24 +62,25 @@ from semantic_vae.edit.metrics import (
     format_steering,
     format_table,
 )
-from semantic_vae.edit.options import Figure, Files, ModelOptions, Target
+from semantic_vae.edit.operations import (
+    Generate,
+    Interpolate,
+    Perturb,
+    PresenceEdit,
+    Prior,
+    Reconstruct,
+    Steer,
+    Swap,
+)
 from semantic_vae.edit.outcome import Outcome
+from semantic_vae.edit.recipe import Recipe, checkpoint_sha256
+from semantic_vae.edit.region import KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
 
 MAX_STEPS = 101  # interpolation alphas per pair (0.01 apart): more is no finer a path, only more memory
 
 
-# The Edit fields each command takes (the others keep Edit's defaults).
-EDIT_FIELDS: dict[str, tuple[str, ...]] = {
-    "generate": ("parts", "seed", "prior", "keep", "radius", "scale"),
-    "perturb": ("parts", "seed", "scale", "keep", "radius"),
-    "interpolate": ("parts", "keep", "radius"),
-    "swap": ("parts", "keep", "radius"),
-    "steer": ("parts", "attribute", "amount", "hold", "keep", "radius"),
-    "add": ("parts", "seed", "keep", "radius"),
-    "remove": ("parts", "keep", "radius"),
-}
 DEFAULT_AMOUNTS = "-2,-1,0,1,2"  # steer's figure: one row per amount
 
 
@@ -105,21 +110,31 @@ def parts_slug(editor: MaskEditor, edit: Edit) -> str:
 
 
 def check_seed_range(edit: Edit, count: int) -> None:
-    if edit.seed + count - 1 > MAX_SEED:
-        raise UserError(f"--seed {edit.seed}: file i uses seed + i, and {count} files run past {MAX_SEED}")
+    if edit.noise_seed + count - 1 > MAX_SEED:
+        raise UserError(f"--seed {edit.noise_seed}: file i uses seed + i, and {count} files run past {MAX_SEED}")
+
+
+def edit_each(out: Path, editor: MaskEditor, edit: Edit, paths: list[Path], masks: list[np.ndarray],
+              numbers: list[int] | None = None, targets: list | None = None, target_paths: list | None = None):  # fmt: skip
+    """Each mask edited (file i with seed + i where the edit draws noise; `numbers`: the files' indices) and written
+    with its colour copy; returns the results and their manifest rows."""
+    seeds = [edit.noise_seed + i for i in (range(len(masks)) if numbers is None else numbers)]
+    edited = run_grouped(masks, lambda b, idx: editor.apply(
+        edit, b, None if targets is None else np.stack([targets[i] for i in idx]), seeds=[seeds[i] for i in idx]))  # fmt: skip
+    rows = []
+    for k, (path, labels) in enumerate(zip(paths, edited)):
+        write_pair(out, path.name, labels, editor.label_set)
+        rows.append(manifest_row(path.name, True, path, edit, seeds[k], target_paths[k] if target_paths else None))
+    return edited, rows
 
 
 # -- the commands -----------------------------------------------------------------------
 def reconstruct(model: ModelOptions, files: Files, figure: Figure) -> None:
     """Reconstruct label maps (encode with mu, mix, decode)."""
     editor, paths, masks = load_inputs(model, files)
-    edit = Edit("reconstruct")
+    edit = Reconstruct()
     with OutputFolder(files.out) as out:
-        recon = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
-        rows = []
-        for path, labels in zip(paths, recon):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, "", None, None))
+        _, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
             grid = figures.reconstruct_grid(editor, masks, [p.name for p in paths])
             figures.save(out.path / "fig_reconstruct.png", grid, editor)
@@ -127,40 +142,42 @@ def reconstruct(model: ModelOptions, files: Files, figure: Figure) -> None:
     print(f"reconstructed {len(paths)} masks into {out.path}")
 
 
-def random_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+def random_edit(
+    model: ModelOptions, files: Files, figure: Figure, edit: Generate | Perturb, scale: float | None
+) -> None:
     """generate or perturb every input; file i uses seed + i."""
     editor, paths, masks = load_inputs(model, files)
     slug = parts_slug(editor, edit)  # an unknown part fails before anything is written
     check_seed_range(edit, len(paths))
-    editor.resolve_prior(edit.prior)
-    if edit.operation == "generate" and edit.prior is None:
-        edit = edit.with_(prior=editor.resolve_prior(None))  # the manifest names the prior used
+    edit = edit.prepared(editor)  # the manifest names the prior used
     with OutputFolder(files.out) as out:
-        edited = run_grouped(masks, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + i for i in idx]))
-        rows = []
-        for i, (path, labels) in enumerate(zip(paths, edited)):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), edit.seed + i, None))
+        edited, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
-            grid = figures.fig3_grid(editor, masks, [p.name for p in paths], edit)
+            grid = figures.fig3_grid(editor, masks, [p.name for p in paths], edit, scale)
             figures.save(out.path / f"fig3_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
     print(f"{edit.operation}: {len(paths)} masks, parts {slug}, seeds {edit.seed}..{edit.seed + len(paths) - 1}, "
           f"keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, edited), problems_only=True)}")  # fmt: skip
 
 
-def generate(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+def generate(model: ModelOptions, files: Files, figure: Figure, edit: Generate, scale: float = Perturb.scale) -> None:
     """Generate new parts: their embeddings replaced by draws from the prior (paper §4). Writes fig3_<parts>.png
-    (rows input, reconstruction, generation, perturbation at `scale`)."""
-    random_edit(model, files, figure, edit)
+    (rows input, reconstruction, generation, perturbation at `scale`).
+
+    Args:
+        scale: the figure's perturbation row: the standard deviation of its noise.
+    """
+    random_edit(model, files, figure, edit, scale)
 
 
-def perturb(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
+def perturb(model: ModelOptions, files: Files, figure: Figure, edit: Perturb) -> None:
     """Perturb parts: their embeddings plus scale * N(0, I) (paper §4). Writes fig3_<parts>.png."""
-    random_edit(model, files, figure, edit)
+    random_edit(model, files, figure, edit, None)
 
 
-def interpolate(model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Edit, steps: int = 5) -> None:
+def interpolate(
+    model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Interpolate, steps: int = 5
+) -> None:
     """Interpolate parts from the input (alpha = 0) to the target (alpha = 1), paper Eq. 4.
 
     Writes <stem>_a<alpha>.png per alpha (e.g. 0_a0.50.png) and fig5_<parts>.png.
@@ -185,7 +202,7 @@ def interpolate(model: ModelOptions, files: Files, figure: Figure, target: Targe
             for step, labels in zip(edits, path_masks):
                 name = f"{path.stem}_a{step.alpha:.2f}.png"
                 write_pair(out.path, name, labels, editor.label_set)
-                rows.append(manifest_row(name, True, path, step, ",".join(edit.parts), None, target_path))
+                rows.append(manifest_row(name, True, path, step, None, target_path))
         if figure.figure:
             grid = figures.fig5_grid(editor, [p.name for p in paths], [p.name for p in target_paths], masks, targets,
                                      [list(r) for r in paths_of], alphas, edit)  # fmt: skip
@@ -194,17 +211,13 @@ def interpolate(model: ModelOptions, files: Files, figure: Figure, target: Targe
     print(f"interpolate: {len(paths)} pairs x {steps} alphas, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Edit) -> None:
+def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit: Swap) -> None:
     """Swap parts in from the target (interpolation at alpha = 1). Writes fig_swap_<parts>.png (rows source,
     target, result)."""
     editor, paths, target_paths, masks, targets = load_pairs(model, files, target)
     slug = parts_slug(editor, edit)
     with OutputFolder(files.out) as out:
-        swapped = run_grouped(masks, lambda b, idx: editor.apply(edit, b, np.stack([targets[i] for i in idx])))
-        rows = []
-        for path, target_path, labels in zip(paths, target_paths, swapped):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, target_path))
+        _, rows = edit_each(out.path, editor, edit, paths, masks, None, targets, target_paths)
         if figure.figure:
             grid = figures.swap_grid(editor, masks, targets, [p.name for p in paths], [p.name for p in target_paths],
                                      edit)  # fmt: skip
@@ -213,7 +226,9 @@ def swap(model: ModelOptions, files: Files, figure: Figure, target: Target, edit
     print(f"swap: {len(paths)} masks, parts {slug}, keep={edit.keep} -> {out.path}")
 
 
-def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts: str = DEFAULT_AMOUNTS) -> None:
+def steer(
+    model: ModelOptions, files: Files, figure: Figure, edit: Steer, amounts: list[float] | str = DEFAULT_AMOUNTS
+) -> None:
     """Steer a part's attribute ("a longer nose", "an open mouth"): its latent moved along the attribute's direction
     by `amount` standard deviations. Writes fig_steer_<part>_<attribute>.png (rows input, reconstruction, and one
     per amount of --amounts and the asked --amount). An attribute whose direction predicts little (held-out R^2
@@ -221,18 +236,14 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts
     vanished.
 
     Args:
-        amounts: the figure's amounts, a comma list of standard deviations.
+        amounts: the figure's amounts in standard deviations: a list ([-2, 0, 2]) or a comma list (-2,0,2).
     """
     rows_at = [e.amount for e in amount_edits(edit, amounts)]
     editor, paths, masks = load_inputs(model, files)
-    editor.steer_direction(edit.parts[0], edit.attribute)  # an unknown part or attribute, named
-    direction = editor.require_steering("steer").steerable(editor.part_name(edit.parts[0]), edit.attribute)
+    edit.prepared(editor)  # an unknown part or attribute, or a direction that predicts little, named
+    direction = edit.direction(editor)
     with OutputFolder(files.out) as out:
-        steered = run_grouped(masks, lambda b, idx: editor.apply(edit, b))
-        rows = []
-        for path, labels in zip(paths, steered):
-            write_pair(out.path, path.name, labels, editor.label_set)
-            rows.append(manifest_row(path.name, True, path, edit, ",".join(edit.parts), None, None))
+        steered, rows = edit_each(out.path, editor, edit, paths, masks)
         if figure.figure:
             grid = figures.steer_grid(editor, masks, [p.name for p in paths], edit, rows_at, edit.amount)
             figures.save(out.path / f"fig_steer_{edit.parts[0]}_{edit.attribute}.png", grid, editor)
@@ -241,11 +252,12 @@ def steer(model: ModelOptions, files: Files, figure: Figure, edit: Edit, amounts
           f"{direction.r2:.2f}), keep={edit.keep} -> {out.path}{said(editor.outcome(edit, masks, steered))}")  # fmt: skip
 
 
-def amount_edits(edit: Edit, amounts: str) -> list[Edit]:
-    """The steer `edit` at each amount of --amounts (a comma list of numbers, each in `Edit.amount`'s range); a bad
-    item is refused naming --amounts."""
+def amount_edits(edit: Steer, amounts: list[float] | str) -> list[Steer]:
+    """The steer `edit` at each amount of --amounts (a list, or a comma list of numbers, each in `Edit.amount`'s
+    range); a bad item is refused naming --amounts."""
     edits = []
-    for item in (a.strip() for a in str(amounts).split(",")):
+    items = amounts.split(",") if isinstance(amounts, str) else amounts
+    for item in (str(a).strip() for a in items):
         if not item:
             continue
         try:
@@ -266,52 +278,27 @@ def said(found: Outcome | None, problems_only: bool = False) -> str:
     return f"; {text}" if text else ""
 
 
-def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
-    """add or remove a part on the inputs that lack (add) or have (remove) it; the others are listed and left."""
+def presence_edit(model: ModelOptions, files: Files, figure: Figure, edit: PresenceEdit) -> None:
+    """The inputs that already have the part (add) or lack it (remove) are listed and left out."""
     editor, paths, masks = load_inputs(model, files)
-    ids = editor.part_ids(edit.parts)
-    has = [all((m == c).any() for c in ids) for m in masks]
-    todo = [i for i, h in enumerate(has) if h != (edit.operation == "add")]
-    left = [paths[i].name for i in range(len(paths)) if i not in todo]
+    applies = [bool(edit.applies(editor, editor.as_batch(m)[0])[0]) for m in masks]
+    todo = [i for i, a in enumerate(applies) if a]
+    left = [paths[i].name for i in range(len(paths)) if not applies[i]]
     check_seed_range(edit, len(paths))
-    steering = editor.require_steering(edit.operation)
-    for c in ids:  # a part without a presence prior is refused before anything is written
-        steering.presence_of(c, editor.class_names, edit.operation)
+    edit.prepared(editor)  # a part without a presence prior is refused before anything is written
     with OutputFolder(files.out) as out:
-        chosen = [masks[i] for i in todo]
-        edited = run_grouped(chosen, lambda b, idx: editor.apply(edit, b, seeds=[edit.seed + todo[i] for i in idx]))
-        rows = []
-        for i, labels in zip(todo, edited):
-            write_pair(out.path, paths[i].name, labels, editor.label_set)
-            rows.append(manifest_row(paths[i].name, True, paths[i], edit, ",".join(edit.parts), edit.seed + i, None))
+        chosen, seeds = [masks[i] for i in todo], [edit.noise_seed + i for i in todo]
+        edited, rows = edit_each(out.path, editor, edit, [paths[i] for i in todo], chosen, todo)
         if figure.figure and todo:
-            slug = "-".join(editor.class_names[c] for c in ids)
-            grid = figures.presence_grid(editor, chosen, [paths[i].name for i in todo], edit,
-                                         [edit.seed + i for i in todo])  # fmt: skip
+            slug = "-".join(editor.class_names[c] for c in editor.part_ids(edit.parts))
+            grid = figures.presence_grid(editor, chosen, [paths[i].name for i in todo], edit, seeds)
             figures.save(out.path / f"fig_{edit.operation}_{slug}.png", grid, editor)
         out.finish(rows, MANIFEST_FIELDS)
-    state = "already have" if edit.operation == "add" else "have no"
-    note = (
-        f"; {len(left)} that {state} {'+'.join(edit.parts)} left out: {', '.join(left[:5])}"
-        + (", ..." if len(left) > 5 else "")
-        if left
-        else ""
-    )
     parts = "+".join(edit.parts)
+    note = (f"; {len(left)} that {edit.unmet[1]} {parts} left out: {', '.join(left[:5])}" + (", ..." if len(left) > 5 else "")
+            if left else "")  # fmt: skip
     outcome = said(editor.outcome(edit, chosen, edited))
     print(f"{edit.operation}: {len(todo)} of {len(paths)} masks, parts {parts} -> {out.path}{outcome}{note}")
-
-
-def add(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
-    """Add a part (eyeglasses, a hat, earrings, a necklace, an open mouth, an ear) to the inputs that lack it, drawn
-    from the latents of training masks that have it; inputs that already have it are listed and left out."""
-    presence_edit(model, files, figure, edit)
-
-
-def remove(model: ModelOptions, files: Files, figure: Figure, edit: Edit) -> None:
-    """Remove a part from the inputs that have it: its latent set where masks without it have theirs, and the
-    model's next class drawn where it was (hair, skin, eyes); inputs without it are listed and left out."""
-    presence_edit(model, files, figure, edit)
 
 
 def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = True) -> None:
@@ -324,8 +311,6 @@ def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = 
         out: output folder.
         check_checkpoint: refuse a checkpoint whose SHA-256 differs from the recipe's.
     """
-    from semantic_vae.edit.recipe import Recipe, checkpoint_sha256
-
     path = Path(recipe)
     if path.is_dir():
         raise UserError(f"--recipe {path}: is a folder; give the recipe's JSON file")
@@ -340,8 +325,8 @@ def replay(model: ModelOptions, recipe: str, out: str, check_checkpoint: bool = 
     labels = plan.replay(editor)
     with OutputFolder(out) as folder:
         written = write_pair(folder.path, f"{path.stem}.png", labels, editor.label_set)
-        last = plan.steps[-1].edit if plan.steps else Edit("reconstruct")
-        row = manifest_row(written.name, True, path, last, ",".join(last.parts), last.seed, None)
+        last = plan.steps[-1].edit if plan.steps else Reconstruct()
+        row = manifest_row(written.name, True, path, last)
         folder.finish([row], MANIFEST_FIELDS)
     print(f"replayed {len(plan.steps)} edit(s) of {path} -> {written}")
 
@@ -351,8 +336,6 @@ def load_eval_masks(editor: MaskEditor, data: str | None, count: int) -> np.ndar
     """(N, H, W): the first `count` PNGs of `data` (resized with nearest to the first one's size),
     or `count` held-out synthetic masks at the model's size."""
     if data is None:
-        from semantic_vae.data.synthetic import heldout_masks
-
         if editor.num_classes != 19:
             raise UserError(
                 "--data: the synthetic masks have CelebAMask-HQ's 19 classes; give real masks for this model"
@@ -365,15 +348,19 @@ def load_eval_masks(editor: MaskEditor, data: str | None, count: int) -> np.ndar
 
 def evaluate_edits(
     model: ModelOptions,
-    edit: Edit,
     data: str | None = None,
-    parts: str = DEFAULT_PARTS,
-    operations: str | None = None,
+    parts: list[str] | str = DEFAULT_PARTS,
+    operations: list[str] | str | None = None,
     count: int = 64,
     seeds: int = 4,
     distance: int = METRIC_DISTANCE,
     out: str = "outputs/edit_metrics.json",
     quiet: bool = False,
+    scale: float = Perturb.scale,
+    alpha: float = Interpolate.alpha,
+    prior: Prior | None = Generate.prior,
+    keep: Keep = "input",
+    radius: int = KEEP_RADIUS,
 ) -> None:
     """Measure the edits: locality, part change, validity, realism and diversity, per operation and part, and
     whether each part is drawn from its own latent (latent use: transfer, generate change; keep="none").
@@ -390,10 +377,11 @@ def evaluate_edits(
         distance: pixels around the part (at the masks' size) that count as its neighbourhood for locality.
         out: JSON file for the results.
         quiet: no progress bars (they show only on a terminal).
+        scale, alpha, prior, keep, radius: the settings of the edits that take them (`semantic_vae.edit.operations`).
     """
-    ops = choices(
-        operations or ",".join((*OPERATIONS, *STEERING_OPERATIONS)), (*OPERATIONS, *STEERING_OPERATIONS), "--operations"
-    )
+    template = Template(scale=scale, alpha=alpha, prior=prior, keep=keep, radius=radius)
+    measured = (*EDIT_OPERATIONS, *STEERING_OPERATIONS)
+    ops = choices(operations or ",".join(measured), measured, "--operations")
     if count < 2:
         raise UserError(f"--count must be at least 2, got {count}")
     if seeds < 1:
@@ -407,18 +395,19 @@ def evaluate_edits(
     masks = load_eval_masks(editor, data, count)
     if len(masks) < 2:
         raise UserError(f"--data {data}: the edit metrics need at least 2 masks, found {len(masks)}")
-    template = edit.with_(prior=editor.resolve_prior(edit.prior))
+    template = Template(**{**template.given, "prior": editor.resolve_prior(prior)})
     settings = EditMetricSettings(seeds=seeds, distance=distance)
-    edits = tuple(op for op in ops if op in OPERATIONS)
+    protocols = {REGISTRY[op].measured_by for op in ops}
+    edits = tuple(op for op in ops if REGISTRY[op].measured_by == "edits")
     results = evaluate_editor(editor, masks, units, edits, template, settings, progress=not quiet)
     if editor.steering is not None:
-        if "steer" in ops:
-            results["steering"] = evaluate_steering(editor, masks, keep=edit.keep, progress=not quiet)
-        if {"add", "remove"} & set(ops):
-            results["presence"] = evaluate_presence(editor, masks, keep=edit.keep, seed=edit.seed, progress=not quiet)
+        if "steering" in protocols:
+            results["steering"] = evaluate_steering(editor, masks, keep=keep, progress=not quiet)
+        if "presence" in protocols:
+            results["presence"] = evaluate_presence(editor, masks, keep=keep, seed=settings.seed, progress=not quiet)
     elif operations is not None and set(STEERING_OPERATIONS) & set(ops):
         raise UserError("--operations steer/add/remove: this checkpoint holds no fitted directions (fit-directions)")
-    results["latent_use"] = evaluate_latent_use(editor, masks, units, seeds=max(2, seeds), seed=edit.seed)
+    results["latent_use"] = evaluate_latent_use(editor, masks, units, seeds=max(2, seeds), seed=settings.seed)
     results = {"checkpoint": str(model.ckpt), "data": data or "synthetic (held out)", **results}
     write_json_atomic(out, results)
     print(format_table(results))
@@ -429,51 +418,64 @@ def evaluate_edits(
 
 
 # -- the parsers ------------------------------------------------------------------------
-EDIT_COMMANDS: dict[str, Callable[..., None]] = {
+def edit_files(model: ModelOptions, files: Files, edit: Edit) -> None:
+    """Apply the edit to every input (file i with seed + i where the edit draws noise): labels and manifest."""
+    editor, paths, masks = load_inputs(model, files)
+    check_seed_range(edit, len(paths))
+    edit = edit.prepared(editor)
+    with OutputFolder(files.out) as out:
+        edited, rows = edit_each(out.path, editor, edit, paths, masks)
+        out.finish(rows, MANIFEST_FIELDS)
+    print(f"{edit.describe()}: {len(paths)} masks -> {out.path}{said(editor.outcome(edit, masks, edited))}")
+
+
+# The commands of the operations that write more than `edit_files` (figures, interpolation paths, left-out inputs).
+OPERATION_COMMANDS: dict[str, Callable[..., None]] = {
     "reconstruct": reconstruct,
     "generate": generate,
     "perturb": perturb,
     "interpolate": interpolate,
     "swap": swap,
     "steer": steer,
-    "add": add,
-    "remove": remove,
+    "add": presence_edit,
+    "remove": presence_edit,
+}
+EDIT_COMMANDS: dict[str, Callable[..., None]] = {
+    **{name: OPERATION_COMMANDS.get(name, edit_files) for name in REGISTRY},
     "augment": augment,
     "replay": replay,
 }
-OPTION_GROUPS = (
-    ModelOptions,
-    Files,
-    Figure,
-    Target,
-)  # parameters of these types are flattened into --ckpt, --input, ...
-# augment and evaluate-edits apply a template Edit: its shared settings (their own --parts and --seed differ).
-TEMPLATE_FIELDS = {
-    "evaluate-edits": ("scale", "alpha", "prior", "keep", "radius"),
-    "augment": ("scale", "prior", "keep", "radius"),
-}
+SHARED = (presence_edit, edit_files)  # commands of several operations: their help starts with the operation's
+SET_BY_COMMAND = {interpolate: ("alpha",)}  # settings a command sets itself (interpolate: its --steps alphas)
+OPTION_GROUPS = (ModelOptions, Files, Figure, Target)  # parameters of these types are flattened into --ckpt, ...
 
 
-def edit_fields(name: str) -> tuple[str, ...]:
-    return TEMPLATE_FIELDS.get(name) or EDIT_FIELDS.get(name, ())
+def _operation_param(name: str, function: Callable[..., None]) -> tuple[str, type[Edit]] | None:
+    """The parameter that takes the command's edit, and the operation's class (an `edit_files` command: `name`'s)."""
+    for param, kind in get_type_hints(function).items():
+        if isinstance(kind, type) and issubclass(kind, Edit):
+            return param, REGISTRY.get(name, kind)
+    return None
 
 
-def command_parser(name: str, function: Callable[..., None]):
-    """One command's parser: its option groups and Edit fields flattened (--ckpt, --parts), then its own options."""
-    from jsonargparse import ArgumentParser
-
-    doc = inspect.getdoc(function) or ""
-    parser = ArgumentParser(description=doc.split("\n\n")[0], exit_on_error=False, allow_abbrev=False)
-    hints = get_type_hints(function)
+def command_parser(name: str, function: Callable[..., None]) -> ArgumentParser:
+    """One command's parser: its option groups and its operation's settings flattened (--ckpt, --parts), then its
+    own options; a command of an operation that takes a target mask also takes --target."""
+    found = _operation_param(name, function)
+    docs = [inspect.getdoc(found[1]) if found and function in SHARED else "", inspect.getdoc(function) or ""]
+    description = " ".join(doc.split("\n\n")[0] for doc in docs if doc)
+    parser = ArgumentParser(description=description, exit_on_error=False, allow_abbrev=False)
     grouped = set()
-    for param, kind in hints.items():
+    for param, kind in get_type_hints(function).items():
         if kind in OPTION_GROUPS:
             parser.add_class_arguments(kind, nested_key=None)
             grouped.add(param)
-        elif kind is Edit:
-            skip = {f.name for f in fields(Edit)} - set(edit_fields(name))
-            parser.add_class_arguments(Edit, nested_key=None, skip=skip)
-            grouped.add(param)
+    if found is not None:
+        param, kind = found
+        parser.add_class_arguments(kind, nested_key=None, skip=set(SET_BY_COMMAND.get(function, ())))
+        grouped.add(param)
+        if kind.target and Target not in get_type_hints(function).values():
+            parser.add_class_arguments(Target, nested_key=None)
     parser.add_function_arguments(function, nested_key=None, skip=grouped)
     return parser
 
@@ -485,17 +487,18 @@ def call(name: str, function: Callable[..., None], config: Any) -> None:
     for param, kind in get_type_hints(function).items():
         if kind in OPTION_GROUPS:
             kwargs[param] = kind(**{f.name: values.pop(f.name) for f in fields(kind)})
-        elif kind is Edit:
-            # augment and evaluate-edits take a template: the operation and parts are set per variant or unit
-            operation = name if name in PART_OPERATIONS else "reconstruct"
-            kwargs[param] = Edit(operation, **{f: values.pop(f) for f in edit_fields(name)})
-    kwargs.update({k: v for k, v in values.items() if k in inspect.signature(function).parameters and k not in kwargs})
+    found = _operation_param(name, function)
+    if found is not None:
+        param, kind = found
+        own = [n for n in kind.setting_names() if n not in SET_BY_COMMAND.get(function, ())]
+        kwargs[param] = kind(**{n: values.pop(n) for n in own})
+    names = set(get_type_hints(function)) - {"return"}
+    kwargs.update({k: v for k, v in values.items() if k in names and k not in kwargs})
     function(**kwargs)
 
 
 def run_commands(commands: dict[str, Callable[..., None]], args: Sequence[str], prog: str) -> None:
-    from jsonargparse import ArgumentParser
-
+    """jsonargparse subcommands, one per command."""
     root = ArgumentParser(prog=prog, exit_on_error=False, allow_abbrev=False)
     subcommands = root.add_subcommands()
     for name, function in commands.items():
@@ -506,17 +509,13 @@ def run_commands(commands: dict[str, Callable[..., None]], args: Sequence[str], 
     call(name, commands[name], config[name])
 
 
-def run_single(name: str, function: Callable[..., None], args: Sequence[str], prog: str) -> None:
-    parser = command_parser(name, function)
-    parser.prog = prog
-    call(name, function, parser.parse_args(list(args)))
-
-
 def main(args: Sequence[str] | None = None) -> None:
-    """`semantic-vae edit COMMAND ...`."""
+    """`semantic-vae edit ...`."""
     run_commands(EDIT_COMMANDS, args or [], "semantic-vae edit")
 
 
 def evaluate_edits_main(args: Sequence[str] | None = None) -> None:
     """`semantic-vae evaluate-edits ...`."""
-    run_single("evaluate-edits", evaluate_edits, args or [], "semantic-vae evaluate-edits")
+    parser = command_parser("evaluate-edits", evaluate_edits)
+    parser.prog = "semantic-vae evaluate-edits"
+    call("evaluate-edits", evaluate_edits, parser.parse_args(list(args or [])))
