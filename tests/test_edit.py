@@ -8,7 +8,7 @@ from semantic_vae.data.io import read_label_png, write_color_png, write_label_pn
 from semantic_vae.data.synthetic import heldout_masks
 from semantic_vae.edit import MaskEditor
 from semantic_vae.edit.editor import resize_nearest
-from semantic_vae.edit.metrics import locality_counts
+from semantic_vae.edit.metrics import islands_added, locality_counts
 from semantic_vae.errors import UserError
 
 HAIR = 13
@@ -158,13 +158,17 @@ def _changed_pixels_lie_in_the_region(
     before: np.ndarray, after: np.ndarray, parts: list[int], radius: int, model: np.ndarray | None = None
 ) -> bool:
     """By hand: every pixel where `after` differs from `before` is within `radius` (Chebyshev) of a pixel of the
-    parts in `before`, in `after` or in the model's output (whose crumbs of the part may have been removed)."""
+    parts in `before`, in `after` or in the model's output (whose crumbs of the part may have been removed), or in
+    a piece of the input that the edit cut off from the rest of its class (`region.cut_off`)."""
+    from semantic_vae.edit.region import cut_off
+
     near = np.zeros(before.shape, bool)
     part = np.isin(before, parts) | np.isin(after, parts) | (np.isin(model, parts) if model is not None else False)
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             near |= np.roll(np.roll(part, dy, axis=-2), dx, axis=-1)  # masks have background at the border
-    return bool(((before != after) <= near).all())
+    pockets = np.stack([cut_off(np.where(n, a, b), n, b) for n, a, b in zip(near, after, before)])
+    return bool(((before != after) <= (near | pockets)).all())
 
 
 @pytest.mark.parametrize("size", [64, 512])
@@ -179,7 +183,7 @@ def test_keep_input_changes_nothing_outside_the_parts_neighbourhood(editor, size
         assert _changed_pixels_lie_in_the_region(masks, out, ids, radius, raw), parts
         assert (out != masks).any()  # and the edit did something
         drawn = np.isin(out, ids)
-        assert (out[drawn] == raw[drawn]).mean() > 0.95  # the part is the model's (but for islands filled)
+        assert (out[drawn] == raw[drawn]).mean() > 0.9  # the part is the model's (but for islands and pockets filled)
     recon = editor.reconstruct(masks)
     kept = editor.perturb(masks, "nose", scale=2.0, seed=0, keep="reconstruction", radius=1)
     assert _changed_pixels_lie_in_the_region(recon, kept, [2], size // 64)
@@ -245,5 +249,5 @@ def test_keep_changes_returns_the_input_for_an_edit_that_changes_no_latent(edito
     out = editor.generate(masks, "hair", seed=1, keep="changes")
     recon = editor.reconstruct(masks)
     changed = out != masks
-    assert changed.any() and (out[changed] == raw[changed]).mean() > 0.95  # the model's edit (islands filled aside)
-    assert (raw[changed] != recon[changed]).mean() > 0.95  # where the model's own drawing changed
+    assert changed.any() and (out[changed] == raw[changed]).mean() > 0.8  # the model's edit (pockets filled aside)
+    assert islands_added(masks, out, 19) <= islands_added(recon, raw, 19)  # no more stray pieces than its own

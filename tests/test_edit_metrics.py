@@ -255,3 +255,24 @@ def test_spearman_is_nan_where_nothing_is_ranked():
 
     assert np.isnan(spearman(np.ones(5), np.arange(5.0))) and np.isnan(spearman(np.arange(5.0), np.full(5, 2.0)))
     assert np.isnan(spearman(np.array([1.0]), np.array([2.0])))
+
+
+def test_a_piece_the_edit_cuts_off_takes_the_edited_decode_by_hand():
+    from semantic_vae.edit.region import compose, cut_off
+
+    base = np.zeros((8, 8), np.uint8)
+    base[2:, 2:4] = 13  # a strand of hair, background on both sides, joined along the top two rows
+    edited = base.copy()
+    edited[0:2, 0:6] = 13  # the new hair covers the top rows: the 12 background pixels left of the strand are cut off
+    edited[5:, 0:2] = 13  # and in the model's own drawing the hair covers their lower half
+    region = np.zeros((8, 8), bool)
+    region[0:2, 0:6] = True
+    pockets = cut_off(np.where(region, edited, base), region, base)
+    assert pockets.sum() == 12 and pockets[2:, :2].all()  # the pocket (12 px) is under half the right side (28 px)
+    out = compose(edited, base, [13], radius=0)
+    expected = edited.copy()
+    expected[2:5, 0:2] = 13  # the pocket takes the model's pixels; its background rest, cut off, takes the hair
+    assert np.array_equal(out, expected)
+    halves = np.zeros((8, 8), np.uint8)
+    halves[:, 3:5] = 13  # a class split in two halves by the edit is no pocket
+    assert not cut_off(halves, np.ones((8, 8), bool) & (halves == 13), np.zeros((8, 8), np.uint8)).any()

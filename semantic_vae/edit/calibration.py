@@ -20,7 +20,7 @@ from semantic_vae.edit.latent import steer
 from semantic_vae.edit.steering import Direction, Presence, Steering, fit_steering
 
 CALIBRATION_MASKS = 16  # training masks a direction's gain is measured on
-GAIN_RANGE = (0.05, 10.0)  # a measured gain outside this is not applied (the decoder does not follow, or noise)
+GAIN_RANGE = (0.05, 10.0)  # a measured |gain| outside this is not applied (the decoder does not follow, or noise)
 CALIBRATION_ROUNDS = 2  # gain measurements per direction (the second at the first's corrected amplitude)
 PUSHES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # add: standard deviations along the presence direction tried
 PRESENT_SHARE = 0.9  # add: the push used is the smallest that makes the part appear in this share of masks
@@ -65,7 +65,7 @@ def _calibrate(editor: MaskEditor, steering: Steering, masks: np.ndarray, bar: P
                     ratios.append((measure(out, label_set, part, [name])[name] - before[name][usable]) / std / amount)
                 ratios_all = np.concatenate(ratios)
                 gain = float(np.nanmedian(ratios_all)) if np.isfinite(ratios_all).any() else 0.0
-                if not GAIN_RANGE[0] <= gain <= GAIN_RANGE[1]:
+                if not GAIN_RANGE[0] <= abs(gain) <= GAIN_RANGE[1]:  # a decoder that follows a probe backwards: flipped
                     break
                 current = Direction(current.r2, current.free / gain, current.held / gain, current.gain * gain)
             directions[part][name] = current

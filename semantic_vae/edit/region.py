@@ -78,18 +78,57 @@ def remove_islands(labels: np.ndarray, region: np.ndarray, passes: int = 3) -> n
     return out
 
 
+POCKET_SHARE = 0.5  # a cut-off piece is a pocket while under this share of its class's largest piece
+
+
+def cut_off(labels: np.ndarray, region: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pieces of `labels` that the edit inside `region` cut off from their class outside it (a
+    pocket of background behind new hair): under POCKET_SHARE of their class's largest piece, reaching outside the
+    region, touching it, and not a piece the base had already. (A class split in two halves is not a pocket.)"""
+    near = dilate(region, 1)
+    out = np.zeros_like(region)
+    for c in np.unique(labels[near]):
+        count, pieces, stats, _ = cv2.connectedComponentsWithStats((labels == c).astype(np.uint8), connectivity=8)
+        if count <= 2:
+            continue
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        base_pieces = None
+        for k in range(1, count):
+            piece = pieces == k
+            small = stats[k, cv2.CC_STAT_AREA] < POCKET_SHARE * stats[largest, cv2.CC_STAT_AREA]
+            if not small or region[piece].all() or not near[piece].any():
+                continue
+            if base_pieces is None:
+                base_pieces = cv2.connectedComponents((base == c).astype(np.uint8), connectivity=8)[1]
+            owner = base_pieces[piece]
+            if owner.min() == owner.max() and owner[0] and (base_pieces == owner[0]).sum() == piece.sum():
+                continue  # the base's own piece, as it was
+            out |= piece
+    return out
+
+
+def settle(edited: np.ndarray, base: np.ndarray, take: np.ndarray) -> np.ndarray:
+    """`edited` where `take`, `base` elsewhere; the pieces this cuts off from their class take the edited decode too,
+    and stray islands left inside are given the class around them (`remove_islands`)."""
+    out = np.where(take, edited, base).astype(np.uint8)
+    pockets = cut_off(out, take, base)
+    if pockets.any():
+        take = take | pockets
+        out = np.where(take, edited, base).astype(np.uint8)
+    return remove_islands(out, dilate(take, 1) if pockets.any() else take)
+
+
 def compose(edited: np.ndarray, base: np.ndarray, parts: Sequence[int], radius: int) -> np.ndarray:
     """`edited` inside the parts' region (of `base` and `edited`), `base` everywhere else; (B, H, W) or (H, W).
 
     The edited parts keep only their main piece first (a crumb of a new nose elsewhere would widen the
-    region), and new stray islands inside the region are removed (`remove_islands`).
+    region); pieces of the base the new part cuts off, and new stray islands, are settled (`settle`).
     """
     if edited.ndim == 3:
         return np.stack([compose(e, b, parts, radius) for e, b in zip(edited, base)])
     ids = list(parts)
     edited = remove_islands(edited, np.isin(edited, ids))  # only the parts' own pieces can be inside
-    region = part_region(base, edited, ids, radius)
-    return remove_islands(np.where(region, edited, base).astype(np.uint8), region)
+    return settle(edited, base, part_region(base, edited, ids, radius))
 
 
 def compose_changes(
@@ -104,7 +143,7 @@ def compose_changes(
 
     Inside the parts' region (of the unedited and the edited decode), a pixel takes `edited`'s class where `edited`
     and `unedited` differ, and keeps `base`'s elsewhere; the classes in `gone` (a removed part) keep no pixel of
-    `base`. New stray islands next to the changed pixels are removed (`remove_islands`).
+    `base`. Pieces of the base the change cuts off, and new stray islands, are settled (`settle`).
     """
     if edited.ndim == 3:
         return np.stack([compose_changes(e, u, b, parts, radius, gone) for e, u, b in zip(edited, unedited, base)])
@@ -115,4 +154,4 @@ def compose_changes(
         take |= np.isin(base, list(gone))
     if not take.any():
         return base.copy()
-    return remove_islands(np.where(take, edited, base).astype(np.uint8), dilate(take, 1))
+    return settle(edited, base, take)

@@ -3,10 +3,11 @@
 Fitted on a training split (the posterior means mu of its masks and the masks' attributes), stored in the
 checkpoint beside the weights (`checkpoint["steering"]`), used by `MaskEditor.apply` for steer, add and remove.
 
-Directions. The mixer draws each part from all the part latents, not from its own alone: a part follows from the
-face around it, so its own latent moves it little (RESULTS.md, "Steerable edits"). So a part's attribute (`semantic_vae.edit.attributes`, in standard
-deviations over the split) is steered in the space of every latent, and `keep` keeps the edit to the part's
-neighbourhood. In that space (the split's mu, flattened, reduced to its principal components) a ridge probe w
+Directions. A part's attribute (`semantic_vae.edit.attributes`, in standard deviations over the split) is steered in
+the part's own latents where they encode it (a model trained to draw each part from its own latent), else in the
+space of every latent (where the mixer draws a part from the face around it and its own latent moves it little);
+`keep` keeps the edit to the part's neighbourhood. In that space (the split's mu of those latents, flattened,
+reduced to its principal components) a ridge probe w
 predicts the attribute; its R^2 on a held-out fifth says how well the latents encode it. Steering by an amount
 a moves the latents by a * v with
 
@@ -257,47 +258,82 @@ def principal_components(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def fit_steering(mu: np.ndarray, masks: np.ndarray, label_set: LabelSet, latent_classes: list[int] | tuple) -> Steering:
-    """Directions and presence priors from a split: mu (N, L, D) of the masks (N, H, W) at the model's size."""
+    """Directions and presence priors from a split: mu (N, L, D) of the masks (N, H, W) at the model's size.
+
+    A part is steered in its own latents where they encode it (the held-out R^2 of its size from them alone is at
+    least R2_STEERABLE: a model that draws each part from its own latent), else in every latent (the mixer draws it
+    from its neighbours)."""
     mu = np.asarray(mu, dtype=np.float64)
     n, num_latents, d = mu.shape
     values = measure_all(masks, label_set)
     scale = AttributeScale.fit(values)
-    components, variances, scores = principal_components(mu.reshape(n, -1), COMPONENTS)
-    covariance = np.diag(variances)  # the scores' covariance: diagonal in the principal components
+    every = principal_components(mu.reshape(n, -1), COMPONENTS)
+    first = latent_classes[0]
     directions: dict[str, dict[str, Direction]] = {}
-    decompositions: dict[bytes, tuple[_Ridge, _Ridge]] = {}  # per subset of masks: shared by its attributes
     for part, names in part_attributes(label_set).items():
-        fitted: dict[str, tuple[np.ndarray, float]] = {}
-        for name in names:
-            raw = values[(part, name)]
-            ok = np.isfinite(raw)
-            if ok.sum() < MIN_SAMPLES or not scale.stat(part, name).usable:
-                continue
-            key = ok.tobytes()
-            if key not in decompositions:
-                x = scores[ok]
-                decompositions[key] = (_Ridge(x[np.arange(len(x)) % 5 != 0]), _Ridge(x))
-            fitted[name] = fit_probe(scores[ok], np.asarray(scale.normalise(part, name, raw[ok])), *decompositions[key])
-        if not fitted:
-            continue
-        names_fitted = list(fitted)
-        probes = np.stack([fitted[k][0] for k in names_fitted])
-        free, _ = steering_directions(probes, covariance)
-        encoded = [i for i, k in enumerate(names_fitted) if fitted[k][1] >= R2_HELD]
-        held_rows: dict[str, np.ndarray] = {}
-        if encoded:
-            _, held = steering_directions(probes[encoded], covariance)
-            held_rows = {names_fitted[i]: held[j] for j, i in enumerate(encoded)}
-
-        def latent(v: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(v @ components).float()  # scores -> flattened latents (L*D,)
-
-        directions[part] = {
-            k: Direction(float(fitted[k][1]), latent(free[i]), latent(held_rows.get(k, free[i])))
-            for i, k in enumerate(names_fitted)
-        }
-    presence = fit_presence(mu, masks, latent_classes, components, variances, scores)
+        rows = [c - first for c in label_set.ids_of(part) if c >= first]
+        own = principal_components(mu[:, rows].reshape(n, -1), COMPONENTS) if rows else None
+        fitted = fit_part(values, scale, part, names, own) if own is not None else {}
+        space, placed = own, rows
+        if not fitted or fitted.get("size", (None, -math.inf))[1] < R2_STEERABLE:
+            fitted, space, placed = fit_part(values, scale, part, names, every), every, list(range(num_latents))
+        if fitted:
+            directions[part] = part_directions(fitted, space, placed, num_latents, d)
+    presence = fit_presence(mu, masks, latent_classes, *every)
     return Steering(scale, directions, presence, int(n))
+
+
+def fit_part(
+    values: dict[tuple[str, str], np.ndarray],
+    scale: AttributeScale,
+    part: str,
+    names: list[str],
+    space: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Ridge probes of the part's attributes on the principal-component scores of `space`: name -> (w, R^2)."""
+    scores = space[2]
+    fitted: dict[str, tuple[np.ndarray, float]] = {}
+    decompositions: dict[bytes, tuple[_Ridge, _Ridge]] = {}  # per subset of masks: shared by its attributes
+    for name in names:
+        raw = values[(part, name)]
+        ok = np.isfinite(raw)
+        if ok.sum() < MIN_SAMPLES or not scale.stat(part, name).usable:
+            continue
+        key = ok.tobytes()
+        if key not in decompositions:
+            x = scores[ok]
+            decompositions[key] = (_Ridge(x[np.arange(len(x)) % 5 != 0]), _Ridge(x))
+        fitted[name] = fit_probe(scores[ok], np.asarray(scale.normalise(part, name, raw[ok])), *decompositions[key])
+    return fitted
+
+
+def part_directions(
+    fitted: dict[str, tuple[np.ndarray, float]],
+    space: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rows: list[int],
+    num_latents: int,
+    d: int,
+) -> dict[str, Direction]:
+    """The free and held directions of a part's probes, as flattened changes of every latent (L*D,): zero outside
+    the latent rows `rows` that `space` spans."""
+    components, variances, _ = space
+    covariance = np.diag(variances)  # the scores' covariance: diagonal in the principal components
+    names = list(fitted)
+    probes = np.stack([fitted[k][0] for k in names])
+    free, _ = steering_directions(probes, covariance)
+    encoded = [i for i, k in enumerate(names) if fitted[k][1] >= R2_HELD]
+    held_rows: dict[str, np.ndarray] = {}
+    if encoded:
+        _, held = steering_directions(probes[encoded], covariance)
+        held_rows = {names[i]: held[j] for j, i in enumerate(encoded)}
+
+    def latent(v: np.ndarray) -> torch.Tensor:
+        change = np.zeros((num_latents, d))
+        change[rows] = (v @ components).reshape(len(rows), d)  # scores -> the rows' latents
+        return torch.from_numpy(change.reshape(-1)).float()
+
+    return {k: Direction(float(fitted[k][1]), latent(free[i]), latent(held_rows.get(k, free[i])))
+            for i, k in enumerate(names)}  # fmt: skip
 
 
 def fit_presence(
