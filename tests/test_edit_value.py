@@ -31,7 +31,7 @@ def editor() -> MaskEditor:
 
 def test_defaults_live_in_each_operations_class():
     generate, perturb = Edit("generate", "nose"), Edit("perturb", "nose")
-    assert (generate.seed, generate.prior, generate.keep, generate.radius) == (0, None, "input", KEEP_RADIUS)
+    assert (generate.seed, generate.prior, generate.keep, generate.radius) == (0, None, "changes", KEEP_RADIUS)
     assert (perturb.seed, perturb.scale) == (0, 1.0) and Edit("interpolate", "nose").alpha == 0.5
     assert generate.parts == ("nose",) and Edit().operation == "reconstruct"
     assert isinstance(generate, operations.Generate) and isinstance(generate, Edit)

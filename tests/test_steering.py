@@ -82,7 +82,8 @@ def test_steer_by_zero_is_the_reconstruction_with_the_same_keep(fitted):
     editor, masks = fitted
     some = masks[:4]
     assert np.array_equal(editor.steer(some, "nose", "height", 0.0, keep="none"), editor.reconstruct(some))
-    kept = editor.apply(Edit("steer", "nose", attribute="height", amount=0.0), some)
+    assert np.array_equal(editor.apply(Edit("steer", "nose", attribute="height", amount=0.0), some), some)  # "changes"
+    kept = editor.apply(Edit("steer", "nose", attribute="height", amount=0.0, keep="input"), some)
     labels, _ = editor.as_batch(some)
     recon = editor.decode(editor.encode(labels), tuple(labels.shape[1:]))
     assert np.array_equal(kept, editor.keep_outside(recon, labels, editor.encode(labels), [2], "input", 1))
@@ -342,12 +343,12 @@ def test_a_steer_that_loses_the_part_says_so_in_the_api_the_command_and_the_page
     some = masks[:3]
     assert not (editor.reconstruct(some) == 2).any()
     with pytest.warns(EditWarning, match=r"steer nose \(x \+2 sd, others held\), keep=input: nose vanished in 3 of 3"):
-        editor.steer(some, "nose", "x", 2.0)
+        editor.steer(some, "nose", "x", 2.0, keep="input")  # keep="changes" would keep the input's nose
     with pytest.warns(EditWarning, match=r"sample\(present=l_ear\): l_ear present in 0 of 3 results"):
         editor.sample(3, present="l_ear")  # nor an ear: add and sample(present=) say so as well
     session = EditSession(editor, checkpoint_hash="test")
     session.load(some[0])
-    edit = Edit("steer", ["nose"], attribute="x", amount=2.0)
+    edit = Edit("steer", ["nose"], attribute="x", amount=2.0, keep="input")
     session.apply(session.step(edit))
     assert "Note: nose vanished in 1 of 1 results that had it" in session.note(edit)
     ckpt = write_checkpoint(tmp_path / "tiny.ckpt", editor.vae, {"class_names": list(CELEBAMASK_HQ.names)},
@@ -355,7 +356,7 @@ def test_a_steer_that_loses_the_part_says_so_in_the_api_the_command_and_the_page
     for i, mask in enumerate(some):
         write_label_png(tmp_path / "in" / f"{i}.png", mask)
     main(["edit", "steer", "--ckpt", str(ckpt), "--input", str(tmp_path / "in"), "--parts", "nose", "--attribute", "x",
-          "--amount", "2", "--out", str(tmp_path / "out")])  # fmt: skip
+          "--amount", "2", "--keep", "input", "--out", str(tmp_path / "out")])  # fmt: skip
     assert "; nose vanished in 3 of 3 results that had it (this model did not draw it there)" in capsys.readouterr().out
 
 
@@ -408,7 +409,8 @@ def test_augment_says_how_many_variants_of_each_operation_it_made_and_why(traine
 
     masks = augment_inputs(tmp_path / "in")
     main(["edit", "augment", "--ckpt", str(trained_ckpt), "--input", str(tmp_path / "in"), "--operations",
-          "steer,add,remove", "--parts", "hair,eye_g,nose", "--variants", "6", "--out", str(tmp_path / "aug")])  # fmt: skip
+          "steer,add,remove", "--parts", "hair,eye_g,nose", "--variants", "6", "--keep", "input",  # duplicates of both kinds
+          "--out", str(tmp_path / "aug")])  # fmt: skip
     said = capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "aug" / "manifest.csv").open()))
     assert len(rows) == 24

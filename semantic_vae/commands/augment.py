@@ -30,7 +30,7 @@ from semantic_vae.edit.augment import (
 from semantic_vae.edit.edit import DEFAULT_PARTS, REGISTRY, Template
 from semantic_vae.edit.editor import MaskEditor
 from semantic_vae.edit.operations import Generate, Perturb, Prior
-from semantic_vae.edit.region import KEEP_RADIUS, Keep
+from semantic_vae.edit.region import DEFAULT_KEEP, KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder
 
@@ -51,7 +51,7 @@ def augment(
     quiet: bool = False,
     scale: float = Perturb.scale,
     prior: Prior | None = Generate.prior,
-    keep: Keep = "input",
+    keep: Keep = DEFAULT_KEEP,
     radius: int = KEEP_RADIUS,
 ) -> None:
     """Grow a mask dataset: N edited variants per input over the chosen parts and operations.

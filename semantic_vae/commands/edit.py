@@ -74,7 +74,7 @@ from semantic_vae.edit.operations import (
 )
 from semantic_vae.edit.outcome import Outcome
 from semantic_vae.edit.recipe import Recipe, checkpoint_sha256
-from semantic_vae.edit.region import KEEP_RADIUS, Keep
+from semantic_vae.edit.region import DEFAULT_KEEP, KEEP_RADIUS, Keep
 from semantic_vae.errors import UserError
 from semantic_vae.files import OutputFolder, write_json_atomic
 
@@ -359,7 +359,7 @@ def evaluate_edits(
     scale: float = Perturb.scale,
     alpha: float = Interpolate.alpha,
     prior: Prior | None = Generate.prior,
-    keep: Keep = "input",
+    keep: Keep = DEFAULT_KEEP,
     radius: int = KEEP_RADIUS,
 ) -> None:
     """Measure the edits: locality, part change, validity, realism and diversity, per operation and part, and

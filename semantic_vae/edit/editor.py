@@ -36,7 +36,7 @@ from semantic_vae.edit import latent
 from semantic_vae.edit.edit import Edit, PartSpec, parse_parts
 from semantic_vae.edit.operations import PRIORS, Add, Prior, Remove
 from semantic_vae.edit.outcome import EditWarning, Outcome, outcome
-from semantic_vae.edit.region import KEEP_RADIUS, Keep, compose, scaled_radius
+from semantic_vae.edit.region import DEFAULT_KEEP, KEEP_RADIUS, Keep, compose, scaled_radius
 from semantic_vae.edit.steering import Direction, Steering
 from semantic_vae.errors import UserError
 from semantic_vae.labels import LabelSet
@@ -442,7 +442,7 @@ class MaskEditor:
         parts: PartSpec,
         seed: SeedSpec = 0,
         prior: Prior | None = None,
-        keep: Keep = "input",
+        keep: Keep = DEFAULT_KEEP,
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The parts' embeddings replaced by draws from the prior; the others stay at mu (`Edit` documents the
@@ -456,7 +456,7 @@ class MaskEditor:
         parts: PartSpec,
         scale: float = 1.0,
         seed: SeedSpec = 0,
-        keep: Keep = "input",
+        keep: Keep = DEFAULT_KEEP,
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The parts' embeddings plus scale * N(0, I)."""
@@ -469,7 +469,7 @@ class MaskEditor:
         target: MaskInput,
         parts: PartSpec,
         alphas: float | Sequence[float],
-        keep: Keep = "input",
+        keep: Keep = DEFAULT_KEEP,
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """Eq. 4 per chosen part: m_c = alpha * m_c^target + (1 - alpha) * m_c^source.
@@ -488,7 +488,12 @@ class MaskEditor:
         return results[0] if one else np.stack(results)
 
     def swap(
-        self, source: MaskInput, target: MaskInput, parts: PartSpec, keep: Keep = "input", radius: int = KEEP_RADIUS
+        self,
+        source: MaskInput,
+        target: MaskInput,
+        parts: PartSpec,
+        keep: Keep = DEFAULT_KEEP,
+        radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The parts' embeddings taken from the target (alpha = 1)."""
         return self.apply(Edit("swap", parts, keep=keep, radius=radius), source, target)
@@ -500,7 +505,7 @@ class MaskEditor:
         attribute: str,
         amount: float,
         hold: bool = True,
-        keep: Keep = "input",
+        keep: Keep = DEFAULT_KEEP,
         radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The part's latent moved along its attribute's direction by `amount` standard deviations (`steering`);
@@ -510,7 +515,12 @@ class MaskEditor:
         return self._report(edit, masks, self.apply(edit, masks))
 
     def add(
-        self, masks: MaskInput, parts: PartSpec, seed: SeedSpec = 0, keep: Keep = "input", radius: int = KEEP_RADIUS
+        self,
+        masks: MaskInput,
+        parts: PartSpec,
+        seed: SeedSpec = 0,
+        keep: Keep = DEFAULT_KEEP,
+        radius: int = KEEP_RADIUS,
     ) -> np.ndarray:
         """The part, absent from every mask, drawn from the latents of training masks that have it (an `EditWarning`
         counts the results where the model did not draw it)."""
@@ -518,7 +528,9 @@ class MaskEditor:
         edit = Edit("add", parts, first, keep=keep, radius=radius)
         return self._report(edit, masks, self.apply(edit, masks, seeds=seeds))
 
-    def remove(self, masks: MaskInput, parts: PartSpec, keep: Keep = "input", radius: int = KEEP_RADIUS) -> np.ndarray:
+    def remove(
+        self, masks: MaskInput, parts: PartSpec, keep: Keep = DEFAULT_KEEP, radius: int = KEEP_RADIUS
+    ) -> np.ndarray:
         """The part, present in every mask, taken away: its latent set to where masks without it have theirs, and
         the model's next class drawn where it was (an `EditWarning` counts the results that still have it)."""
         edit = Edit("remove", parts, keep=keep, radius=radius)

@@ -29,7 +29,7 @@ from semantic_vae.console import Progress
 from semantic_vae.edit import placement
 from semantic_vae.edit.attributes import measure_all
 from semantic_vae.edit.edit import REGISTRY, Edit, Template
-from semantic_vae.edit.region import part_region, scaled_radius
+from semantic_vae.edit.region import DEFAULT_KEEP, part_region, scaled_radius
 from semantic_vae.mask_geometry import (
     as_batch,
     frechet_distance,
@@ -298,7 +298,7 @@ def _adds_a_class(before: np.ndarray, after: np.ndarray, part_ids: Sequence[int]
 def evaluate_steering(
     editor: MaskEditor,
     masks: np.ndarray,
-    keep: str = "input",
+    keep: str = DEFAULT_KEEP,
     amounts: Sequence[float] = STEER_AMOUNTS,
     parts: Sequence[str] | None = None,
     progress: bool = False,
@@ -373,7 +373,7 @@ def evaluate_presence(
     editor: MaskEditor,
     masks: np.ndarray,
     parts: Sequence[str] = PRESENCE_PARTS,
-    keep: str = "input",
+    keep: str = DEFAULT_KEEP,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:

@@ -17,7 +17,7 @@ import torch
 from semantic_vae.checks import check_seed
 from semantic_vae.edit import latent
 from semantic_vae.edit.edit import Edit, PartSpec, check_choice, check_number, parse_parts, setting
-from semantic_vae.edit.region import KEEP_MODES, KEEP_RADIUS, Keep, compose_changes, scaled_radius
+from semantic_vae.edit.region import DEFAULT_KEEP, KEEP_MODES, KEEP_RADIUS, Keep, compose_changes, scaled_radius
 from semantic_vae.errors import UserError
 
 if TYPE_CHECKING:
@@ -81,14 +81,14 @@ class PartEdit(Edit):
 
     Args:
         parts: parts to edit together, by name, id or group: "nose", "lips" or "nose,mouth".
-        keep: outside the parts' neighbourhood keep the "input", the "reconstruction", or "none" (the raw model
-            output); "changes": the input changed only where the edit changed the model's drawing.
+        keep: "changes" (default): the input changed only where the edit changed the model's drawing; or, outside
+            the parts' neighbourhood, keep the "input", the "reconstruction", or "none" (the raw model output).
         radius: the neighbourhood's width in the model's pixels (scaled to the input's size).
     """
 
     parts: PartSpec = setting((), parse_parts)
     _: KW_ONLY
-    keep: Keep = setting("input", check_choice("keep", KEEP_MODES, words="unknown mode"))
+    keep: Keep = setting(DEFAULT_KEEP, check_choice("keep", KEEP_MODES, words="unknown mode"))
     radius: int = setting(KEEP_RADIUS, _radius)
 
     def validate(self) -> None:

@@ -4,7 +4,7 @@ The region of an edit is the union of the edited parts' pixels before and after 
 dilated by a radius (a (2r+1) x (2r+1) square: every pixel within Chebyshev distance r). The
 edit metrics measure locality against this region, and `keep` composes an edited mask from it:
 
-- "changes": the input's own pixels wherever the edit did not change the model's drawing: inside the region, only
+- "changes" (the default): the input's own pixels wherever the edit did not change the model's drawing: inside the region, only
   the pixels where the edited decode differs from the unedited one take the edited decode's class, so an edit
   that changes no latent returns the input exactly and a real part keeps its own contour where the edit left it;
 - "input": the input's own pixels outside the region, the edited decode inside it;
@@ -27,6 +27,9 @@ import numpy as np
 
 Keep = Literal["changes", "input", "reconstruction", "none"]
 KEEP_MODES: tuple[str, ...] = ("changes", "input", "reconstruction", "none")
+# "changes" by default: an edit that changes no latent returns the input itself, and a real part keeps its own
+# contour where the edit left it (RESULTS.md compares it with "input").
+DEFAULT_KEEP: Keep = "changes"
 # Model pixels around the edited parts (before and after) where the model may also redraw their neighbours: wider
 # lets the neighbours adapt to the edit but adds seams where the model's pixels meet the input's (RESULTS.md).
 KEEP_RADIUS = 1
@@ -141,7 +144,7 @@ def compose_changes(
 ) -> np.ndarray:
     """`base` changed only where the edit changed the model's drawing; (B, H, W) or (H, W).
 
-    Inside the parts' region (of the unedited and the edited decode), a pixel takes `edited`'s class where `edited`
+    Inside the parts' region (of `base` and the edited decode), a pixel takes `edited`'s class where `edited`
     and `unedited` differ, and keeps `base`'s elsewhere; the classes in `gone` (a removed part) keep no pixel of
     `base`. Pieces of the base the change cuts off, and new stray islands, are settled (`settle`).
     """
@@ -149,7 +152,7 @@ def compose_changes(
         return np.stack([compose_changes(e, u, b, parts, radius, gone) for e, u, b in zip(edited, unedited, base)])
     ids = list(parts)
     edited = remove_islands(edited, np.isin(edited, ids))  # only the parts' own pieces can be inside
-    take = (edited != unedited) & part_region(unedited, edited, ids, radius)
+    take = (edited != unedited) & part_region(base, edited, ids, radius)
     if len(gone):
         take |= np.isin(base, list(gone))
     if not take.any():
