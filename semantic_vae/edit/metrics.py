@@ -4,7 +4,7 @@ All functions take integer label maps, (H, W) or (N, H, W) numpy arrays, and are
 functions of them (no model, no randomness), so they can be checked by hand. A part is one
 class id or several edited together (the "lips" group: u_lip, l_lip, mouth).
 
-Each edit is compared with its baseline: the input for keep="input", otherwise the model's
+Each edit is compared with its baseline: the input for keep="input" or "changes", otherwise the model's
 reconstruction (what the raw edit would be without the edit).
 
 * Locality: of the pixels an edit changes, the share inside the part's neighbourhood (the part
@@ -155,7 +155,7 @@ def evaluate_editor(
     template of every edit (its scale, alpha, prior, keep and radius; operation and parts are set here).
     generate / perturb run K = `settings.seeds` times per mask (diversity over those K); swap and
     interpolate take mask i-1 as the target of mask i. Each edit is compared with its
-    baseline: the input for keep="input", otherwise the reconstruction. Realism compares against
+    baseline: the input for keep="input" or "changes", otherwise the reconstruction. Realism compares against
     the input masks themselves (the real test masks); the reconstruction's distance is the floor.
     `progress`: a bar over the (operation, part) pairs on a terminal.
     """
@@ -241,7 +241,7 @@ def format_table(results: dict) -> str:
             )
     lines.append(
         f"locality: share of changed pixels within {results['distance']} px of the part (higher = more local); "
-        "changed: share of pixels changed vs the baseline (the input for keep=input, else the reconstruction; "
+        "changed: share of pixels changed vs the baseline (the input for keep=input or changes, else the reconstruction; "
         "for 'reconstruct': vs the input); part chg: 1 - IoU of the part before and after; +islands: stray "
         "islands added to the baseline per edit; FD: Fréchet distance of geometric features to the real masks; "
         "div IoU: mean pairwise IoU of the part across seeds (lower = more diverse)"
