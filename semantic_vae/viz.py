@@ -264,8 +264,9 @@ def iou_bar_chart(
     ax.set_ylim(0, 1)
     ax.set_ylabel("IoU")
     ax.set_title(title)
-    if n > 1:
-        ax.legend(fontsize=7, ncols=min(n, 3))
+    if n > 1:  # beside the bars, never over them
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        fig.set_figwidth(fig.get_figwidth() + 2.6)
     return _save(fig, path)
 
 

@@ -363,7 +363,11 @@ def test_end_to_end_run_and_summary_write_wandb_offline_records(tmp_path, cache_
     assert len(metrics["iou"]) == 19
     table = (out / "table1.md").read_text()
     assert table.count("| Ours |") == 2 and (out / "table1.csv").is_file()  # Table 1 and the editing table
-    assert "## Editing: `generate`" in table and "min active units" in table
+    assert (
+        "## Editing: `generate`" in table
+        and "min active units" in table
+        and "in at least 30% of the test masks" in table
+    )
     assert set(json.loads((run_dir / "edit_metrics.json").read_text())) == {"none", "input", "latent_use"}
     assert "| Transfer |" in table
     sweep_record = json.loads((out / "sweep.json").read_text())

@@ -59,7 +59,7 @@ PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
     "lstm3_bidir_ce": ("3 LSTMs w/o weighted CE", 69.56, 92.12),
     "ours": ("Ours", 70.31, 92.39),
 }
-EXTRA_ROWS: dict[str, str] = {"recommended": "Ours + recommended (free bits; beyond the paper)"}
+EXTRA_ROWS: dict[str, str] = {"recommended": "Ours + recommended (beyond the paper)"}
 
 # The paper's comparisons between Table 1 rows: (what changes, row A, row B); a difference is A - B.
 EFFECTS: tuple[tuple[str, str, str], ...] = (
@@ -298,8 +298,8 @@ def editing_markdown(rows: Sequence[Row]) -> str:
         "Locality: share of changed pixels within 4 px of the part (higher = more local). Part change: "
         "1 - IoU of the part before and after. Diversity: mean pairwise IoU of the part across seeds (lower = "
         "more diverse). Transfer: how far a part swapped in from another mask moves toward that mask's part (0: its "
-        "latent is ignored, 1: the part is drawn from it; semantic_vae/edit/latent_use.py). KL and active units: the smallest over the classes in at least {FREQUENT:.0%} of the "
-        "test masks.",
+        "latent is ignored, 1: the part is drawn from it; semantic_vae/edit/latent_use.py). KL and active units: "
+        f"the smallest over the classes in at least {FREQUENT:.0%} of the test masks.",
     ]
     return "\n".join(lines) + "\n"
 
