@@ -34,7 +34,7 @@ from semantic_vae.edit.latent_use import evaluate_latent_use
 from semantic_vae.edit.metrics import EditMetricSettings, evaluate_editor
 from semantic_vae.files import OutputFolder, write_json_atomic
 from semantic_vae.labels import LabelSet, default_palette
-from semantic_vae.model.loading import NETWORK_PREFIX, read_checkpoint, replace_network_state
+from semantic_vae.model.loading import network_state, read_checkpoint, replace_network_state
 from semantic_vae.model.vae import class_map
 
 
@@ -226,12 +226,12 @@ class FitSteering(L.Callback):
         fitted: dict[int, Any] = {}  # one fit per training step saved (best and last are often the same epoch)
         for path in sorted(p for p in paths if p.is_file()):
             checkpoint = read_checkpoint(path)
-            state, key = checkpoint["state_dict"], int(checkpoint.get("global_step", -1))
+            key = int(checkpoint.get("global_step", -1))
             vae = copy.deepcopy(pl_module.vae).cpu()
-            vae.load_state_dict({k[len(NETWORK_PREFIX) :]: v for k, v in state.items() if k.startswith(NETWORK_PREFIX)})
+            vae.load_state_dict(network_state(checkpoint))
             if key not in fitted:
                 fitted[key] = fit_for(MaskEditor(vae, trainer.datamodule.label_set, device="cpu"), masks)
-            replace_network_state(path, path, vae, {"steering": fitted[key].to_dict()})
+            replace_network_state(path, path, vae, {"steering": fitted[key].to_dict()}, checkpoint)
         if fitted:
             steering = list(fitted.values())[-1]
             flat = {f"steer/r2/{part}/{name}": r2 for part, attrs in steering.r2_table().items()

@@ -38,7 +38,7 @@ from semantic_vae.labels import resolve_label_set
 from semantic_vae.lit import SemanticVAEModule
 from semantic_vae.loggers import run_loggers
 from semantic_vae.machine import code_version
-from semantic_vae.model.loading import NETWORK_PREFIX, load_state, read_checkpoint
+from semantic_vae.model.loading import load_state, network_state, read_checkpoint
 
 SWEEP_ID_VARIABLES = ("WANDB_SWEEP_ID", "SEMANTIC_VAE_SWEEP_ID")  # a W&B agent's, or `make ablation`'s local one
 # Each refresh of the progress bar reads its metrics with `.item()`: a host-device sync on CUDA.
@@ -297,10 +297,7 @@ class SemanticVAECLI(LightningCLI):
     def before_fit(self) -> None:
         if self._start_weights is not None:
             path, checkpoint = self._start_weights
-            state = {
-                k[len(NETWORK_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NETWORK_PREFIX)
-            }
-            load_state(self.model.vae, state, path)
+            load_state(self.model.vae, network_state(checkpoint), path)
             print(f"fit: a new training, starting from the weights of {path}", flush=True)
 
 

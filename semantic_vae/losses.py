@@ -76,6 +76,13 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> to
     return kl_per_class(mu, logvar).mean(0).clamp(min=free_bits).sum()
 
 
+def soft_dice(probs: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1 - 2|p t| / (|p| + |t|), whether the part is present) per (mask, part); probs and target (B, P, N)."""
+    area = target.sum(-1)  # (B, P)
+    dice = 1.0 - 2.0 * (probs * target).sum(-1) / (probs.sum(-1) + area).clamp(min=1e-6)
+    return dice, area > 0
+
+
 def part_silhouette_loss(logits: torch.Tensor, silhouettes: torch.Tensor) -> torch.Tensor:
     """Each latent's own silhouette, decoded alone (`model.part_decoder`), against the part's pixel share.
 
@@ -84,10 +91,7 @@ def part_silhouette_loss(logits: torch.Tensor, silhouettes: torch.Tensor) -> tor
     of a few pixels weighs as much as the hair. Returns the mean of the two.
     """
     bce = F.binary_cross_entropy_with_logits(logits.float(), silhouettes.float())
-    p, t = torch.sigmoid(logits.float()).flatten(2), silhouettes.float().flatten(2)  # (B, L, S*S)
-    area = t.sum(-1)
-    dice = 1.0 - 2.0 * (p * t).sum(-1) / (p.sum(-1) + area).clamp(min=1e-6)  # (B, L)
-    present = area > 0
+    dice, present = soft_dice(torch.sigmoid(logits.float()).flatten(2), silhouettes.float().flatten(2))  # (B, L)
     dice_term = dice[present].mean() if present.any() else dice.sum() * 0.0
     return 0.5 * (bce + dice_term)
 
@@ -97,9 +101,8 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     its pixels. logits (B, C, H, W), target (B, H, W) integer."""
     probs = logits.float().softmax(1).flatten(2)  # (B, C, H*W)
     onehot = torch.zeros_like(probs).scatter_(1, target.long().flatten(1)[:, None], 1.0)
-    area = onehot.sum(-1)  # (B, C)
-    dice = 1.0 - 2.0 * (probs * onehot).sum(-1) / (probs.sum(-1) + area).clamp(min=1e-6)
-    return dice[area > 0].mean()
+    dice, present = soft_dice(probs, onehot)  # (B, C)
+    return dice[present].mean()
 
 
 def vae_loss(

@@ -241,7 +241,7 @@ def fit_directions(
             f"{ckpt} is left as it was"
         )
     written = replace_network_state(ckpt, target, loaded.vae, {"steering": steering.to_dict()})
-    steerable = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values())
+    steerable = steering.steerable_count()
     print(
         f"fit-directions: {steerable} attribute directions with R^2 >= {R2_STEERABLE} and "
         f"{len(steering.presence)} presence priors from {len(masks)} masks ({data or 'synthetic'}) -> {written}"

@@ -33,7 +33,7 @@ def calibrate(editor: MaskEditor, masks: np.ndarray, progress: bool = False) -> 
     part's neighbourhood, where keep="input" takes the model's pixels, the two are the same. `progress`: a bar over
     the directions and presence priors on a terminal."""
     steering = editor.require_steering("calibrate")
-    steps = sum(d.steerable for attrs in steering.directions.values() for d in attrs.values()) + len(steering.presence)
+    steps = steering.steerable_count() + len(steering.presence)
     with Progress(steps, "calibrating directions", enabled=progress, unit="direction") as bar:
         return _calibrate(editor, steering, masks, bar)
 
@@ -50,7 +50,7 @@ def _calibrate(editor: MaskEditor, steering: Steering, masks: np.ndarray, bar: P
         before = measure(base, label_set, part)
         usable = np.isfinite(before["size"])
         if usable.sum() < 4:
-            bar.update(sum(d.steerable for d in attrs.values()))
+            bar.update(steering.steerable_count([part]))
             continue
         for name, direction in attrs.items():
             if not direction.steerable:

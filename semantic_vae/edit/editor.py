@@ -319,6 +319,8 @@ class MaskEditor:
         """What `edit` did to `masks`, `edited` being its result (`apply`'s): `semantic_vae.edit.outcome`. The edit
         commands print it, the web editor shows it, and `steer`, `add`, `remove` warn with it. `masks` and `edited`
         may also be lists of (H, W) label maps of several sizes, as the commands hold them."""
+        if not edit.goal:
+            return None  # an operation whose outcome is not checked
         if isinstance(masks, (list, tuple)):
             before, after = [np.asarray(m) for m in masks], [np.asarray(m) for m in edited]
         else:
@@ -326,7 +328,7 @@ class MaskEditor:
             after = list(np.asarray(edited).reshape(-1, *np.shape(edited)[-2:]))
         direction = edit.direction(self)
         part = self.part_name(edit.parts[0]) if direction is not None else ""
-        ids = self.part_ids(edit.parts) if edit.goal else []
+        ids = self.part_ids(edit.parts)
         return outcome(edit, before, after, self.label_set, ids, part, direction.r2 if direction is not None else None)
 
     def _report(
@@ -334,7 +336,7 @@ class MaskEditor:
     ) -> np.ndarray:
         """`edited`, after an `EditWarning` (`what`, else the edit, then what fell short) when the edit fell short on
         some masks (`outcome`); `stacklevel` points the warning at the caller of the public method."""
-        found = self.outcome(edit, masks, list(edited) if isinstance(masks, list) else edited)
+        found = self.outcome(edit, masks, edited)
         if found is not None and found.problem():
             warnings.warn(f"{what or edit.describe()}: {found.problem()}", EditWarning, stacklevel=stacklevel)
         return edited
@@ -402,12 +404,13 @@ class MaskEditor:
         the model draws its initial state from it) share one decode of every size, else each is decoded alone."""
         for edit, labels, *_ in jobs:
             edit.check_masks(self, labels)
+        decode_once = self._decode_cache()  # jobs of one batch (apply_many) share their z: its decodes once each
         decoded: dict[int, torch.Tensor] = {}
         shared: dict[tuple, list[int]] = {}
         plans = []
         for k, (edit, labels, z, z_target, seeds) in enumerate(jobs):
             size = tuple(labels.shape[1:])
-            reconstruction = functools.cache(lambda z=z, size=size: self.decode(z, size))
+            reconstruction = functools.partial(decode_once, z, size, 0, ())
             left_out = edit.left_out(self, labels, reconstruction)
             latents = edit.latents(self, z, z_target, seeds)
             plans.append((size, left_out))
@@ -424,12 +427,23 @@ class MaskEditor:
         results = []
         for k, (edit, labels, z, _, _) in enumerate(jobs):
             size, left_out = plans[k]
-            unedited = self._unedited(z, size, edit.noise_seed, edit.unedited_left_out(left_out))
-            results.append(edit.compose(self, decoded[k], labels, z, unedited))
+            unedited = functools.partial(decode_once, z, size, edit.noise_seed, edit.unedited_left_out(left_out))
+            results.append(edit.compose(self, decoded[k], labels, z, lambda u=unedited: u().cpu().numpy()))
         return results
 
-    def _unedited(self, z: torch.Tensor, size: tuple, seed: int, left_out) -> Callable[[], np.ndarray]:
-        return lambda: self.decode(z, size, seed, left_out).cpu().numpy()
+    def _decode_cache(self) -> Callable[..., torch.Tensor]:
+        """`decode(z, size, seed, exclude)`, each distinct call decoded once (z by identity; the seed counts only
+        where the model draws its initial state from it)."""
+        done: dict[tuple, torch.Tensor] = {}
+
+        def decode_once(z: torch.Tensor, size: tuple, seed: int, exclude: Sequence[int] | torch.Tensor) -> torch.Tensor:
+            left_out = exclude.cpu().numpy().tobytes() if isinstance(exclude, torch.Tensor) else tuple(exclude)
+            key = (id(z), size, seed if self.vae.config.lstm_init == "random" else 0, left_out)
+            if key not in done:
+                done[key] = self.decode(z, size, seed, exclude)
+            return done[key]
+
+        return decode_once
 
     # -- the operations of paper §4, by name ----------------------------------------------
     def reconstruct(self, masks: MaskInput) -> np.ndarray:

@@ -29,7 +29,7 @@ from semantic_vae.console import Progress
 from semantic_vae.edit import placement
 from semantic_vae.edit.attributes import measure_all
 from semantic_vae.edit.edit import REGISTRY, Edit, Template
-from semantic_vae.edit.region import DEFAULT_KEEP, part_region, scaled_radius
+from semantic_vae.edit.region import DEFAULT_KEEP, KEEP_RADIUS, part_region, scaled_radius
 from semantic_vae.mask_geometry import (
     as_batch,
     frechet_distance,
@@ -320,13 +320,13 @@ def evaluate_steering(
         amounts = (0.0, *amounts)
     results: dict = {}
     chosen_parts = {p: a for p, a in steering.directions.items() if parts is None or p in parts}
-    total = sum(d.steerable for attrs in chosen_parts.values() for d in attrs.values())
+    total = steering.steerable_count(chosen_parts)
     with Progress(total, "steer metrics", enabled=progress, unit="direction") as bar:
         for part, attrs in chosen_parts.items():
             ids = label_set.ids_of(part)
             has = np.stack([(masks == c).reshape(len(masks), -1).any(1) for c in ids]).all(0)
             if has.mean() < FREQUENT or has.sum() < 2:
-                bar.update(sum(d.steerable for d in attrs.values()))
+                bar.update(steering.steerable_count([part]))
                 continue
             chosen = masks[has]
             given = steering.normalised(measure_all(chosen, label_set))
@@ -407,7 +407,7 @@ def evaluate_presence(
             if has.any():
                 before = masks[has]
                 after = editor.apply(Edit("remove", part, keep=keep), before)
-                radius = scaled_radius(Template().radius, before.shape, editor.image_size)
+                radius = scaled_radius(KEEP_RADIUS, before.shape, editor.image_size)
                 entry["remove"] = {
                     "masks": len(before),
                     "absent": float(1.0 - (after == c).reshape(len(after), -1).any(1).mean()),

@@ -280,7 +280,7 @@ class Steer(PartEdit):
 
     def prepared(self, editor: MaskEditor) -> Steer:
         """Only directions that predict their attribute (the web page shows no other slider)."""
-        editor.steer_direction(self.parts[0], self.attribute)  # an unknown part or attribute, named
+        editor.part_ids(self.parts[0])  # an unknown part, named; then an unknown attribute or a weak direction
         editor.require_steering("steer").steerable(editor.part_name(self.parts[0]), self.attribute)
         return self
 

@@ -95,11 +95,11 @@ def outcome(
     if not edit.goal:
         return None
     name = "+".join(edit.parts)
-    has_before = [bool(np.isin(m, ids).any()) for m in before]
-    has_after = [bool(np.isin(m, ids).any()) for m in after]
     if edit.goal in PRESENCE:
         reached = sum(bool(presence_reached(m, ids, edit.goal)[0]) for m in after)
         return Outcome(edit, name, len(after), reached=reached)
+    has_before = [bool(np.isin(m, ids).any()) for m in before]
+    has_after = [bool(np.isin(m, ids).any()) for m in after]
     had = sum(has_before)
     kept = sum(b and a for b, a in zip(has_before, has_after))
     measured = moved = 0

@@ -97,9 +97,10 @@ def cut_off(labels: np.ndarray, region: np.ndarray, base: np.ndarray) -> np.ndar
         largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         base_pieces = None
         for k in range(1, count):
+            if stats[k, cv2.CC_STAT_AREA] >= POCKET_SHARE * stats[largest, cv2.CC_STAT_AREA]:
+                continue  # not small: a class split in large pieces is no pocket
             piece = pieces == k
-            small = stats[k, cv2.CC_STAT_AREA] < POCKET_SHARE * stats[largest, cv2.CC_STAT_AREA]
-            if not small or region[piece].all() or not near[piece].any():
+            if region[piece].all() or not near[piece].any():
                 continue
             if base_pieces is None:
                 base_pieces = cv2.connectedComponents((base == c).astype(np.uint8), connectivity=8)[1]

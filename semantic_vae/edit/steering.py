@@ -28,7 +28,7 @@ what was under it is the model's next guess).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,11 @@ class Steering:
     calibrated: bool = False
 
     # -- lookup ---------------------------------------------------------------------------
+    def steerable_count(self, parts: Iterable[str] | None = None) -> int:
+        """How many directions of `parts` (default: every part) are steerable (held-out R^2 >= R2_STEERABLE)."""
+        chosen = self.directions if parts is None else {p: self.directions[p] for p in parts}
+        return sum(d.steerable for attrs in chosen.values() for d in attrs.values())
+
     def direction(self, part: str, attribute: str) -> Direction:
         """The direction of a part's attribute (the part by its class or group name)."""
         if part not in self.directions:

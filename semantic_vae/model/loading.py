@@ -154,6 +154,11 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: st
     module.load_state_dict(state, strict=True)
 
 
+def network_state(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The network's tensors of a checkpoint, under the names `SemanticVAE.state_dict` uses."""
+    return {k[len(NETWORK_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NETWORK_PREFIX)}
+
+
 def load_vae(path: str | Path) -> LoadedModel:
     """The network of a checkpoint (`read_checkpoint`), in eval mode on the CPU, with its label set and weights."""
     path = as_path(path, "load_vae")
@@ -161,9 +166,8 @@ def load_vae(path: str | Path) -> LoadedModel:
     config = checkpoint_config(checkpoint, path)
     names = checkpoint_class_names(checkpoint, config, path)
     vae = SemanticVAE(config)
-    state = checkpoint["state_dict"]
-    load_state(vae, {k[len(NETWORK_PREFIX) :]: v for k, v in state.items() if k.startswith(NETWORK_PREFIX)}, path)
-    weights = state.get("class_weights")
+    load_state(vae, network_state(checkpoint), path)
+    weights = checkpoint["state_dict"].get("class_weights")
     if not isinstance(weights, torch.Tensor) or weights.shape != (config.num_classes,):
         weights = torch.ones(config.num_classes)
     hyper_parameters = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
@@ -194,21 +198,27 @@ def write_checkpoint(
         "semantic_vae": {"format": WEIGHTS_FORMAT},
         **(extras or {}),
     }
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    return write_output_file(path, buffer.getvalue())
+    return save_checkpoint_file(path, checkpoint)
 
 
-def replace_network_state(path: str | Path, out: str | Path, vae: SemanticVAE, extras: dict | None = None) -> Path:
-    """The checkpoint at `path` with the network's tensors replaced by `vae`'s and `extras` set (everything else kept:
-    optimiser state, loops, hyperparameters), written atomically to `out`."""
-    checkpoint = read_checkpoint(path)
+def replace_network_state(
+    path: str | Path, out: str | Path, vae: SemanticVAE, extras: dict | None = None, checkpoint: dict | None = None
+) -> Path:
+    """The checkpoint at `path` (or `checkpoint`, the caller's reading of it) with the network's tensors replaced by
+    `vae`'s and `extras` set (everything else kept: optimiser state, loops, hyperparameters), written atomically to
+    `out`."""
+    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     for key, value in vae.state_dict().items():
         checkpoint["state_dict"][f"{NETWORK_PREFIX}{key}"] = value.detach().cpu().clone()
     checkpoint.update(extras or {})
+    return save_checkpoint_file(out, checkpoint)
+
+
+def save_checkpoint_file(path: str | Path, checkpoint: dict) -> Path:
+    """`torch.save` of `checkpoint`, written atomically to `path`."""
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    return write_output_file(out, buffer.getvalue())
+    return write_output_file(path, buffer.getvalue())
 
 
 def _lightning_version() -> str:

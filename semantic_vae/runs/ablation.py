@@ -239,28 +239,27 @@ def collect(runs: Sequence[Run]) -> list[Row]:
     return list(rows.values())
 
 
-def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
-    """Per seed: `generate`'s metrics averaged over the measured parts, for one keep mode."""
-    out: dict[str, list[float]] = {"locality": [], "part_change": [], "diversity": [], "islands_added": []}
-    for edits in row.edits:
-        per_part = edits.get(keep, {})
-        for name in out:
+def part_means(per_seed: Sequence[dict], names: Sequence[str]) -> dict[str, list[float]]:
+    """Per metric in `names`: per seed, the mean over the measured parts (part -> metrics) of its measured values."""
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for per_part in per_seed:
+        for name in names:
             values = [m[name] for m in per_part.values() if m.get(name) is not None]
             if values:
                 out[name].append(statistics.fmean(values))
     return out
 
 
+def edit_summary(row: Row, keep: str) -> dict[str, list[float]]:
+    """Per seed: `generate`'s metrics averaged over the measured parts, for one keep mode."""
+    names = ("locality", "part_change", "diversity", "islands_added")
+    return part_means([edits.get(keep, {}) for edits in row.edits], names)
+
+
 def transfer_summary(row: Row) -> list[float]:
     """Per seed: latent use's transfer (`edit.latent_use`) averaged over the measured parts."""
-    out = []
-    for edits in row.edits:
-        values = [
-            m["transfer"] for m in edits.get("latent_use", {}).get("parts", {}).values() if m["transfer"] is not None
-        ]
-        if values:
-            out.append(statistics.fmean(values))
-    return out
+    per_seed = [edits.get("latent_use", {}).get("parts", {}) for edits in row.edits]
+    return part_means(per_seed, ("transfer",))["transfer"]
 
 
 def latent_summary(row: Row) -> dict[str, list[float]]:

@@ -163,8 +163,9 @@ def demo_edits(
     write_json_atomic(dest / "latent_use.json", latent_use)
     write_text_atomic(dest / "latent_use.txt", format_latent_use(latent_use) + "\n")
     summary["latent_use"] = {part: m["transfer"] for part, m in latent_use["parts"].items()}
+    prior = editor.resolve_prior(None)
     for keep in ("none", "input", "changes"):
-        template = Template(keep=keep, prior=editor.resolve_prior(None))
+        template = Template(keep=keep, prior=prior)
         results = evaluate_editor(
             editor, masks, units, ("generate", "perturb", "swap"), template, EditMetricSettings(seeds=4)
         )
@@ -196,11 +197,13 @@ def steering_figures_and_metrics(editor: MaskEditor, masks: np.ndarray, dest: Pa
                 editor, list(masks), names, Edit("steer", part, attribute=attribute), STEER_AMOUNTS
             )
             written.append(figures.save(dest / f"fig_steer_{part}_{attribute}.png", grid, editor))
+    labels = editor.as_batch(masks)[0]
     for operation, part in PRESENCE_FIGURES:
-        c = editor.class_names.index(part)
+        if editor.class_names.index(part) not in editor.steering.presence:
+            continue
         edit = Edit(operation, part)
-        chosen = np.flatnonzero(edit.applies(editor, editor.as_batch(masks)[0]))  # the masks that lack / have it
-        if len(chosen) and c in editor.steering.presence:
+        chosen = np.flatnonzero(edit.applies(editor, labels))  # the masks that lack / have it
+        if len(chosen):
             grid = figures.presence_grid(editor, list(masks[chosen]), [names[i] for i in chosen], edit,
                                          list(range(len(chosen))))  # fmt: skip
             written.append(figures.save(dest / f"fig_{operation}_{part}.png", grid, editor))
